@@ -1,0 +1,3 @@
+from tft_utils.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Turning a model's output into a tool call, and the deterministic metrics of STUDY §6.
+
+Every metric is registered by name in `METRICS` and returns a `Check`: a score plus `valid`,
+`error_type` (`turn:unparseable`, `turn:wrong_tool`, `turn:wrong_param_keys`,
+`turn:wrong_param_value`) and a message, so failures can be counted by kind, not only averaged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable
+
+from nltk.stem import porter
+from rouge_score import rouge_scorer, tokenize, tokenizers
+
+RESPOND = "respond_to_user"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    parameters: dict
+
+
+@dataclass(frozen=True)
+class Check:
+    score: float
+    valid: bool
+    error_type: str | None = None
+    message: str = ""
+
+
+# --------------------------------------------------------------------------- parsing
+
+_TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+_DECODER = json.JSONDecoder()
+
+
+def _as_call(obj: Any) -> ToolCall | None:
+    """A decoded JSON value -> ToolCall, accepting `parameters` or `arguments` (object or JSON string)."""
+    if isinstance(obj, list) and len(obj) == 1:
+        obj = obj[0]
+    if not isinstance(obj, dict):
+        return None
+    if isinstance(obj.get("function"), dict):  # OpenAI {"type": "function", "function": {...}}
+        obj = obj["function"]
+    name = obj.get("name")
+    args = obj.get("parameters", obj.get("arguments", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError:
+            return None
+    if args is None:
+        args = {}
+    if not isinstance(name, str) or not name.strip() or not isinstance(args, dict):
+        return None
+    return ToolCall(name.strip(), args)
+
+
+def _first_json_call(text: str) -> ToolCall | None:
+    """Try every '{' as the start of a JSON value; the first that decodes to a call wins."""
+    for m in re.finditer(r"[{\[]", text):
+        try:
+            obj, _ = _DECODER.raw_decode(text, m.start())
+        except json.JSONDecodeError:
+            continue
+        call = _as_call(obj)
+        if call is not None:
+            return call
+    return None
+
+
+def parse_tool_call(text: Any) -> ToolCall | None:
+    """A model's raw output -> ToolCall, or None when no tool call can be read from it.
+
+    Accepts `{"name", "parameters"}` JSON, `<tool_call>{"name", "arguments"}</tool_call>`, code
+    fences and text around the JSON; an already-decoded dict is accepted as well.
+    """
+    if isinstance(text, dict):
+        return _as_call(text)
+    if not isinstance(text, str) or not text.strip():
+        return None
+    for pattern in (_TOOL_CALL_TAG, _FENCE):
+        for m in pattern.finditer(text):
+            call = _first_json_call(m.group(1))
+            if call is not None:
+                return call
+    return _first_json_call(text)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _norm_value(v: Any) -> Any:
+    """Equivalence normalisation: types ("2" == 2, "True" == true), whitespace and case."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float)):
+        return str(int(v)) if float(v).is_integer() else str(v)
+    if isinstance(v, str):
+        return " ".join(v.split()).lower()
+    if isinstance(v, list):
+        return [_norm_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k).strip(): _norm_value(x) for k, x in v.items()}
+    return v
+
+
+def _compare(gold: ToolCall, pred: ToolCall | None, normalise: bool) -> Check:
+    """Shared ladder: parse -> name -> keys -> values. Score is the staged value reached."""
+    if pred is None:
+        return Check(0.0, False, "turn:unparseable", "prediction is not a tool call")
+    if pred.name != gold.name:
+        return Check(0.25, False, "turn:wrong_tool", f"called {pred.name}, expected {gold.name}")
+    if set(pred.parameters) != set(gold.parameters):
+        missing = sorted(set(gold.parameters) - set(pred.parameters))
+        extra = sorted(set(pred.parameters) - set(gold.parameters))
+        return Check(0.5, False, "turn:wrong_param_keys", f"missing {missing}, extra {extra}")
+    f = _norm_value if normalise else (lambda v: v)
+    wrong = sorted(k for k in gold.parameters if f(gold.parameters[k]) != f(pred.parameters[k]))
+    if wrong:
+        return Check(0.75, False, "turn:wrong_param_value", f"different value for {wrong}")
+    return Check(1.0, True, None, "match")
+
+
+def staged_tool_call(gold: ToolCall, pred: ToolCall | None, pred_text: str, gold_text: str) -> Check:
+    """0 unparseable, 0.25 parses, 0.5 same name, 0.75 same parameter keys, 1.0 same values."""
+    return _compare(gold, pred, normalise=False)
+
+
+def binary_tool_call(gold: ToolCall, pred: ToolCall | None, pred_text: str, gold_text: str) -> Check:
+    c = _compare(gold, pred, normalise=False)
+    return Check(1.0 if c.valid else 0.0, c.valid, c.error_type, c.message)
+
+
+def tool_call_equivalence(gold: ToolCall, pred: ToolCall | None, pred_text: str, gold_text: str) -> Check:
+    """Like binary, after normalising value types, whitespace and case."""
+    c = _compare(gold, pred, normalise=True)
+    return Check(1.0 if c.valid else 0.0, c.valid, c.error_type, c.message)
+
+
+class _CachedStemmer:
+    """Porter stemming memoised per token: the vocabulary is small, stemming is the slow part."""
+
+    def __init__(self):
+        self._stem = lru_cache(maxsize=None)(porter.PorterStemmer().stem)
+
+    def stem(self, word: str) -> str:
+        return self._stem(word)
+
+
+class _Tokenizer(tokenizers.Tokenizer):
+    # Same tokens as rouge-score's DefaultTokenizer(use_stemmer=True); only faster.
+    def __init__(self):
+        self._stemmer = _CachedStemmer()
+
+    def tokenize(self, text):
+        return tokenize.tokenize(text, self._stemmer)
+
+
+_ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Tokenizer())
+
+
+def rouge_l(gold: ToolCall, pred: ToolCall | None, pred_text: str, gold_text: str) -> Check:
+    """ROUGE-L F-measure between the raw answer and prediction strings (Porter stemming)."""
+    score = _ROUGE.score(gold_text or "", pred_text or "")["rougeL"].fmeasure
+    ok = score >= 1.0
+    return Check(score, ok, None if ok else "turn:text_differs", f"ROUGE-L F {score:.3f}")
+
+
+METRICS: dict[str, Callable[[ToolCall, ToolCall | None, str, str], Check]] = {
+    "staged_tool_call": staged_tool_call,
+    "binary_tool_call": binary_tool_call,
+    "tool_call_equivalence": tool_call_equivalence,
+    "rouge_l": rouge_l,
+}
+
+
+def evaluate_pair(answer: str | dict, prediction: Any, metrics=tuple(METRICS)) -> dict[str, Check]:
+    """All requested metrics for one (answer, prediction) pair. The answer must parse."""
+    gold = parse_tool_call(answer)
+    if gold is None:
+        raise ValueError("answer is not a {name, parameters} tool call")
+    gold_text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
+    pred_text = prediction if isinstance(prediction, str) else json.dumps(prediction, ensure_ascii=False)
+    pred = parse_tool_call(prediction)
+    return {m: METRICS[m](gold, pred, pred_text, gold_text) for m in metrics}
