@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.serve_fixture"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -177,16 +177,18 @@ def match_ids(traces: list[dict], reference: list[dict]) -> list[str]:
     """Give each published conversation the id of the reference trace it was made from.
 
     The published file carries no ids and its row order is not the id list's, and 9 rows were
-    hand-edited, so rows are matched by the similarity of their user text (best unique match).
+    hand-edited, so rows are matched by the word overlap of their user text (best unique match first).
     """
-    import difflib
 
-    ref = {t["dialogue_id"]: _user_text(t["messages"]) for t in reference}
+    def words(t):
+        return set(_user_text(t["messages"]).lower().split())
+
+    ref = {t["dialogue_id"]: words(t) for t in reference}
     scores = []
     for i, t in enumerate(traces):
-        text = _user_text(t["messages"])
-        for did, rtext in ref.items():
-            scores.append((difflib.SequenceMatcher(None, text, rtext, autojunk=False).ratio(), i, did))
+        w = words(t)
+        for did, rw in ref.items():  # Jaccard of user-text words: edits change a few words, not most
+            scores.append((len(w & rw) / max(1, len(w | rw)), i, did))
     ids: dict[int, str] = {}
     for _ratio, i, did in sorted(scores, reverse=True):
         if i not in ids and did not in ids.values():

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from nltk.stem import porter
-from rouge_score import rouge_scorer, tokenize, tokenizers
+from rouge_score import tokenize, tokenizers
 
 RESPOND = "respond_to_user"
 
@@ -85,6 +86,12 @@ def parse_tool_call(text: Any) -> ToolCall | None:
         return _as_call(text)
     if not isinstance(text, str) or not text.strip():
         return None
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=65536)
+def _parse_text(text: str) -> ToolCall | None:
+    # Cached: a file repeats the same answers and predictions; callers never mutate the result.
     for pattern in (_TOOL_CALL_TAG, _FENCE):
         for m in pattern.finditer(text):
             call = _first_json_call(m.group(1))
@@ -163,12 +170,36 @@ class _Tokenizer(tokenizers.Tokenizer):
         return tokenize.tokenize(text, self._stemmer)
 
 
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Tokenizer())
+_TOKENIZER = _Tokenizer()
+
+
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Longest common subsequence, bit-parallel (Hyyro 2004): one big-int step per token of b
+    instead of rouge-score's len(a) x len(b) table; same number, ~20x faster."""
+    masks: dict[str, int] = {}
+    for i, tok in enumerate(a):
+        masks[tok] = masks.get(tok, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    v = full
+    for tok in b:
+        u = v & masks.get(tok, 0)
+        v = ((v + u) | (v - u)) & full
+    return len(a) - bin(v).count("1")
+
+
+def rouge_l_f(reference: str, prediction: str) -> float:
+    """rouge-score's ROUGE-L F-measure: its tokenizer (lower-case, Porter stems), LCS-based P and R."""
+    ref, pred = _TOKENIZER.tokenize(reference or ""), _TOKENIZER.tokenize(prediction or "")
+    if not ref or not pred:
+        return 0.0
+    lcs = lcs_length(ref, pred)
+    p, r = lcs / len(pred), lcs / len(ref)
+    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 
 
 def rouge_l(gold: ToolCall, pred: ToolCall | None, pred_text: str, gold_text: str) -> Check:
     """ROUGE-L F-measure between the raw answer and prediction strings (Porter stemming)."""
-    score = _ROUGE.score(gold_text or "", pred_text or "")["rougeL"].fmeasure
+    score = rouge_l_f(gold_text, pred_text)
     ok = score >= 1.0
     return Check(score, ok, None if ok else "turn:text_differs", f"ROUGE-L F {score:.3f}")
 
@@ -187,6 +218,9 @@ def evaluate_pair(answer: str | dict, prediction: Any, metrics=tuple(METRICS)) -
     if gold is None:
         raise ValueError("answer is not a {name, parameters} tool call")
     gold_text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
-    pred_text = prediction if isinstance(prediction, str) else json.dumps(prediction, ensure_ascii=False)
+    if isinstance(prediction, str) or prediction is None:
+        pred_text = prediction or ""
+    else:
+        pred_text = json.dumps(prediction, ensure_ascii=False)
     pred = parse_tool_call(prediction)
     return {m: METRICS[m](gold, pred, pred_text, gold_text) for m in metrics}

@@ -14,9 +14,25 @@ import re
 
 RESPOND = "respond_to_user"
 TODAY = dt.date(2019, 3, 1)  # SGD's "today": every default reservation date in the data
-NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+NUMBER_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+]
 NUM = r"(?:\d{1,2}|" + "|".join(NUMBER_WORDS[1:]) + r")"
-DAYPART = r"(?: in the (?:morning|afternoon|evening)| at night| o'clock(?: in the (?:morning|afternoon|evening))?)"
+DAYPART = (
+    r"(?: in the (?:morning|afternoon|evening)| at night| o'clock(?: in the (?:morning|afternoon|evening))?)"
+)
 AMPM = r"(?:am|pm|a\.m\.|p\.m\.)"
 # Longest forms first so "half past 5 in the evening" is one {time}, not "5 in the evening" inside it.
 TIME_RES = [
@@ -35,10 +51,15 @@ DATE_RES = [
 ]
 TODAY_RE = re.compile(r"\btoday\b", re.I)
 PARTY_RES = [
-    re.compile(rf"(?:(?<=\bfor )|(?<=\bof )){NUM}(?![:\d])(?! ?{AMPM}\b)(?!{DAYPART})(?= (?:people|persons|person|guests|of us)\b|[ .,?!]|$)", re.I),
+    re.compile(
+        rf"(?:(?<=\bfor )|(?<=\bof )){NUM}(?![:\d])(?! ?{AMPM}\b)(?!{DAYPART})(?= (?:people|persons|person|guests|of us)\b|[ .,?!]|$)",
+        re.I,
+    ),
     re.compile(rf"\b{NUM}(?= (?:people|persons|person|guests)\b)", re.I),
 ]
-COUNT_RE = re.compile(rf"\b{NUM}(?= (?:\w+ )?(?:restaurants?|places?|options?|results?|matches)\b)", re.I)
+COUNT_RE = re.compile(
+    rf"\b{NUM}(?= (?:[\w{{}}]+ )?(?:restaurants?|places?|options?|results?|matches)\b)", re.I
+)
 RESERVE_WORDS = re.compile(r"\b(reserv\w*|book\w*|table)\b", re.I)
 # What a question asks about, by keyword (user asks; assistant informs).
 INFO_WORDS = {
@@ -159,18 +180,31 @@ def date_words(iso: str, style: str) -> str:
 def fix_number_agreement(text: str) -> str:
     """'1 people' -> '1 person', '3 person' -> '3 people' after re-filling."""
     text = re.sub(r"\b(1|one) (people|persons)\b", r"\1 person", text, flags=re.I)
-    text = re.sub(r"\b(1|one) (restaurant|place|option|result|match)(e?s)\b", r"\1 \2", text, flags=re.I)
-    return re.sub(r"\b([2-9]|\d\d|two|three|four|five|six) person\b", r"\1 people", text, flags=re.I)
+    text = re.sub(
+        r"\b(1|one) ((?:[A-Z][\w-]* )?)(restaurant|place|option|result|match)(e?s)\b", r"\1 \2\3", text
+    )
+    text = re.sub(r"\b([2-9]|\d\d|two|three|four|five|six) person\b", r"\1 people", text, flags=re.I)
+    text = re.sub(
+        r"\b([2-9]|\d\d|two|three|four|five|six) ((?:[A-Z][\w-]* )?)(restaurant|place|option|result)\b",
+        r"\1 \2\3s",
+        text,
+    )
+    return re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text)  # "a inexpensive" -> "an inexpensive"
 
 
 def fill(template: str, values: dict[str, str], rng, speaker: str) -> str:
     """Render a template with this conversation's values; user wording varies, system wording is SGD's."""
+
     def one(match: re.Match) -> str:
         key = match.group(1)
         slot = key.removesuffix("_w")
         value = values.get(slot, "")
         if slot == "time":
-            style = "system" if speaker == "assistant" else rng.choice(["system", "system", "24h", "words", "short"])
+            style = (
+                "system"
+                if speaker == "assistant"
+                else rng.choice(["system", "system", "24h", "words", "short"])
+            )
             return time_words(value, style)
         if slot == "date":
             style = "month" if speaker == "assistant" else rng.choice(["month", "ordinal", "relative"])
@@ -179,4 +213,5 @@ def fill(template: str, values: dict[str, str], rng, speaker: str) -> str:
             return number_word(int(value))
         return str(value)
 
-    return fix_number_agreement(re.sub(r"\{(\w+)\}", one, template))
+    text = fix_number_agreement(re.sub(r"\{(\w+)\}", one, template))
+    return re.sub(r"\bon (today|tomorrow)\b", r"\1", text)  # "on today" reads wrong

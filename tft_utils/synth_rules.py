@@ -1,0 +1,301 @@
+"""The rules teacher's knowledge, mined from the seed traces alone: a template bank (every seed
+utterance de-lexicalised and labelled with a dialogue act) and a catalogue (the restaurants in the
+seeds' tool results). `synth_flow.py` walks a dialogue-flow simulator over both.
+
+Acts are read from the trace itself, by position and keywords (no SGD annotations are used):
+user  open_find, open_reserve, inform, request_alts, select, reserve_intent, accept_reserve,
+      affirm, negate, ask, thanks, bye, retry
+system req_city, req_cuisine, req_time, offer, offer_alt, no_results, offer_intent, confirm,
+      confirm_change, success, failure, inform_fact (one sentence per fact), req_more, goodbye
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from tft_utils.synth_lex import INFO_WORDS, RESERVE_WORDS, delexicalise, events, placeholders, trace_values
+
+BOOL_SLOTS = ("has_live_music", "serves_alcohol")
+CONSTRAINTS = ("price_range", "has_live_music", "serves_alcohol")  # FindRestaurants' optional slots
+RESTAURANT_KEYS = ("restaurant_name", "street_address", "phone_number", "price_range", *BOOL_SLOTS)
+AFFIRM = re.compile(
+    r"^\W*(yes|yeah|yep|yup|sure|correct|right|that'?s (right|correct|it|perfect|great|good|fine)|"
+    r"that (is|works|sounds)|sounds|perfect|great|ok|okay|absolutely|definitely|please do)",
+    re.I,
+)
+NEGATE = re.compile(r"^\W*(no|nope|not|actually|change|make it|instead)\b", re.I)
+ALTS = re.compile(r"\b(other|another|else|different|more options|alternatives?)\b", re.I)
+THANKS = re.compile(r"\b(thanks?|thank you|appreciate)\b", re.I)
+REQ_MORE = re.compile(
+    r"\b(anything else|something else|further|more help|help (you )?with|anything more|else i can)\b", re.I
+)
+LITERAL = re.compile(r"(?<=[a-z,] )[A-Z][a-z]+")  # a value left in the text ("... that serves Pizza")
+
+
+def literal_left(text: str) -> bool:
+    """A slot value the de-lexicaliser could not see ("Pizza", "Thai food"): unsafe to re-fill."""
+    return bool(LITERAL.search(text)) or (
+        "{cuisine}" not in text and bool(re.search(r"\b(food|cuisine)\b", text))
+    )
+
+
+# Fallback wording, used only for an act that no seed shows (e.g. a failed booking in 5 seeds);
+# each conversation records how many of its utterances came from here.
+BUILTIN = {
+    "open_reserve": [
+        "I'd like to book a table at {restaurant_name} in {city}.",
+        "Can you reserve a table at {restaurant_name} for {time}?",
+    ],
+    "req_city": ["Which city should I look in?"],
+    "req_cuisine": ["What kind of food would you like?"],
+    "req_time": ["What time would you like the reservation for?"],
+    "offer": ["I found {count} restaurants. {restaurant_name} in {city} is a nice one."],
+    "offer_alt": ["How about {restaurant_name} in {city}?"],
+    "offer_intent": ["Would you like to make a reservation there?"],
+    "confirm": ["Please confirm: a table for {party_size} at {restaurant_name} in {city} {date} at {time}."],
+    "success": ["Your reservation has been made."],
+    "failure": ["Sorry, I couldn't make that reservation. Is there anything else I can help with?"],
+    "no_results": ["Sorry, I couldn't find any restaurant matching that."],
+    "req_more": ["Is there anything else I can help you with?"],
+    "goodbye": ["Have a nice day."],
+    "fact:phone_number": ["Their phone number is {phone_number}."],
+    "fact:street_address": ["They are located at {street_address}."],
+    "fact:price_range": ["It is {price_range}ly priced."],
+    "fact:has_live_music=True": ["Yes, they have live music."],
+    "fact:has_live_music=False": ["No, they don't have live music."],
+    "fact:serves_alcohol=True": ["Yes, they serve alcohol."],
+    "fact:serves_alcohol=False": ["No, they don't serve alcohol."],
+    "retry": ["Can you try again for {time}?"],
+    "affirm": ["Yes, that's right."],
+    "negate": ["No, make it for {time}."],
+    "select": ["That sounds good."],
+    "accept_reserve": ["Yes, please."],
+    "reserve_intent": ["I'd like to make a reservation."],
+    "request_alts": ["Can you find me something else?"],
+    "thanks": ["Thank you."],
+    "bye": ["No, that's all. Thank you."],
+    "ask": ["What is their phone number?"],
+    "open_find": ["I'm looking for a {cuisine} restaurant in {city}."],
+    "inform": ["{city}, please.", "{cuisine} food, please.", "At {time}, please."],
+}
+
+
+def asks_of(text: str) -> set[str]:
+    """Which restaurant facts an utterance asks for or states, by keyword or placeholder."""
+    found = {slot for slot, pat in INFO_WORDS.items() if pat.search(text)}
+    return found | (placeholders(text) & {"phone_number", "street_address", "price_range"})
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+
+
+class Bank:
+    """Templates by act, plus the catalogue of restaurants, cities and cuisines the seeds show."""
+
+    def __init__(self) -> None:
+        self.templates: dict[str, list[dict]] = defaultdict(list)
+        self.restaurants: dict[str, dict] = {}
+        self.cities: set[str] = set()
+        self.cuisines: set[str] = set()
+        self.result_sizes: list[int] = []
+        self.seed_ids: list[str] = []
+
+    def add(self, act: str, text: str, seed: str, **extra) -> None:
+        entry = {"act": act, "text": text, "slots": placeholders(text), "seed": seed, "source": "seed"}
+        entry.update(extra)
+        if all(entry["text"] != t["text"] for t in self.templates[act]):
+            self.templates[act].append(entry)
+
+    @staticmethod
+    def builtin(act: str) -> list[dict]:
+        """The fallback wording of an act (used when no seed template fits)."""
+        return [
+            {
+                "act": act,
+                "text": t,
+                "slots": placeholders(t),
+                "seed": None,
+                "source": "builtin",
+                "asks": set(),
+                "facts": {},
+                "constraints": {},
+            }
+            for t in BUILTIN.get(act, [])
+        ]
+
+    def summary(self) -> dict:
+        return {
+            "seeds": len(self.seed_ids),
+            "restaurants": len(self.restaurants),
+            "cities": len(self.cities),
+            "cuisines": len(self.cuisines),
+            "templates": {a: len(t) for a, t in sorted(self.templates.items())},
+        }
+
+
+def add_catalogue(bank: Bank, evs: list[dict]) -> None:
+    for ev in evs:
+        if ev["kind"] == "call" and ev["name"] == "FindRestaurants":
+            bank.cities.add(ev["args"].get("city", "")) if ev["args"].get("city") else None
+            bank.cuisines.add(ev["args"].get("cuisine", "")) if ev["args"].get("cuisine") else None
+        if ev["kind"] == "result":
+            if ev["results"] and "date" not in ev["results"][0]:
+                bank.result_sizes.append(len(ev["results"]))
+            for r in ev["results"]:
+                if isinstance(r, dict) and all(isinstance(r.get(k), str) for k in RESTAURANT_KEYS):
+                    bank.restaurants.setdefault(r["restaurant_name"], {k: r[k] for k in RESTAURANT_KEYS})
+                    bank.cities.add(r.get("city") or "")
+                    bank.cuisines.add(r.get("cuisine") or "")
+    bank.cities.discard("")
+    bank.cuisines.discard("")
+
+
+def _system_act(text: str, prev: dict | None, after_alts: bool, is_last: bool) -> str:
+    if prev and prev["kind"] == "result":
+        if prev.get("reserve"):
+            return "success" if prev["results"] else "failure"
+        return "offer" if "{restaurant_name}" in text else "no_results"
+    slots = placeholders(text)
+    if is_last:
+        return "goodbye"
+    if "{time}" in text and ("?" in text or re.search(r"confirm|correct|right", text, re.I)):
+        return "confirm" if "restaurant_name" in slots else "confirm_change"
+    if "restaurant_name" in slots and after_alts:
+        return "offer_alt"
+    question = "?" in text or re.match(r"^(which|what|where|when|at what)", text, re.I)
+    if question and re.search(r"\b(food|cuisine|prefer)\b", text, re.I):
+        return "req_cuisine"
+    if asks_of(text) and "?" not in text:
+        return "inform_fact"
+    if REQ_MORE.search(text):
+        return "req_more"
+    if question and re.search(r"\b(what time|when)\b", text, re.I):
+        return "req_time"
+    if RESERVE_WORDS.search(text) and question:
+        return "offer_intent"
+    if question and re.search(r"\b(city|where|location|area|dine)\b", text, re.I):
+        return "req_city"
+    if question and re.search(r"\b(kind|type)\b", text, re.I):
+        return "req_cuisine"
+    return "other"
+
+
+def _user_act(
+    text: str, first: bool, last: bool, prev_sys: str | None, next_sys: str | None, next_call: str | None
+) -> str:
+    slots = placeholders(text)
+    if first:
+        return "open_reserve" if "restaurant_name" in slots else "open_find"
+    if last or next_sys == "goodbye":
+        return "bye"
+    if prev_sys in ("confirm", "confirm_change"):
+        return "affirm" if next_call == "ReserveRestaurant" or AFFIRM.match(text) else "negate"
+    if prev_sys in ("req_more", "failure") and (RESERVE_WORDS.search(text) or slots & {"time", "party_size"}):
+        return "retry"
+    if next_sys == "req_more" and THANKS.search(text):
+        return "thanks"
+    if prev_sys == "offer_intent":
+        return "accept_reserve"
+    if RESERVE_WORDS.search(text):
+        return "reserve_intent"
+    if ALTS.search(text) and prev_sys in ("offer", "offer_alt"):
+        return "request_alts"
+    if asks_of(text) and "?" in text:
+        return "ask"
+    if prev_sys and prev_sys.startswith("req_") and prev_sys != "req_more":
+        return "inform"
+    if prev_sys in ("offer", "offer_alt"):
+        return "select"
+    return "other"
+
+
+def add_seed(bank: Bank, row: dict) -> None:
+    """Label every utterance of one seed trace and file its de-lexicalised template."""
+    seed = row.get("dialogue_id", "?")
+    bank.seed_ids.append(seed)
+    evs = events(row)
+    add_catalogue(bank, evs)
+    values = trace_values(evs)
+    for i, ev in enumerate(evs):  # mark results of a reservation
+        if ev["kind"] == "result" and i and evs[i - 1].get("name") == "ReserveRestaurant":
+            ev["reserve"] = True
+    talk = [i for i, ev in enumerate(evs) if ev["kind"] in ("user", "say")]
+    seen: dict[str, set[str]] = {s: set() for s in values}  # values mentioned so far (assistant delex)
+    focus: dict = {}  # the restaurant the dialogue is about (for the facts an inform states)
+    next_call = {}
+    for i, ev in enumerate(evs):
+        if ev["kind"] == "user":
+            nxt = evs[i + 1] if i + 1 < len(evs) else None
+            next_call[i] = nxt["name"] if nxt and nxt["kind"] == "call" else None
+    reserving, prev_sys = False, None
+    texts = {}
+    for i in talk:  # first pass: de-lexicalise with the values known at that point
+        ev = evs[i]
+        if i and evs[i - 1]["kind"] == "result":
+            for s in values:
+                seen[s] |= {str(r.get(s)) for r in evs[i - 1]["results"] if isinstance(r, dict) and r.get(s)}
+        reserving = reserving or bool(RESERVE_WORDS.search(ev["text"]))
+        texts[i] = delexicalise(ev["text"], values if ev["kind"] == "user" else seen, reserving)
+        for slot, vals in values.items():
+            seen[slot] |= {v for v in vals if v.lower() in ev["text"].lower()}
+    sys_acts, prev_user = {}, ""
+    for n, i in enumerate(talk):
+        if evs[i]["kind"] == "say":
+            prev = evs[i - 1] if i else None
+            sys_acts[i] = _system_act(texts[i], prev, bool(ALTS.search(prev_user)), n == len(talk) - 1)
+        else:
+            prev_user = evs[i]["text"]
+    for n, i in enumerate(talk):
+        ev, text = evs[i], texts[i]
+        if ev["kind"] == "say":
+            act = sys_acts[i]
+            if i and evs[i - 1]["kind"] == "result" and evs[i - 1]["results"]:
+                focus = evs[i - 1]["results"][0]
+            name_hit = [
+                r for r in bank.restaurants.values() if r["restaurant_name"].lower() in ev["text"].lower()
+            ]
+            focus = name_hit[0] if name_hit else focus
+            _add_system(bank, act, text, seed, focus)
+            prev_sys = act
+            continue
+        nxt = next((j for j in talk if j > i and evs[j]["kind"] == "say"), None)
+        act = _user_act(text, n == 0, n == len(talk) - 1, prev_sys, sys_acts.get(nxt), next_call.get(i))
+        if act == "other" or (act in ("inform", "open_find", "request_alts") and literal_left(text)):
+            continue
+        bank.add(
+            act,
+            text,
+            seed,
+            asks=asks_of(text) if act in ("ask", "affirm") else set(),
+            constraints=_constraints(text, evs, i),
+            facts={},
+        )
+
+
+def _constraints(text: str, evs: list[dict], i: int) -> dict:
+    """Optional search slots a user utterance states in words ('not very costly', 'a drink'):
+    taken from the FindRestaurants call that follows, so a reused template keeps its meaning."""
+    call = next((e for e in evs[i:] if e["kind"] == "call"), None)
+    if not call or call["name"] != "FindRestaurants":
+        return {}
+    return {
+        s: call["args"][s]
+        for s in CONSTRAINTS
+        if s in call["args"] and INFO_WORDS[s].search(text) and "{" + s + "}" not in text
+    }
+
+
+def _add_system(bank: Bank, act: str, text: str, seed: str, focus: dict) -> None:
+    if act == "other":
+        return
+    if act in ("inform_fact", "success"):  # one template per sentence, each with the facts it states
+        for sent in sentences(text) if act == "inform_fact" else [text]:
+            informs = asks_of(sent)
+            facts = {s: focus.get(s) for s in informs if s in BOOL_SLOTS or s == "price_range"}
+            if act == "inform_fact" and not informs:
+                continue
+            bank.add(act, sent, seed, informs=informs, facts=facts, asks=set(), constraints={})
+        return
+    bank.add(act, text, seed, asks=set(), facts={}, constraints={})
