@@ -167,7 +167,11 @@ class _Tokenizer(tokenizers.Tokenizer):
         self._stemmer = _CachedStemmer()
 
     def tokenize(self, text):
-        return tokenize.tokenize(text, self._stemmer)
+        return self._tokens(text)
+
+    @lru_cache(maxsize=65536)  # noqa: B019 - one module-level instance, lives as long as the process
+    def _tokens(self, text):
+        return tuple(tokenize.tokenize(text, self._stemmer))
 
 
 _TOKENIZER = _Tokenizer()

@@ -553,7 +553,6 @@ def _check_facts(message: str, r: dict, ctx: Context, last_user: str) -> Verdict
 
 def rubric_judge(question, answer, prediction, default_today: str = DEFAULT_TODAY) -> Verdict:
     """One verdict: `question` is the messages (or their JSON string), answer/prediction raw."""
-    messages = json.loads(question) if isinstance(question, str) else question
     gold = parse_tool_call(answer)
     pred = parse_tool_call(prediction)
     if pred is None:
@@ -562,6 +561,7 @@ def rubric_judge(question, answer, prediction, default_today: str = DEFAULT_TODA
         return Verdict(False, f"calls {pred.name}, the right call is {gold.name}")
     if tool_call_equivalence(gold, pred, "", "").valid:
         return Verdict(True, "the same call as the gold answer")
+    messages = json.loads(question) if isinstance(question, str) else question
     ctx = build_context(messages, default_today)
     if gold.name == RESPOND:
         extra = set(pred.parameters) - {"message"}

@@ -94,9 +94,11 @@ def score_rows(
     if judge not in ("rubric", "llm"):
         raise ParamsError(f"judge must be rubric or llm, got {judge!r}")
     lines = lines or list(range(1, len(rows) + 1))
-    for row, line in zip(rows, lines, strict=True):
-        check_row(row, f"{source}:{line}")
-    rubric = [rubric_judge(r["question"], r["answer"], r["prediction"], ev["today"]) for r in rows]
+    messages = [check_row(row, f"{source}:{line}") for row, line in zip(rows, lines, strict=True)]
+    rubric = [
+        rubric_judge(m, r["answer"], r["prediction"], ev["today"])
+        for m, r in zip(messages, rows, strict=True)
+    ]
     verdicts = rubric
     if judge == "llm":
         verdicts = _llm_verdicts(rows, params, client, progress)

@@ -1,0 +1,182 @@
+"""Notebook 07: the study's table and figures, built only from each scenario's recorded results
+(`outputs/<run>/<sN>/results.json`, written by 06) — nothing is recomputed here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from importlib import resources
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from tft_utils.io import DataError, read_json, write_text
+
+SCENARIO_NAMES = {
+    "s1": "S1 Baseline",
+    "s2": "S2 Noisy Labels",
+    "s3": "S3 Schema Drift",
+    "s4": "S4 Low Data",
+    "s5": "S5 Trace Mixing",
+}
+
+
+def published_results() -> pd.DataFrame:
+    """The published numbers (distil-labs/distil-tft-benchmarking), carried in tft_utils/resources."""
+    with (resources.files("tft_utils") / "resources" / "published_results.csv").open() as f:
+        return pd.DataFrame(list(csv.DictReader(f))).astype({"score": float})
+
+
+def load_results(run_dir: str | Path, scenarios) -> dict:
+    out = {}
+    for s in scenarios:
+        path = Path(run_dir) / s / "results.json"
+        if path.exists():
+            out[s] = read_json(path)
+    if not out:
+        raise DataError(f"{run_dir}: no <scenario>/results.json yet; run stage 06 first")
+    return out
+
+
+def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
+    """Per scenario: ours (TFT, Direct, Δ with its paired interval, seed spread) beside the published."""
+    pub = published_results()
+    rows = []
+    for s, r in results.items():
+        m = r["metrics"]
+        row = {"scenario": SCENARIO_NAMES[s]}
+        for arm in ("tft", "direct", "base"):
+            if arm in m:
+                row[arm] = m[arm][metric]["mean"]
+                row[f"{arm}_ci"] = f"[{m[arm][metric]['ci_low']:.3f}, {m[arm][metric]['ci_high']:.3f}]"
+        d = r.get("paired", {}).get(metric)
+        if d:
+            row.update(
+                delta=d["diff"],
+                delta_ci=f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]",
+                p_not_better=d["p_not_better"],
+            )
+        spread = r.get("seed_spread", {})
+        if spread:
+            row["seed_sd"] = max((v.get(metric, {}).get("sd") or 0.0) for v in spread.values())
+        p = pub[(pub.scenario == SCENARIO_NAMES[s]) & (pub.metric == "llm_as_a_judge")].set_index("pipeline")[
+            "score"
+        ]
+        if len(p) == 2:
+            row.update(
+                published_tft=p["TFT"], published_direct=p["Direct"], published_delta=p["TFT"] - p["Direct"]
+            )
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("scenario")
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    fmt = table.copy()
+    for col in fmt.columns:
+        if fmt[col].dtype.kind == "f":
+            fmt[col] = fmt[col].map(
+                lambda v: "" if pd.isna(v) else f"{v:+.3f}" if "delta" in str(col) else f"{v:.3f}"
+            )
+    return _plain_markdown(fmt)
+
+
+def _plain_markdown(df: pd.DataFrame) -> str:
+    cols = [df.index.name or ""] + list(df.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    lines += [
+        "| " + " | ".join([str(i)] + ["" if pd.isna(v) else str(v) for v in row]) + " |"
+        for i, row in zip(df.index, df.itertuples(index=False), strict=True)
+    ]
+    return "\n".join(lines)
+
+
+def plot_arms(results: dict, metric: str = "llm_as_a_judge"):
+    """Grouped bars: base, Direct, TFT per scenario, with their 95% intervals."""
+    arms = [a for a in ("base", "direct", "tft") if any(a in r["metrics"] for r in results.values())]
+    x = np.arange(len(results))
+    width = 0.8 / len(arms)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for k, arm in enumerate(arms):
+        mean = [r["metrics"].get(arm, {}).get(metric, {}).get("mean", np.nan) for r in results.values()]
+        lo = [r["metrics"].get(arm, {}).get(metric, {}).get("ci_low", np.nan) for r in results.values()]
+        hi = [r["metrics"].get(arm, {}).get(metric, {}).get("ci_high", np.nan) for r in results.values()]
+        err = np.array([np.subtract(mean, lo), np.subtract(hi, mean)])
+        ax.bar(x + (k - (len(arms) - 1) / 2) * width, mean, width, yerr=err, capsize=3, label=arm)
+    ax.set_xticks(x, [SCENARIO_NAMES[s] for s in results], rotation=15)
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title(f"{metric} per scenario (95% bootstrap interval over test conversations)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_deltas(table: pd.DataFrame):
+    """TFT − Direct per scenario: ours with its paired interval, beside the published difference."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(len(table))
+    if "delta" in table:
+        lo = table["delta"] - table["delta_ci"].map(lambda s: float(s.strip("[]").split(",")[0]))
+        hi = table["delta_ci"].map(lambda s: float(s.strip("[]").split(",")[1])) - table["delta"]
+        ax.errorbar(x - 0.1, table["delta"], yerr=[lo, hi], fmt="o", capsize=4, label="ours (paired 95% CI)")
+    if "published_delta" in table:
+        ax.plot(x + 0.1, table["published_delta"], "s", label="published (Qwen3-1.7B)")
+    if "seed_sd" in table:
+        ax.fill_between(
+            x,
+            -2 * table["seed_sd"].fillna(0),
+            2 * table["seed_sd"].fillna(0),
+            color="grey",
+            alpha=0.2,
+            label="noise floor (±2 seed sd)",
+        )
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, table.index, rotation=15)
+    ax.set_ylabel("TFT − Direct")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def per_function_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
+    rows = []
+    for s, r in results.items():
+        for arm, funcs in r.get("per_function", {}).items():
+            for fn, scores in funcs.items():
+                rows.append({"scenario": s, "arm": arm, "function": fn, metric: scores.get(metric)})
+    return pd.DataFrame(rows)
+
+
+def plot_per_function(results: dict, metric: str = "llm_as_a_judge"):
+    import seaborn as sns
+
+    df = per_function_table(results, metric)
+    g = sns.catplot(df, x="scenario", y=metric, hue="arm", col="function", kind="bar", height=3.2, aspect=1.1)
+    g.set(ylim=(0, 1))
+    return g.figure
+
+
+def stage_effects(results: dict) -> pd.DataFrame:
+    """What each TFT stage removed or fixed per corruption kind (as recorded by notebook 03)."""
+    rows = []
+    for s, r in results.items():
+        for kind, v in (r.get("stages", {}).get("per_corruption_kind") or {}).items():
+            rows.append({"scenario": s, "kind": kind, **v})
+    return pd.DataFrame(rows)
+
+
+def setup_text(results: dict) -> str:
+    """Which profile, models, judge and test set produced the table."""
+    first = next(iter(results.values()))
+    keys = ("profile", "student", "judge", "test_set", "seeds", "roles")
+    return "\n".join(f"- **{k}**: {json.dumps(first.get(k))}" for k in keys if k in first)
+
+
+def write_report(report_dir: str | Path, table: pd.DataFrame, results: dict) -> dict:
+    report_dir = Path(report_dir)
+    write_text(report_dir / "table.csv", table.to_csv())
+    md = f"# TFT vs Direct\n\n{setup_text(results)}\n\n{table_markdown(table)}\n"
+    write_text(report_dir / "table.md", md)
+    return {"table_csv": str(report_dir / "table.csv"), "table_md": str(report_dir / "table.md")}
