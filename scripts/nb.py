@@ -192,6 +192,156 @@ fig = plot_corruptions(table, SCENARIO)""",
     ),
 ]
 
+NB06 = [
+    (
+        "md",
+        """
+# 06 · Evaluate: base, Direct and TFT students on the test pairs
+
+Predicts every evaluation pair (one per assistant turn of the 34 test conversations) with the untuned
+base model, the Direct student and the TFT student (each training seed), scores them with every metric
+of STUDY §6 and the configured judge, and records the scenario's results for the report. Intervals are
+95% bootstraps over test conversations (360 pairs come from only 34 conversations); TFT − Direct is a
+paired comparison on the same pairs.""",
+    ),
+    (
+        "params",
+        COMMON_PARAMS
+        + 'SCENARIO = "s1"                 # s1 | s2 | s3 | s4 | s5\nWORST_K = 3                     # worst turns shown per trained arm\n',
+    ),
+    (
+        "code",
+        """
+import pandas as pd
+from IPython.display import display
+
+from tft_utils.compare import (paired_frame, plan_arms, predict_arms, record, results_frame, scenario_results,
+                               score_arms, worst_turns)
+from tft_utils.params import load_params
+from tft_utils.provenance import provenance
+from tft_utils.run import run_paths
+from tft_utils.score import score_baselines""",
+    ),
+    ("md", "## 1. The models to evaluate"),
+    (
+        "code",
+        """
+params = load_params(PROFILE, SCENARIO, OVERRIDES)
+paths = run_paths(RUN_DIR, SCENARIO)
+pairs_path = paths["data"] / "test_pairs.jsonl"
+arms = plan_arms(paths, params, PIPELINES)
+pd.DataFrame(arms)""",
+    ),
+    ("md", "## 2. Predict (greedy; skipped where predictions are newer than the model)"),
+    ("code", "predict_arms(arms, pairs_path, params)"),
+    ("md", "## 3. Score every pair"),
+    (
+        "code",
+        """
+scored = score_arms(arms, params)
+results = scenario_results(scored, params, SCENARIO)
+results_frame(results)""",
+    ),
+    ("md", "## 4. TFT − Direct on the same pairs (paired, conversation bootstrap)"),
+    ("code", 'paired_frame(results) if results["paired"] else "only one trained arm in this run"'),
+    ("md", "## 5. Spread over training seeds (the noise floor)"),
+    (
+        "code",
+        'pd.DataFrame({arm: {m: v["per_seed"] for m, v in s.items()} for arm, s in results["seed_spread"].items()})',
+    ),
+    ("md", "## 6. Which function each model called (rows: gold, columns: predicted)"),
+    (
+        "code",
+        'pd.concat({arm: pd.DataFrame(c).T.fillna(0).astype(int) for arm, c in results["confusion"].items()})',
+    ),
+    ("md", "## 7. Scores per gold function"),
+    ("code", 'pd.concat({arm: pd.DataFrame(f).T for arm, f in results["per_function"].items()}).round(3)'),
+    ("md", "## 8. Reference baselines: the floor any student must clear"),
+    ("code", "score_baselines(pairs_path, params).round(3)"),
+    ("md", "## 9. The worst turns, read as conversations"),
+    (
+        "code",
+        'for arm in [a for a in ("direct", "tft") if a in scored]:\n    print(f"===== {arm} =====")\n    print(worst_turns(scored[arm][0], WORST_K))',
+    ),
+    ("md", "## 10. Record the results"),
+    ("code", "record(paths, results, provenance(params))"),
+]
+
+NB07 = [
+    (
+        "md",
+        """
+# 07 · Report: TFT vs Direct across the five scenarios
+
+Builds the study's table from what each scenario recorded in notebook 06 (`results.json`) — nothing is
+recomputed here — and sets it beside the published numbers (distil labs, Qwen3-1.7B student, GLM-5
+teacher, gpt-oss-120b judge). Every number carries its interval: a 95% bootstrap over the 34 test
+conversations, a paired interval for TFT − Direct, and the spread over training seeds when several were run.""",
+    ),
+    (
+        "params",
+        COMMON_PARAMS
+        + 'METRIC = "llm_as_a_judge"       # llm_as_a_judge | staged_tool_call | binary_tool_call | tool_call_equivalence | rouge_l\n',
+    ),
+    (
+        "code",
+        """
+from IPython.display import Markdown, display
+
+from tft_utils.io import write_json
+from tft_utils.params import load_params
+from tft_utils.provenance import provenance
+from tft_utils.report import (load_results, per_function_table, plot_arms, plot_deltas, plot_per_function,
+                              plot_stage_effects, save_figure, setup_text, stage_effects, study_table,
+                              table_markdown, write_report)
+from tft_utils.run import run_paths""",
+    ),
+    ("md", "## 1. What produced these results"),
+    (
+        "code",
+        """
+params = load_params(PROFILE, None, OVERRIDES)
+paths = run_paths(RUN_DIR)
+results = load_results(paths["run"], SCENARIOS)
+display(Markdown(setup_text(results)))""",
+    ),
+    (
+        "md",
+        "## 2. The study's table\n\nOurs beside the published numbers; Δ = TFT − Direct on the same test pairs.",
+    ),
+    (
+        "code",
+        """
+table = study_table(results, METRIC)
+files = write_report(paths["report"], table, results)
+display(Markdown(table_markdown(table)))""",
+    ),
+    ("md", "## 3. Scores per scenario, with intervals"),
+    ("code", 'fig = plot_arms(results, METRIC)\nsave_figure(fig, paths["report"] / "scores.png")'),
+    ("md", "## 4. TFT − Direct: ours vs published"),
+    ("code", 'fig = plot_deltas(table)\nsave_figure(fig, paths["report"] / "delta.png")'),
+    ("md", "## 5. Per function"),
+    (
+        "code",
+        'display(per_function_table(results, METRIC).pivot_table(index=["scenario", "function"], columns="arm", values=METRIC).round(3))\nfig = plot_per_function(results, METRIC)\nsave_figure(fig, paths["report"] / "per_function.png")',
+    ),
+    ("md", "## 6. What each TFT stage removed or fixed, per kind of noise"),
+    (
+        "code",
+        'effects = stage_effects(results)\ndisplay(effects)\nfig = plot_stage_effects(effects)\nsave_figure(fig, paths["report"] / "stage_effects.png")',
+    ),
+    ("md", "## 7. Record the results"),
+    (
+        "code",
+        'write_json(paths["report"] / "report.json", {"metric": METRIC, "table": table.reset_index().to_dict(orient="records"), "files": files, "provenance": provenance(params)})',
+    ),
+]
+
 if __name__ == "__main__":
-    for name, cells in (("01_data", NB01), ("02_scenarios", NB02)):
+    for name, cells in (
+        ("01_data", NB01),
+        ("02_scenarios", NB02),
+        ("06_evaluate", NB06),
+        ("07_report", NB07),
+    ):
         print(write_notebook(name, cells))

@@ -241,7 +241,7 @@ _ADDRESS = (
 )
 _PHONE = r"\(?\b(\d{3})\)?[-. ]?(\d{3})[-. ](\d{4})\b"
 _OFF_DOMAIN = r"\b(hotels?|motels?|check-?in|check-?out|flights?|airlines?|movies?|cinema|bus|trains?|rental car|apartments?|dentist|doctor|salon|stylist)\b"
-_NAME_BEFORE = r"\b(?:how about|what about|maybe|recommend|suggest|called|named|try|at|there's|there is|enjoy)\s+(?:also\s+)?(?:the\s+)?"
+_NAME_BEFORE = r"\b(?i:how about|what about|maybe|recommend|suggest|called|named|try|at|there's|there is|enjoy)\s+(?i:also\s+)?(?:the\s+)?"
 _CAP_RUN = r"([A-Z0-9][\w'&-]*(?:\s+(?:of|and|&|de|la|y|[A-Z0-9][\w'&-]*))*)"
 _GENERIC = {"and", "of", "bar", "grill", "cafe", "kitchen", "house", "bistro", "co", "de", "la", "y"}
 _NOT_NAMES = set(
@@ -249,7 +249,7 @@ _NOT_NAMES = set(
     + MONTHS
     + list(CUISINE_INDEX)
     + "i it its they their there this that today tomorrow yes no "
-    "sorry okay ok please great sure am pm a an the next".split()
+    "sorry okay ok please great sure am pm a an the next which what here he she one another mine your".split()
 )
 
 
@@ -327,7 +327,11 @@ def _booking_status(ctx: Context) -> str:
 def _unknown_names(message: str, ctx: Context) -> list[str]:
     known = ctx.all_tokens
     out = []
-    for m in re.finditer(_NAME_BEFORE + _CAP_RUN, message):
+    after = re.finditer(_NAME_BEFORE + _CAP_RUN, message)  # "how about X", "called X", "at X"
+    before = re.finditer(
+        _CAP_RUN + r"\s+(?:is|would be)\s+(?:also\s+)?(?:a|an|one)\b", message
+    )  # "X is a nice ..."
+    for m in [*after, *before]:
         cand = m.group(1).strip(" .'")
         toks = name_tokens(cand)
         if (
@@ -382,8 +386,10 @@ _TOPICS = {
 def _closing(text: str) -> bool:
     sents = [x for x in re.split(r"(?<=[.!?])\s+", text.strip()) if x.strip()]
     not_closing = r"\b(what|which|where|when|type|kind|or anything)\b"
-    return bool(sents) and all(
-        re.search(_CLOSING, x, re.I) and not re.search(not_closing, x, re.I) for x in sents
+    pleasantry = r"^\W*(ok(ay)?|great|sure|no problem|you're welcome|glad to help|my pleasure|thanks?( you)?|perfect)\W*$"
+    closing = [x for x in sents if not re.match(pleasantry, x, re.I)]
+    return bool(closing) and all(
+        re.search(_CLOSING, x, re.I) and not re.search(not_closing, x, re.I) for x in closing
     )
 
 

@@ -101,9 +101,16 @@ def _close_times(a, b, minutes: int) -> bool:
 
 def reply_grounded(text: str, context: str, prev_results: list | None, ctx: Context) -> bool:
     """Everything a reply names was said, returned, or is a known value of the scenario's results."""
-    if SUCCESS.search(text) and not FAILURE.search(text):
-        if not prev_results or "time" not in prev_results[0]:
-            return False  # "your table is booked" with no booking results before it
+    booking = bool(prev_results) and "time" in prev_results[0]
+    if SUCCESS.search(text) and not FAILURE.search(text) and not booking:
+        return False  # "your table is booked" with no booking results before it
+    if prev_results is not None:  # the reply right after results reports them
+        if booking and not (SUCCESS.search(text) or FAILURE.search(text)):
+            return False
+        if prev_results and not booking:
+            names = {str(r.get("restaurant_name", "")).lower() for r in prev_results}
+            if not any(n and n in text.lower() for n in names) and not re.search(r"\d|\bone\b", text):
+                return False
     for m in NUMBERISH.finditer(text):
         if m.group(0).lower() not in context:
             return False

@@ -121,11 +121,22 @@ def parse_price(text: str) -> str | None:
     return None
 
 
+_PATTERNS: dict[frozenset, re.Pattern] = {}
+
+
 def find_value(text: str, values: set[str]) -> str | None:
     """The longest catalogue value said in `text` (word-bounded, case-insensitive)."""
-    low = f" {text.lower()} "
-    hits = [v for v in values if len(v) > 2 and re.search(rf"(?<![a-z]){re.escape(v.lower())}(?![a-z])", low)]
-    return max(hits, key=len) if hits else None
+    key = frozenset(v.lower() for v in values if len(v) > 2)
+    if not key:
+        return None
+    if key not in _PATTERNS:  # one alternation per catalogue, longest first so "San Jose" beats "San"
+        alts = "|".join(re.escape(v) for v in sorted(key, key=len, reverse=True))
+        _PATTERNS[key] = re.compile(rf"(?<![a-z])(?:{alts})(?![a-z])")
+    hits = _PATTERNS[key].findall(text.lower())
+    if not hits:
+        return None
+    best = max(hits, key=len)
+    return next((v for v in values if v.lower() == best), best)
 
 
 class DialogueState:

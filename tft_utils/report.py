@@ -76,9 +76,8 @@ def table_markdown(table: pd.DataFrame) -> str:
     fmt = table.copy()
     for col in fmt.columns:
         if fmt[col].dtype.kind == "f":
-            fmt[col] = fmt[col].map(
-                lambda v: "" if pd.isna(v) else f"{v:+.3f}" if "delta" in str(col) else f"{v:.3f}"
-            )
+            spec = "+.3f" if "delta" in str(col) else ".3f"
+            fmt[col] = [("" if pd.isna(v) else format(v, spec)) for v in fmt[col]]
     return _plain_markdown(fmt)
 
 
@@ -180,3 +179,36 @@ def write_report(report_dir: str | Path, table: pd.DataFrame, results: dict) -> 
     md = f"# TFT vs Direct\n\n{setup_text(results)}\n\n{table_markdown(table)}\n"
     write_text(report_dir / "table.md", md)
     return {"table_csv": str(report_dir / "table.csv"), "table_md": str(report_dir / "table.md")}
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Save a figure as PNG atomically (the report folder holds only finished files)."""
+    from tft_utils.io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    return path
+
+
+def plot_stage_effects(effects: pd.DataFrame):
+    """Per scenario and corruption kind: share of corrupted calls dropped by the filter / restored."""
+    fig, ax = plt.subplots(figsize=(10, 0.6 + 0.35 * max(1, len(effects))))
+    if effects.empty:
+        ax.text(0.5, 0.5, "no corrupted scenario recorded stage effects", ha="center", va="center")
+        return fig
+    cols = [c for c in ("dropped_share", "restored_share", "masked_share") if c in effects]
+    effects.set_index(effects["scenario"] + " " + effects["kind"])[cols].plot.barh(ax=ax, stacked=True)
+    ax.set_xlabel("share of corrupted calls")
+    ax.set_xlim(0, 1)
+    ax.set_title("What TFT's cleaning did with each kind of noise")
+    fig.tight_layout()
+    return fig
+
+
+def export_html(notebook: str | Path, out: str | Path) -> Path:
+    """The executed report notebook as a standalone HTML page (code cells hidden)."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(exclude_input=True).from_filename(str(notebook))
+    return write_text(out, body)

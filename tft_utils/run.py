@@ -198,7 +198,11 @@ def run_study(
         if scenario:
             parameters["SCENARIO"] = scenario
         t0 = time.time()
-        execute(stage, where, parameters, log=log)
+        executed = execute(stage, where, parameters, log=log)
+        if stage.scope == "report":
+            from tft_utils.report import export_html
+
+            log(f"report: {export_html(executed, where / 'report.html')}")
         write_json(
             where / "stages" / f"{stage.key}.json",
             {

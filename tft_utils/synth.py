@@ -145,13 +145,11 @@ class Teacher:
     """Makes candidate i (rules simulator or LLM call), for a batch of indices at once."""
 
     def __init__(self, seeds: list[dict], tools: list[dict], params: dict, client=None):
-        from tft_utils.synth_rules import Bank, add_seed
+        from tft_utils.synth_rules import Bank
 
         self.seeds, self.tools, self.params, self.client = seeds, tools, params, client
         self.cfg, self.seed = params["synth"], params["run"]["seed"]
-        self.bank = Bank()
-        for row in seeds:
-            add_seed(self.bank, row)
+        self.bank = Bank.from_seeds(seeds)
         enum = [
             v
             for t in tools

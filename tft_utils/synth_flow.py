@@ -215,11 +215,7 @@ class Walk:
         self.search = {"city": self.v["city"], "cuisine": self.v["cuisine"], **t.get("constraints", {})}
         if "price_range" in t["slots"]:
             self.search["price_range"] = self.v["price_range"]
-        told = t["slots"] & {"city", "cuisine"}
-        while told != {"city", "cuisine"}:
-            slot = self.rng.choice(sorted({"city", "cuisine"} - told))
-            self.system(f"req_{slot}")
-            told |= self.user("inform", need={slot}, allow={"city", "cuisine"} - told)["slots"]
+        self.fill_in({"city", "cuisine"} - t["slots"])
         self.find()
         for _ in range(self.k["alts"]):
             self.v["price_range"] = self.rng.choice(
@@ -266,22 +262,32 @@ class Walk:
         t = self.user("affirm" if affirm else "ask", allow=set(), ok=lambda t: affirm or bool(t["asks"]))
         return set(t["asks"])
 
+    def fill_in(self, missing: set) -> set:
+        """System requests for the missing slots (one or several at once) until the user gave all;
+        returns the slots the user gave (a reply may give a missing slot nobody asked for yet)."""
+        given: set = set()
+        missing = set(missing)
+        while missing:
+            known = {"city", "cuisine", "time", "restaurant_name"} - missing
+            t = self._pick("request", allow=known, ok=lambda t: bool(t["requests"]) and t["requests"] <= missing)
+            self.say(fill(t["text"], self._values(), self.rng, "assistant"))
+            asked = t["requests"]
+            got = self.user("inform", allow=missing, ok=lambda u: bool(u["slots"] & asked))
+            given |= got["slots"]
+            missing -= got["slots"]
+        return given
+
     def reserve_open(self) -> set:
         self.focus = self._restaurants(1)[0]
-        t = self.user(
-            "open_reserve", need={"restaurant_name"}, allow={"restaurant_name", "city"} | RESERVE_SLOTS
-        )
-        if "city" not in t["slots"]:
-            self.system("req_city")
-            self.user("inform", need={"city"}, allow={"city"})
-        return t["slots"] & RESERVE_SLOTS
+        t = self.user("open_reserve", allow={"restaurant_name", "city"} | RESERVE_SLOTS)
+        told = t["slots"] | self.fill_in({"restaurant_name", "city"} - t["slots"])
+        return told & RESERVE_SLOTS
 
     def reserve_phase(self, told: set) -> None:
-        for slot in RESERVE_SLOTS - told - {"time"}:
-            self.v[slot] = self.defaults[slot]  # unsaid: SGD books for 2, today
         if "time" not in told:
-            self.system("req_time")
-            told |= self.user("inform", need={"time"}, allow=RESERVE_SLOTS - told)["slots"]
+            told |= self.fill_in({"time"})
+        for slot in RESERVE_SLOTS - told:
+            self.v[slot] = self.defaults[slot]  # unsaid: SGD books for 2, today
         self.system("confirm", need={"restaurant_name", "time"})
         for _ in range(self.k["negates"]):
             self.negate()

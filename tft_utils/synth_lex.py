@@ -115,7 +115,7 @@ def _sub(pattern: re.Pattern, placeholder: str, text: str) -> str:
     return pattern.sub(placeholder, text)
 
 
-def delexicalise(text: str, values: dict[str, set[str]], reservation_context: bool) -> str:
+def delexicalise(text: str, values: dict[str, set[str]], reservation_context: bool, system: bool = False) -> str:
     """Replace slot values by `{slot}`; `values` are the named values known at this point."""
     pairs = sorted(((v, s) for s, vs in values.items() for v in vs), key=lambda p: -len(p[0]))
     for value, slot in pairs:
@@ -128,6 +128,8 @@ def delexicalise(text: str, values: dict[str, set[str]], reservation_context: bo
         text = _sub(TODAY_RE, "{date}", text)
     for pat in PARTY_RES:
         text = pat.sub(lambda m: "{party_size_w}" if m.group(0).isalpha() else "{party_size}", text)
+    if not system:  # only the assistant reports how many results a search returned
+        return text
     return COUNT_RE.sub(lambda m: "{count_w}" if m.group(0).isalpha() else "{count}", text)
 
 

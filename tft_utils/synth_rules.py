@@ -5,7 +5,7 @@ seeds' tool results). `synth_flow.py` walks a dialogue-flow simulator over both.
 Acts are read from the trace itself, by position and keywords (no SGD annotations are used):
 user  open_find, open_reserve, inform, request_alts, select, reserve_intent, accept_reserve,
       affirm, negate, ask, thanks, bye, retry
-system req_city, req_cuisine, req_time, offer, offer_alt, no_results, offer_intent, confirm,
+system request (of some slots: city, cuisine, time, restaurant_name), offer, offer_alt, no_results, offer_intent, confirm,
       confirm_change, success, failure, inform_fact (one sentence per fact), req_more, goodbye
 """
 
@@ -30,6 +30,17 @@ THANKS = re.compile(r"\b(thanks?|thank you|appreciate)\b", re.I)
 REQ_MORE = re.compile(
     r"\b(anything else|something else|further|more help|help (you )?with|anything more|else i can)\b", re.I
 )
+REQUEST_WORDS = {
+    "city": re.compile(r"\b(city|cities|where|location|area|town)\b", re.I),
+    # "food", "kind of", or a list of suggestions ("Mexican, Chinese, or something else?")
+    "cuisine": re.compile(
+        r"\b([Ff]ood|[Cc]uisine|kind of|type of|style of|sort of)\b|"
+        r"\b[A-Z][a-z]+ ?, (?:or )?(?!What|Which|Where|When|How|Do|Is|Are|Would|Could|Can)[A-Z][a-z]+\b"
+    ),
+    "time": re.compile(r"\b(what time|when|which time|time)\b", re.I),
+    "restaurant_name": re.compile(r"\b(which|what|preferred|specific|name of the) (restaurant|place)\b|"
+                                  r"\brestaurant name\b", re.I),
+}
 LITERAL = re.compile(r"(?<=[a-z,] )[A-Z][a-z]+")  # a value left in the text ("... that serves Pizza")
 
 
@@ -47,9 +58,8 @@ BUILTIN = {
         "I'd like to book a table at {restaurant_name} in {city}.",
         "Can you reserve a table at {restaurant_name} for {time}?",
     ],
-    "req_city": ["Which city should I look in?"],
-    "req_cuisine": ["What kind of food would you like?"],
-    "req_time": ["What time would you like the reservation for?"],
+    "request": ["Which city should I look in?", "What kind of food would you like?",
+                "What time would you like the reservation for?", "Which restaurant would you like to book?"],
     "offer": ["I found {count} restaurants. {restaurant_name} in {city} is a nice one."],
     "offer_alt": ["How about {restaurant_name} in {city}?"],
     "offer_intent": ["Would you like to make a reservation there?"],
@@ -101,12 +111,29 @@ class Bank:
         self.cuisines: set[str] = set()
         self.result_sizes: list[int] = []
         self.seed_ids: list[str] = []
+        self.literals: set[str] = set()  # every restaurant name and city the seeds' calls and results carry
 
     def add(self, act: str, text: str, seed: str, **extra) -> None:
         entry = {"act": act, "text": text, "slots": placeholders(text), "seed": seed, "source": "seed"}
         entry.update(extra)
         if all(entry["text"] != t["text"] for t in self.templates[act]):
             self.templates[act].append(entry)
+
+    @classmethod
+    def from_seeds(cls, rows: list[dict]) -> "Bank":
+        bank = cls()
+        for row in rows:
+            add_seed(bank, row)
+        bank.drop_literals()
+        return bank
+
+    def drop_literals(self) -> None:
+        """Drop templates that still name a catalogue restaurant or city in words (a value the
+        de-lexicaliser missed, e.g. said differently than the call had it): re-filled, they would lie."""
+        names = [v for v in self.literals if len(v) > 3]
+        pattern = re.compile("|".join(rf"\b{re.escape(v)}\b" for v in sorted(names, key=len, reverse=True)), re.I)
+        for act, temps in self.templates.items():
+            self.templates[act] = [t for t in temps if not (names and pattern.search(t["text"]))]
 
     @staticmethod
     def builtin(act: str) -> list[dict]:
@@ -121,6 +148,7 @@ class Bank:
                 "asks": set(),
                 "facts": {},
                 "constraints": {},
+                "requests": requested(t) if act == "request" else set(),
             }
             for t in BUILTIN.get(act, [])
         ]
@@ -165,21 +193,21 @@ def _system_act(text: str, prev: dict | None, after_alts: bool, is_last: bool) -
     if "restaurant_name" in slots and after_alts:
         return "offer_alt"
     question = "?" in text or re.match(r"^(which|what|where|when|at what)", text, re.I)
-    if question and re.search(r"\b(food|cuisine|prefer)\b", text, re.I):
-        return "req_cuisine"
+    if question and requested(text):
+        return "request"
     if asks_of(text) and "?" not in text:
         return "inform_fact"
     if REQ_MORE.search(text):
         return "req_more"
-    if question and re.search(r"\b(what time|when)\b", text, re.I):
-        return "req_time"
     if RESERVE_WORDS.search(text) and question:
         return "offer_intent"
-    if question and re.search(r"\b(city|where|location|area|dine)\b", text, re.I):
-        return "req_city"
-    if question and re.search(r"\b(kind|type)\b", text, re.I):
-        return "req_cuisine"
     return "other"
+
+
+def requested(text: str) -> set[str]:
+    """The slots a system question asks for ("Which city and restaurant?" -> city, restaurant_name)."""
+    found = {slot for slot, pat in REQUEST_WORDS.items() if pat.search(text)}
+    return found if not (found & {"cuisine"} and REQ_MORE.search(text) and len(found) > 1) else {"cuisine"}
 
 
 def _user_act(
@@ -187,7 +215,7 @@ def _user_act(
 ) -> str:
     slots = placeholders(text)
     if first:
-        return "open_reserve" if "restaurant_name" in slots else "open_find"
+        return "open_reserve" if next_call == "reserve-flow" else "open_find"
     if last or next_sys == "goodbye":
         return "bye"
     if prev_sys in ("confirm", "confirm_change"):
@@ -204,7 +232,7 @@ def _user_act(
         return "request_alts"
     if asks_of(text) and "?" in text:
         return "ask"
-    if prev_sys and prev_sys.startswith("req_") and prev_sys != "req_more":
+    if prev_sys == "request":
         return "inform"
     if prev_sys in ("offer", "offer_alt"):
         return "select"
@@ -218,6 +246,7 @@ def add_seed(bank: Bank, row: dict) -> None:
     evs = events(row)
     add_catalogue(bank, evs)
     values = trace_values(evs)
+    bank.literals |= values["restaurant_name"] | values["city"]
     for i, ev in enumerate(evs):  # mark results of a reservation
         if ev["kind"] == "result" and i and evs[i - 1].get("name") == "ReserveRestaurant":
             ev["reserve"] = True
@@ -237,7 +266,8 @@ def add_seed(bank: Bank, row: dict) -> None:
             for s in values:
                 seen[s] |= {str(r.get(s)) for r in evs[i - 1]["results"] if isinstance(r, dict) and r.get(s)}
         reserving = reserving or bool(RESERVE_WORDS.search(ev["text"]))
-        texts[i] = delexicalise(ev["text"], values if ev["kind"] == "user" else seen, reserving)
+        is_user = ev["kind"] == "user"
+        texts[i] = delexicalise(ev["text"], values if is_user else seen, reserving, system=not is_user)
         for slot, vals in values.items():
             seen[slot] |= {v for v in vals if v.lower() in ev["text"].lower()}
     sys_acts, prev_user = {}, ""
@@ -261,8 +291,10 @@ def add_seed(bank: Bank, row: dict) -> None:
             prev_sys = act
             continue
         nxt = next((j for j in talk if j > i and evs[j]["kind"] == "say"), None)
-        act = _user_act(text, n == 0, n == len(talk) - 1, prev_sys, sys_acts.get(nxt), next_call.get(i))
-        if act == "other" or (act in ("inform", "open_find", "request_alts") and literal_left(text)):
+        first_call = next((e["name"] for e in evs if e["kind"] == "call"), None)
+        nc = ("reserve-flow" if first_call == "ReserveRestaurant" else None) if n == 0 else next_call.get(i)
+        act = _user_act(text, n == 0, n == len(talk) - 1, prev_sys, sys_acts.get(nxt), nc)
+        if act == "other" or (act in ("inform", "open_find", "open_reserve", "request_alts") and literal_left(text)):
             continue
         bank.add(
             act,
@@ -298,4 +330,4 @@ def _add_system(bank: Bank, act: str, text: str, seed: str, focus: dict) -> None
                 continue
             bank.add(act, sent, seed, informs=informs, facts=facts, asks=set(), constraints={})
         return
-    bank.add(act, text, seed, asks=set(), facts={}, constraints={})
+    bank.add(act, text, seed, asks=set(), facts={}, constraints={}, requests=requested(text) if act == "request" else set())

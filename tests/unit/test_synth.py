@@ -11,7 +11,7 @@ from tft_utils.params import load_params
 from tft_utils.synth import compact, parse_teacher, synthesize, teacher_request
 from tft_utils.synth_flow import simulate, utterances
 from tft_utils.synth_lex import delexicalise, events, fill
-from tft_utils.synth_rules import Bank, add_seed
+from tft_utils.synth_rules import Bank
 
 WINDOWS = {"short": (9, 13), "short_medium": (13, 17), "medium": (15, 19), "long": (21, 29)}
 
@@ -25,10 +25,7 @@ def s4_seeds(dataset_dir):
 
 @pytest.fixture(scope="module")
 def bank(s4_seeds):
-    b = Bank()
-    for row in s4_seeds:
-        add_seed(b, row)
-    return b
+    return Bank.from_seeds(s4_seeds)
 
 
 def params_for(dataset_dir, *overrides):
