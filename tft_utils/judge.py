@@ -41,6 +41,7 @@ from tft_utils.judge_forms import (
     price_key,
     same_name,
     time_options,
+    typo,
 )
 
 DEFAULT_TODAY = "2019-03-01"  # every SGD dialogue is set on Friday 2019-03-01
@@ -163,7 +164,7 @@ def same_value(key: str, gold, pred, ctx: Context) -> bool:
     if key == "cuisine":
         return cuisine_key(gold) == cuisine_key(pred)
     if key == "city":
-        return city_key(gold) == city_key(pred)
+        return city_key(gold) == city_key(pred) or typo(city_key(gold), city_key(pred))
     if key == "restaurant_name":
         return same_name(gold, pred)
     if key == "price_range":
@@ -410,6 +411,40 @@ def _unanswered(message: str, gold_message: str, last_user: str) -> str | None:
     return None
 
 
+_BOOKING_TALK = r"confirm|reserv|book|table"
+_DAYS = "|".join(WEEKDAYS)
+_DATE_PHRASE = (
+    rf"day after tomorrow|\btoday\b|\btonight\b|\btomorrow\b|(?:next |this )?(?:{_DAYS})(?: next week| this week)?"
+    rf"|(?:{'|'.join(MONTHS)}) \d{{1,2}}(?:st|nd|rd|th)?|\d{{1,2}}(?:st|nd|rd|th)? of (?:{'|'.join(MONTHS)}|this month)"
+    r"|the \d{1,2}(?:st|nd|rd|th)"
+)
+
+
+def _details_differ(message: str, gold_message: str, ctx: Context) -> str | None:
+    """Booking talk (a confirmation, a booking notice) whose time, date, party size or restaurant
+    differs from the gold reply's: it confirms the wrong booking."""
+    if not (re.search(_BOOKING_TALK, gold_message, re.I) and re.search(_BOOKING_TALK, message, re.I)):
+        return None
+    pred, gold = message.lower(), gold_message.lower()
+    kinds = (
+        ("time", _CLOCK, time_options),
+        ("date", _DATE_PHRASE, lambda x: date_options(x, ctx.today)),
+        ("party size", _SIZE, lambda x: frozenset({number(x)})),
+    )
+    for what, pattern, options in kinds:
+        said = [set().union(*(options(m.group(0)) for m in re.finditer(pattern, t))) for t in (pred, gold)]
+        if said[0] and said[1] and not said[0] & said[1]:
+            return f"gives a different {what} from the one being booked"
+    if "confirm" in gold:
+        named = [
+            {r["restaurant_name"] for r in ctx.restaurants if _mentions(t, r["restaurant_name"])}
+            for t in (pred, gold)
+        ]
+        if named[0] and named[1] and not named[0] & named[1]:
+            return f"confirms {sorted(named[0])[0]}, the user is booking {sorted(named[1])[0]}"
+    return None
+
+
 def _similar(a: str, b: str) -> bool:
     ta, tb = set(name_tokens(a)), set(name_tokens(b))
     return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= 0.8
@@ -480,7 +515,9 @@ def judge_reply(message, ctx: Context, gold_message: str = "") -> Verdict:
     statements = " . ".join(_clauses(message)).lower()
     finds = [res for fn, _, res in ctx.calls if fn == "FindRestaurants"]
     m = re.search(_COUNT, statements)
-    if m and finds and number(m.group(1)) != len(finds[-1]):
+    if m and not finds:
+        return Verdict(False, f"says {m.group(1)} {m.group(2)}, but no search was made")
+    if m and number(m.group(1)) != len(finds[-1]):
         return Verdict(False, f"says {m.group(1)} {m.group(2)}, the search returned {len(finds[-1])}")
     if finds and finds[-1] and re.search(_NONE_FOUND, statements):
         return Verdict(False, f"says nothing was found, the search returned {len(finds[-1])}")
@@ -497,7 +534,9 @@ def judge_reply(message, ctx: Context, gold_message: str = "") -> Verdict:
     for m in sizes:
         if number(next(g for g in m.groups() if g)) not in known_numbers:
             return Verdict(False, f"mentions '{m.group(0)}', a party size nobody asked for")
-    problem = _flow_problem(message, ctx, gold_message, last_user)
+    problem = _details_differ(message, gold_message, ctx) or _flow_problem(
+        message, ctx, gold_message, last_user
+    )
     if problem:
         return Verdict(False, problem)
     focus = _focus(message, ctx)

@@ -9,6 +9,7 @@ rubric judge (tft_utils/judge.py).
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from functools import lru_cache
 
@@ -99,7 +100,13 @@ def same_name(a, b) -> bool:
     if ta == tb or "".join(ta) == "".join(tb):
         return True
     short, long_ = sorted((ta, tb), key=len)
-    return short[0] == long_[0] and set(short) <= set(long_)
+    return (short[0] == long_[0] and set(short) <= set(long_)) or typo(" ".join(ta), " ".join(tb))
+
+
+def typo(a: str, b: str) -> bool:
+    """A misspelling of the same name ("San Fransisco"): 88% of characters in common, same start.
+    ("South San Francisco" vs "San Francisco" is 81%: a different city.)"""
+    return len(a) >= 5 and a[:1] == b[:1] and difflib.SequenceMatcher(None, a, b).ratio() >= 0.88
 
 
 def price_key(v) -> str:

@@ -40,9 +40,10 @@ OFFER_MORE = re.compile(
 )
 SUCCESS = re.compile(
     r"\b(reserv\w*|book\w*|table)\b[^.?!]*\b(made|confirmed|successful\w*|complete\w*|"
-    r"placed|done|all set)\b|\bsuccessfully\b",
+    r"placed|done|set|reserved|booked)\b|\bsuccessfully\b",
     re.I,
 )
+ASKS_CONFIRM = re.compile(r"\bconfirm\b|\?|\b(would|do) you (like|want)\b|\bshall\b", re.I)
 FAILURE = re.compile(
     r"\b(unable|not able|couldn't|could not|wasn't able|not successful|unsuccessful|"
     r"fully booked|failed|sorry)\b",
@@ -84,6 +85,8 @@ class Context:
                                 self.cat[k].add(r[k])
                 elif m.get("role") == "user":
                     self.user_words |= set(re.findall(r"[a-z']+", (m.get("content") or "").lower()))
+        for vals in self.cat.values():
+            self.user_words |= {w for v in vals for w in re.findall(r"[a-z']+", v.lower())}
         self.known = {v.lower() for vals in self.cat.values() for v in vals}
 
 
@@ -102,7 +105,8 @@ def _close_times(a, b, minutes: int) -> bool:
 def reply_grounded(text: str, context: str, prev_results: list | None, ctx: Context) -> bool:
     """Everything a reply names was said, returned, or is a known value of the scenario's results."""
     booking = bool(prev_results) and "time" in prev_results[0]
-    if SUCCESS.search(text) and not FAILURE.search(text) and not booking:
+    claims_success = SUCCESS.search(text) and not FAILURE.search(text) and not ASKS_CONFIRM.search(text)
+    if claims_success and not booking:
         return False  # "your table is booked" with no booking results before it
     if prev_results is not None:  # the reply right after results reports them
         if booking and not (SUCCESS.search(text) or FAILURE.search(text)):
@@ -118,8 +122,9 @@ def reply_grounded(text: str, context: str, prev_results: list | None, ctx: Cont
         span = m.group(1).lower()
         if span in context or span in ctx.known:
             continue
-        if not all(w in ctx.user_words or w in context for w in re.findall(r"[a-z']+", span)):
-            return False
+        ws = re.findall(r"[a-z']+", span)
+        if sum(w in ctx.user_words or w in context for w in ws) < len(ws) / 2:
+            return False  # mostly unknown words: a name from somewhere else
     return True
 
 
@@ -256,11 +261,21 @@ def canon(v) -> str | None:
     return None if v is None else re.sub(r"\s+", " ", str(v).strip().lower())
 
 
-def vote(proposals: dict[str, dict | None], min_agreement: float) -> tuple[dict | None, dict]:
+LOGGED = "(logged)"
+
+
+def vote(
+    proposals: dict[str, dict | None], min_agreement: float, logged: dict | None = None
+) -> tuple[dict | None, dict]:
     """Stage by stage: name, then key set, then each value. Abstentions (None) do not vote.
+    `logged`, when given, is the trace's own call voting beside the members (never on a reply's text:
+    whether that text fits is exactly what the members judge). E.g. members A, B and the log at
+    min_agreement 0.6: A = B != log -> relabel (2/3); A = log != B -> keep (2/3); all differ -> mask.
     Returns (decided call or None, per-stage agreement shares)."""
     stats = {}
     live = {m: c for m, c in proposals.items() if c is not None}
+    if logged is not None:
+        live[LOGGED] = logged
     names = Counter(c["name"] for c in live.values())
     if not names:
         return None, {"name": 0.0}
@@ -278,8 +293,8 @@ def vote(proposals: dict[str, dict | None], min_agreement: float) -> tuple[dict 
     for k in sorted(keys):
         vals = Counter(
             canon(c["arguments"].get(k))
-            for c in voters.values()
-            if c["arguments"].get(k) is not None or k == "message"
+            for m, c in voters.items()
+            if (c["arguments"].get(k) is not None or k == "message") and not (k == "message" and m == LOGGED)
         )  # a reply's text: None = "this text does not fit", a vote
         vals.pop(None, None) if k != "message" else None
         if not vals:
@@ -316,8 +331,8 @@ def relabel_traces(
             if m.get("role") != "assistant":
                 continue
             props = {name: by_member[name][k].get(i) for name, _ in members}
-            final, agreement = vote(props, rp["min_agreement"])
             orig = read_call(m)
+            final, agreement = vote(props, rp["min_agreement"], orig if rp["logged_vote"] else None)
             decision = "masked" if final is None else "kept" if _same(final, orig) else "relabelled"
             rows.append(
                 {

@@ -30,6 +30,10 @@ RESERVE_INTENT = re.compile(r"\b(reserv\w*|book\w*|table)\b", re.I)
 FIND_INTENT = re.compile(
     r"\b(find|search|look(ing)? for|another|other|different|some place|restaurants?)\b", re.I
 )
+# Dishes users name instead of a cuisine (world knowledge; used only if the cuisine is in the catalogue).
+DISHES = {"sushi": "Japanese", "ramen": "Japanese", "pizza": "Italian", "pasta": "Italian", "taco": "Mexican",
+          "tacos": "Mexican", "burrito": "Mexican", "burritos": "Mexican", "curry": "Indian", "fish": "Seafood",
+          "burger": "American", "burgers": "American", "dim sum": "Chinese", "noodles": "Asian", "pho": "Vietnamese"}
 ASKING = re.compile(r"\b(do|does|is|are|can|will) (they|it|there|the (place|restaurant))\b|\?", re.I)
 
 
@@ -171,14 +175,18 @@ class DialogueState:
 
     def user(self, text: str) -> None:
         s = self.slots
-        if RESERVE_INTENT.search(text):
-            self.intent = "ReserveRestaurant"
-        elif FIND_INTENT.search(text) and not ASKING.search(text):
-            self.intent = "FindRestaurants"
         city = find_value(text, self.cat["city"])
+        cuisine = find_value(text, self.cat["cuisine"])
+        if not cuisine:
+            dish = find_value(text, set(DISHES))
+            cuisine = DISHES[dish] if dish and DISHES[dish] in self.cat["cuisine"] else None
+        # Intent: new search constraints -> a search; a wish to book or a time since the last results -> booking.
+        if (city and city != s.get("city")) or cuisine or (FIND_INTENT.search(text) and not ASKING.search(text)):
+            self.intent = "FindRestaurants"
+        if RESERVE_INTENT.search(text) or (self.searched and parse_time(text)):
+            self.intent = "ReserveRestaurant"
         if city:
             s["city"] = city
-        cuisine = find_value(text, self.cat["cuisine"])
         if cuisine and cuisine.lower() != (s.get("city") or "").lower():
             s["cuisine"] = cuisine
         name = find_value(

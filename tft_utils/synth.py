@@ -192,8 +192,9 @@ class Teacher:
                         {"teacher": self.client.model},
                     )
                 else:
+                    window, key = self.window(topics[i]), f"{self.seed}:{i}"
                     msgs, meta = simulate(
-                        self.bank, topics[i], self.window(topics[i]), f"{self.seed}:{i}", self.cuisines, did
+                        self.bank, topics[i], window, key, self.cuisines, did, mint=self.cfg["mint_share"]
                     )
                     rec["row"] = {"dialogue_id": did, "service": "Restaurants_1", "messages": msgs}
                     rec["meta"] = {"teacher": "rules", **meta}

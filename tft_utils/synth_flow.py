@@ -26,67 +26,46 @@ class Budget(Exception):
     """A needed act has no usable template (not even the fallback): this walk is abandoned."""
 
 
+# Per topic: a probability (float) or an inclusive count range (tuple) for each event of the walk.
+KNOB_NAMES = (
+    "reserve_only",
+    "alts",
+    "asks",
+    "negates",
+    "affirm_asks",
+    "offer_intent",
+    "failure",
+    "asks_after",
+    "req_more",
+    "open_full",
+)
+KNOBS = {  # short: an early search; medium: search and reservation; long: the full flow
+    "short": (0.0, (0, 0), (0, 0), (0, 0), 0.3, 0.4, 0.0, (0, 0), 0.3, 0.7),
+    "short_medium": (0.4, (0, 1), (0, 1), (0, 1), 0.4, 0.5, 0.1, (0, 1), 0.5, 0.4),
+    "medium": (0.0, (0, 1), (0, 1), (0, 1), 0.5, 0.5, 0.15, (0, 1), 0.6, 0.3),
+    "long": (0.1, (1, 2), (0, 2), (1, 2), 0.5, 0.5, 0.3, (0, 2), 1.0, 0.0),
+}
+
+
 def knobs(topic: str, rng: random.Random) -> dict:
     """How eventful a conversation of this topic is; the length window then accepts or rejects it."""
-    r, ri = rng.random, rng.randint
-    if topic == "short":  # an early search, then straight to booking
-        return dict(
-            reserve_only=False,
-            alts=0,
-            asks=0,
-            negates=0,
-            affirm_asks=r() < 0.3,
-            offer_intent=r() < 0.4,
-            failure=False,
-            asks_after=0,
-            req_more=r() < 0.3,
-            open_full=r() < 0.7,
-        )
-    if topic == "short_medium":
-        return dict(
-            reserve_only=r() < 0.4,
-            alts=ri(0, 1),
-            asks=ri(0, 1),
-            negates=ri(0, 1),
-            affirm_asks=r() < 0.4,
-            offer_intent=r() < 0.5,
-            failure=r() < 0.1,
-            asks_after=ri(0, 1),
-            req_more=r() < 0.5,
-            open_full=r() < 0.4,
-        )
-    if topic == "medium":  # search and reservation
-        return dict(
-            reserve_only=False,
-            alts=ri(0, 1),
-            asks=ri(0, 1),
-            negates=ri(0, 1),
-            affirm_asks=r() < 0.5,
-            offer_intent=r() < 0.5,
-            failure=r() < 0.15,
-            asks_after=ri(0, 1),
-            req_more=r() < 0.6,
-            open_full=r() < 0.3,
-        )
-    return dict(
-        reserve_only=r() < 0.1,
-        alts=ri(1, 2),
-        asks=ri(0, 2),
-        negates=ri(1, 2),
-        affirm_asks=r() < 0.5,
-        offer_intent=r() < 0.5,
-        failure=r() < 0.3,
-        asks_after=ri(0, 2),
-        req_more=True,
-        open_full=False,
-    )
+    draw = {float: lambda p: rng.random() < p, tuple: lambda lo_hi: rng.randint(*lo_hi)}
+    return {name: draw[type(spec)](spec) for name, spec in zip(KNOB_NAMES, KNOBS[topic], strict=True)}
 
 
 class Walk:
     """Builds one conversation; `messages` is the trace, `meta` says where each utterance came from."""
 
-    def __init__(self, bank: Bank, rng: random.Random, topic: str, dialogue_id: str, cuisines: list[str]):
-        self.bank, self.rng, self.topic, self.did = bank, rng, topic, dialogue_id
+    def __init__(
+        self,
+        bank: Bank,
+        rng: random.Random,
+        topic: str,
+        dialogue_id: str,
+        cuisines: list[str],
+        mint: float = 0.0,
+    ):
+        self.bank, self.rng, self.topic, self.did, self.mint = bank, rng, topic, dialogue_id, mint
         self.k = knobs(topic, rng)
         self.messages: list[dict] = []
         self.meta = {"topic": topic, "seed_templates": 0, "builtin_templates": 0, "seeds": set()}
@@ -203,10 +182,29 @@ class Walk:
             if not self.unused:
                 break
             r = dict(self.bank.restaurants[self.unused.pop()])
+            if self.rng.random() < self.mint:
+                r.update(self._minted())
             r.update(city=self.v["city"], cuisine=self.v["cuisine"])
             r.update({s: v for s, v in self.search.items() if s in CONSTRAINTS})  # results match the search
             out.append(r)
         return out
+
+    def _minted(self) -> dict:
+        """A new restaurant from catalogue parts: the head of one name and the tail of another
+        ("Rasa" + "Bar And Kitchen"), a street of the catalogue, a phone in a catalogue area code.
+        With five seeds the catalogue holds ~24 names; new ones make the student copy names from
+        the tool results instead of recalling the few it has seen."""
+        rng, cat = self.rng, list(self.bank.restaurants.values())
+        a, b = rng.choice(cat), rng.choice(cat)
+        head, tail = a["restaurant_name"].split()[0], b["restaurant_name"].split()[1:]
+        name = " ".join([head, *(tail or ["Kitchen"])])
+        street = rng.choice(cat)["street_address"].split(" ", 1)
+        area = rng.choice(cat)["phone_number"].split("-")[0]
+        return {
+            "restaurant_name": name,
+            "street_address": f"{rng.randint(1, 4999)} {street[-1]}",
+            "phone_number": f"{area}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
+        }
 
     # ---- the flow ----
     def search_phase(self) -> None:
@@ -269,10 +267,14 @@ class Walk:
         missing = set(missing)
         while missing:
             known = {"city", "cuisine", "time", "restaurant_name"} - missing
-            t = self._pick("request", allow=known, ok=lambda t: bool(t["requests"]) and t["requests"] <= missing)
+            t = self._pick(
+                "request",
+                allow=known,
+                ok=lambda t, m=frozenset(missing): bool(t["requests"]) and t["requests"] <= m,
+            )
             self.say(fill(t["text"], self._values(), self.rng, "assistant"))
             asked = t["requests"]
-            got = self.user("inform", allow=missing, ok=lambda u: bool(u["slots"] & asked))
+            got = self.user("inform", allow=missing, ok=lambda u, a=asked: bool(u["slots"] & a))
             given |= got["slots"]
             missing -= got["slots"]
         return given
@@ -346,7 +348,9 @@ class Walk:
         if self.k["req_more"]:
             self.user("thanks", allow=set())
             self.system("req_more", allow=set())
-        self.user("bye", allow=set())
+            self.user("bye", allow=set())
+        else:
+            self.user("thanks_bye" if self.bank.templates.get("thanks_bye") else "bye", allow=set())
         self.system("goodbye", allow=set())
 
     def run(self) -> list[dict]:
@@ -378,12 +382,13 @@ def simulate(
     cuisines: list[str],
     dialogue_id: str,
     tries: int = 40,
+    mint: float = 0.0,
 ) -> tuple[list[dict], dict]:
     """One conversation of `topic` whose length falls in `window` (closest of `tries` walks otherwise)."""
     rng = random.Random(seed)
     best = None
     for attempt in range(tries):
-        walk = Walk(bank, rng, topic, dialogue_id, cuisines)
+        walk = Walk(bank, rng, topic, dialogue_id, cuisines, mint)
         try:
             msgs = walk.run()
         except Budget:

@@ -58,7 +58,7 @@ PARTY_RES = [
     re.compile(rf"\b{NUM}(?= (?:people|persons|person|guests)\b)", re.I),
 ]
 COUNT_RE = re.compile(
-    rf"\b{NUM}(?= (?:[\w{{}}]+ )?(?:restaurants?|places?|options?|results?|matches)\b)", re.I
+    rf"\b{NUM}(?= (?:[\w{{}}]+ )?(?:restaurants?|places?|options?|results?|match(?:es)?)\b)", re.I
 )
 RESERVE_WORDS = re.compile(r"\b(reserv\w*|book\w*|table)\b", re.I)
 # What a question asks about, by keyword (user asks; assistant informs).
@@ -115,7 +115,9 @@ def _sub(pattern: re.Pattern, placeholder: str, text: str) -> str:
     return pattern.sub(placeholder, text)
 
 
-def delexicalise(text: str, values: dict[str, set[str]], reservation_context: bool, system: bool = False) -> str:
+def delexicalise(
+    text: str, values: dict[str, set[str]], reservation_context: bool, system: bool = False
+) -> str:
     """Replace slot values by `{slot}`; `values` are the named values known at this point."""
     pairs = sorted(((v, s) for s, vs in values.items() for v in vs), key=lambda p: -len(p[0]))
     for value, slot in pairs:
@@ -191,6 +193,7 @@ def fix_number_agreement(text: str) -> str:
         r"\1 \2\3s",
         text,
     )
+    text = re.sub(r"\b([2-9]|\d\d|two|three|four|five|six) match\b", r"\1 matches", text)
     return re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text)  # "a inexpensive" -> "an inexpensive"
 
 

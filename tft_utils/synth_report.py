@@ -23,7 +23,11 @@ def with_data_paths(params: dict, data_dir: str | Path) -> dict:
 def length_frame(named: dict[str, list[dict]]) -> pd.DataFrame:
     """One row per conversation: set, turns (utterances), messages."""
     return pd.DataFrame(
-        [{"set": name, "turns": turns(r), "messages": len(r["messages"])} for name, rows in named.items() for r in rows]
+        [
+            {"set": name, "turns": turns(r), "messages": len(r["messages"])}
+            for name, rows in named.items()
+            for r in rows
+        ]
     )
 
 
@@ -34,10 +38,20 @@ def plot_lengths(frame: pd.DataFrame, topics: dict):
     for name, part in frame.groupby("set"):
         ax.hist(part["turns"], bins=bins, density=True, alpha=0.5, label=f"{name} (n={len(part)})")
     for k, (topic, t) in enumerate(sorted(topics.items(), key=lambda kv: kv[1]["min_turns"])):
-        ax.axvspan(t["min_turns"], t["max_turns"] + 1, ymin=0.9 - 0.07 * k, ymax=0.96 - 0.07 * k, alpha=0.3, color="grey")
+        ax.axvspan(
+            t["min_turns"],
+            t["max_turns"] + 1,
+            ymin=0.9 - 0.07 * k,
+            ymax=0.96 - 0.07 * k,
+            alpha=0.3,
+            color="grey",
+        )
         ax.text(t["max_turns"] + 1.2, ax.get_ylim()[1] * (0.92 - 0.07 * k), topic, fontsize=7, va="center")
-    ax.set(xlabel="turns (user utterances + assistant replies)", ylabel="share of conversations",
-           title="Conversation length: synthetic vs test")
+    ax.set(
+        xlabel="turns (user utterances + assistant replies)",
+        ylabel="share of conversations",
+        title="Conversation length: synthetic vs test",
+    )
     ax.legend()
     return fig
 
@@ -69,19 +83,28 @@ def plot_topics(meta: list[dict]):
     return counts, fig
 
 
-def similarity_frame(synthetic: list[dict], seeds: list[dict], test: list[dict], pool: list[dict], n: int) -> pd.DataFrame:
+def similarity_frame(
+    synthetic: list[dict], seeds: list[dict], test: list[dict], pool: list[dict], n: int
+) -> pd.DataFrame:
     """Nearest-neighbour Jaccard: synthetic->seed, synthetic->test, synthetic->other synthetic, and the
     real baseline pool->other pool conversation (how close two distinct real conversations get)."""
     rows = []
-    for name, refs, queries, self_ref in (("synthetic -> seed", seeds, synthetic, False),
-                                          ("synthetic -> test", test, synthetic, False),
-                                          ("synthetic -> synthetic", synthetic, synthetic, True),
-                                          ("real pool -> pool (baseline)", pool, pool, True)):
+    for name, refs, queries, self_ref in (
+        ("synthetic -> seed", seeds, synthetic, False),
+        ("synthetic -> test", test, synthetic, False),
+        ("synthetic -> synthetic", synthetic, synthetic, True),
+        ("real pool -> pool (baseline)", pool, pool, True),
+    ):
         index = NearDup(n)
         for r in refs:
             index.add(r["dialogue_id"], dialogue_text(r))
         for q in queries:
-            rows.append({"pair": name, "jaccard": index.nearest(dialogue_text(q), q["dialogue_id"] if self_ref else None)[1]})
+            rows.append(
+                {
+                    "pair": name,
+                    "jaccard": index.nearest(dialogue_text(q), q["dialogue_id"] if self_ref else None)[1],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -91,8 +114,11 @@ def plot_similarity(frame: pd.DataFrame, cfg: dict):
         ax.hist(part["jaccard"], bins=40, range=(0, 1), alpha=0.5, density=True, label=name)
     for key, style in (("dup_seed", ":"), ("dup_test", "--"), ("dup_synth", "-.")):
         ax.axvline(cfg[key], color="k", linestyle=style, linewidth=1, label=f"{key} = {cfg[key]}")
-    ax.set(xlabel=f"nearest-neighbour Jaccard of word {cfg['ngram']}-grams", ylabel="density",
-           title="How close synthetic conversations come to seeds, test and each other")
+    ax.set(
+        xlabel=f"nearest-neighbour Jaccard of word {cfg['ngram']}-grams",
+        ylabel="density",
+        title="How close synthetic conversations come to seeds, test and each other",
+    )
     ax.legend(fontsize=7)
     return fig
 

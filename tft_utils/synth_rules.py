@@ -4,7 +4,7 @@ seeds' tool results). `synth_flow.py` walks a dialogue-flow simulator over both.
 
 Acts are read from the trace itself, by position and keywords (no SGD annotations are used):
 user  open_find, open_reserve, inform, request_alts, select, reserve_intent, accept_reserve,
-      affirm, negate, ask, thanks, bye, retry
+      affirm, negate, ask, thanks, bye (after "anything else?"), thanks_bye (ends it unasked), retry
 system request (of some slots: city, cuisine, time, restaurant_name), offer, offer_alt, no_results, offer_intent, confirm,
       confirm_change, success, failure, inform_fact (one sentence per fact), req_more, goodbye
 """
@@ -38,10 +38,21 @@ REQUEST_WORDS = {
         r"\b[A-Z][a-z]+ ?, (?:or )?(?!What|Which|Where|When|How|Do|Is|Are|Would|Could|Can)[A-Z][a-z]+\b"
     ),
     "time": re.compile(r"\b(what time|when|which time|time)\b", re.I),
-    "restaurant_name": re.compile(r"\b(which|what|preferred|specific|name of the) (restaurant|place)\b|"
-                                  r"\brestaurant name\b", re.I),
+    "restaurant_name": re.compile(
+        r"\b(which|what|preferred|specific|name of the) (restaurant|place)\b|"
+        r"\brestaurant name\b",
+        re.I,
+    ),
 }
-LITERAL = re.compile(r"(?<=[a-z,] )[A-Z][a-z]+")  # a value left in the text ("... that serves Pizza")
+LITERAL = re.compile(r"(?<=[a-z,}] )[A-Z][A-Za-z]+")  # a value left in the text ("... serves Pizza", "in SF")
+DAYPART = re.compile(
+    r"\b(morning|afternoon|evening|night|tonight|noon|dinner|lunch|breakfast|brunch)\b", re.I
+)
+FAILURE = re.compile(
+    r"\b(sorry|unable|couldn't|could not|can't|cannot|not able|unavailable|unsuccessful|failed|"
+    r"no (reservations?|tables?) (is |are )?(available|left))\b|apolog",
+    re.I,
+)
 
 
 def literal_left(text: str) -> bool:
@@ -58,8 +69,12 @@ BUILTIN = {
         "I'd like to book a table at {restaurant_name} in {city}.",
         "Can you reserve a table at {restaurant_name} for {time}?",
     ],
-    "request": ["Which city should I look in?", "What kind of food would you like?",
-                "What time would you like the reservation for?", "Which restaurant would you like to book?"],
+    "request": [
+        "Which city should I look in?",
+        "What kind of food would you like?",
+        "What time would you like the reservation for?",
+        "Which restaurant would you like to book?",
+    ],
     "offer": ["I found {count} restaurants. {restaurant_name} in {city} is a nice one."],
     "offer_alt": ["How about {restaurant_name} in {city}?"],
     "offer_intent": ["Would you like to make a reservation there?"],
@@ -85,6 +100,7 @@ BUILTIN = {
     "request_alts": ["Can you find me something else?"],
     "thanks": ["Thank you."],
     "bye": ["No, that's all. Thank you."],
+    "thanks_bye": ["Thank you, that's all I need."],
     "ask": ["What is their phone number?"],
     "open_find": ["I'm looking for a {cuisine} restaurant in {city}."],
     "inform": ["{city}, please.", "{cuisine} food, please.", "At {time}, please."],
@@ -120,7 +136,7 @@ class Bank:
             self.templates[act].append(entry)
 
     @classmethod
-    def from_seeds(cls, rows: list[dict]) -> "Bank":
+    def from_seeds(cls, rows: list[dict]) -> Bank:
         bank = cls()
         for row in rows:
             add_seed(bank, row)
@@ -131,7 +147,9 @@ class Bank:
         """Drop templates that still name a catalogue restaurant or city in words (a value the
         de-lexicaliser missed, e.g. said differently than the call had it): re-filled, they would lie."""
         names = [v for v in self.literals if len(v) > 3]
-        pattern = re.compile("|".join(rf"\b{re.escape(v)}\b" for v in sorted(names, key=len, reverse=True)), re.I)
+        pattern = re.compile(
+            "|".join(rf"\b{re.escape(v)}\b" for v in sorted(names, key=len, reverse=True)), re.I
+        )
         for act, temps in self.templates.items():
             self.templates[act] = [t for t in temps if not (names and pattern.search(t["text"]))]
 
@@ -182,8 +200,8 @@ def add_catalogue(bank: Bank, evs: list[dict]) -> None:
 
 def _system_act(text: str, prev: dict | None, after_alts: bool, is_last: bool) -> str:
     if prev and prev["kind"] == "result":
-        if prev.get("reserve"):
-            return "success" if prev["results"] else "failure"
+        if prev.get("reserve"):  # SGD sometimes reports a failure beside a non-empty result: trust the words
+            return "failure" if not prev["results"] or FAILURE.search(text) else "success"
         return "offer" if "{restaurant_name}" in text else "no_results"
     slots = placeholders(text)
     if is_last:
@@ -192,7 +210,9 @@ def _system_act(text: str, prev: dict | None, after_alts: bool, is_last: bool) -
         return "confirm" if "restaurant_name" in slots else "confirm_change"
     if "restaurant_name" in slots and after_alts:
         return "offer_alt"
-    question = "?" in text or re.match(r"^(which|what|where|when|at what)", text, re.I)
+    question = "?" in text or re.match(
+        r"^(which|what|where|when|at what|(please )?(tell|let) me)", text, re.I
+    )
     if question and requested(text):
         return "request"
     if asks_of(text) and "?" not in text:
@@ -216,8 +236,8 @@ def _user_act(
     slots = placeholders(text)
     if first:
         return "open_reserve" if next_call == "reserve-flow" else "open_find"
-    if last or next_sys == "goodbye":
-        return "bye"
+    if last or next_sys == "goodbye":  # "No, thanks" answers "anything else?"; else "Thanks, that's all"
+        return "bye" if prev_sys == "req_more" else "thanks_bye"
     if prev_sys in ("confirm", "confirm_change"):
         return "affirm" if next_call == "ReserveRestaurant" or AFFIRM.match(text) else "negate"
     if prev_sys in ("req_more", "failure") and (RESERVE_WORDS.search(text) or slots & {"time", "party_size"}):
@@ -294,7 +314,10 @@ def add_seed(bank: Bank, row: dict) -> None:
         first_call = next((e["name"] for e in evs if e["kind"] == "call"), None)
         nc = ("reserve-flow" if first_call == "ReserveRestaurant" else None) if n == 0 else next_call.get(i)
         act = _user_act(text, n == 0, n == len(talk) - 1, prev_sys, sys_acts.get(nxt), nc)
-        if act == "other" or (act in ("inform", "open_find", "open_reserve", "request_alts") and literal_left(text)):
+        literal = (
+            literal_left(text) if act in ("inform", "open_find", "open_reserve", "request_alts") else False
+        )
+        if act == "other" or literal or ("{time}" in text and DAYPART.search(text)):
             continue
         bank.add(
             act,
@@ -320,7 +343,9 @@ def _constraints(text: str, evs: list[dict], i: int) -> dict:
 
 
 def _add_system(bank: Bank, act: str, text: str, seed: str, focus: dict) -> None:
-    if act == "other":
+    if act == "other" or ("{time}" in text and DAYPART.search(text)):
+        return
+    if act != "request" and LITERAL.search(text):  # "their cuisine type is Sushi": a value left in words
         return
     if act in ("inform_fact", "success"):  # one template per sentence, each with the facts it states
         for sent in sentences(text) if act == "inform_fact" else [text]:
@@ -330,4 +355,12 @@ def _add_system(bank: Bank, act: str, text: str, seed: str, focus: dict) -> None
                 continue
             bank.add(act, sent, seed, informs=informs, facts=facts, asks=set(), constraints={})
         return
-    bank.add(act, text, seed, asks=set(), facts={}, constraints={}, requests=requested(text) if act == "request" else set())
+    bank.add(
+        act,
+        text,
+        seed,
+        asks=set(),
+        facts={},
+        constraints={},
+        requests=requested(text) if act == "request" else set(),
+    )

@@ -75,16 +75,18 @@ def test_bank_reads_acts_and_catalogue_from_five_seeds(bank, s4_seeds):
     acts = bank.templates
     for act in (
         "open_find",
-        "req_city",
-        "req_cuisine",
+        "request",
         "offer",
         "confirm",
         "affirm",
         "success",
         "goodbye",
+        "thanks_bye",
         "bye",
     ):
         assert acts[act], act
+    asked = set().union(*(t["requests"] for t in acts["request"]))
+    assert {"city", "cuisine", "time"} <= asked
     assert all("{restaurant_name}" in t["text"] and "{time}" in t["text"] for t in acts["confirm"])
     assert len(bank.restaurants) >= 20 and len(bank.cities) == 5
     names = {r["restaurant_name"] for r in bank.restaurants.values()}
