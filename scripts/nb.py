@@ -1,7 +1,7 @@
 """Write a source notebook (no outputs) from a list of ("md"|"code"|"params", text) cells.
 
 Used by the lead's notebook specs in scripts/notebooks_*.py; keeps notebooks diff-friendly.
-Usage: python scripts/nb.py  (rebuilds notebooks 01, 02, 06, 07)
+Usage: python scripts/nb.py  (rebuilds notebooks 01, 02, 03, 05, 06, 07; 04 is edited by hand)
 """
 
 from __future__ import annotations
@@ -192,6 +192,194 @@ fig = plot_corruptions(table, SCENARIO)""",
     ),
 ]
 
+NB03 = [
+    (
+        "md",
+        """
+# 03 · Filter, align and relabel (TFT steps 1-2)
+
+TFT's cleaning of the scenario's traces (STUDY §4.1-4.2): every trace is scored for relevance and
+coherence (1-5, with a reason) and kept at or above the thresholds; foreign tool and parameter names are
+mapped onto the target schema; a committee of independent relabelers proposes every assistant call,
+votes stage by stage (name → keys → values), keeps what it agrees on and masks the rest out of training.
+The stages read only `traces.jsonl`. Because our corruptions are recorded per turn, the last sections
+score each stage against the known noise: per kind of corruption, how much the filter dropped and the
+committee restored (the scenario's `corruptions.jsonl` is read here, for scoring only).""",
+    ),
+    ("params", COMMON_PARAMS + 'SCENARIO = "s2"                 # s1 | s2 | s3 | s4 | s5\n'),
+    (
+        "code",
+        """
+from IPython.display import display
+
+from tft_utils.backends import LEDGER
+from tft_utils.clean import run_clean
+from tft_utils.clean_report import (confusion, kind_record, mapping_table, per_kind, plot_confusion, plot_per_kind,
+                                    plot_scores, score_distribution, targets, turn_outcomes)
+from tft_utils.data import load_traces
+from tft_utils.figures import conversation_text
+from tft_utils.io import read_jsonl, write_json
+from tft_utils.params import load_params
+from tft_utils.provenance import provenance
+from tft_utils.run import run_paths""",
+    ),
+    (
+        "md",
+        "## 1. Parameters and paths\n\nThe filter thresholds, the aligner's evidence weights and the committee.",
+    ),
+    (
+        "code",
+        """
+params = load_params(PROFILE, SCENARIO, OVERRIDES)
+paths = run_paths(RUN_DIR, SCENARIO)
+out = paths["clean"]
+{k: params[k] for k in ("filter", "align", "relabel")} | {"roles": params["roles"]}""",
+    ),
+    (
+        "md",
+        "## 2. Clean: filter → align → committee relabel\n\nA finished run with the same traces and parameters is not redone.",
+    ),
+    (
+        "code",
+        """
+stats = run_clean(paths["traces"], out, params)
+{k: stats[k] for k in ("traces_in", "kept", "dropped", "turns", "decisions", "masked_share", "renamed_traces")}""",
+    ),
+    (
+        "md",
+        "## 3. Filter scores: kept and dropped traces\n\nGroups: the trace's service (S3, S5) or, in S2, whether the scenario corrupted it.",
+    ),
+    (
+        "code",
+        """
+traces = load_traces(paths["traces"])
+corruptions = read_jsonl(paths["corruptions"])
+scores = read_jsonl(out / "scores.jsonl")
+dist = score_distribution(scores, traces, corruptions)
+display(dist.groupby("group")[["relevance", "coherence", "kept"]].mean().round(3))
+fig = plot_scores(dist)""",
+    ),
+    ("md", "Why traces were dropped (the first reasons):"),
+    (
+        "code",
+        'display([(d["dialogue_id"], d["drop_reason"]) for d in read_jsonl(out / "dropped.jsonl")[:8]])',
+    ),
+    ("md", "## 4. Alignment: foreign names mapped onto the target schema, with their evidence"),
+    ("code", 'mapping_table(read_jsonl(out / "align.jsonl"))'),
+    ("md", "## 5. The committee: decisions and agreement between members"),
+    ("code", '{k: stats[k] for k in ("members", "decisions", "mean_stage_agreement", "member_agreement")}'),
+    ("md", "## 6. Relabel changes: logged function → final function (or masked)"),
+    (
+        "code",
+        """
+turns = read_jsonl(out / "turns.jsonl")
+pool = load_traces(paths["data"] / "train_pool.jsonl")
+df = turn_outcomes(traces, corruptions, pool, scores, turns)
+conf = confusion(df)
+display(conf)
+fig = plot_confusion(conf)""",
+    ),
+    (
+        "md",
+        "## 7. Scored against the known noise\n\nPer kind of turn (`clean` = not corrupted): dropped with its trace by the filter, masked by the committee, restored (final call = the clean call), or left wrong.",
+    ),
+    (
+        "code",
+        """
+kinds = per_kind(df)
+display(kinds)
+fig = plot_per_kind(kinds, SCENARIO)
+targets(df)""",
+    ),
+    ("md", "## 8. One relabelled turn, read in its conversation"),
+    (
+        "code",
+        """
+changed = next((r for r in turns if r["decision"] == "relabelled"), None) or next((r for r in turns if r["masked"]), None)
+if changed:
+    kept = {t["dialogue_id"]: t for t in read_jsonl(out / "kept.jsonl")}
+    print({k: changed[k] for k in ("dialogue_id", "turn", "original", "proposals", "final", "masked")})
+    print(conversation_text(kept[changed["dialogue_id"]], mark=changed["turn"]))""",
+    ),
+    (
+        "md",
+        "## 9. The call ledger\n\nCommittee, filter and teacher calls (empty with the `rules` backends: no LLM was called).",
+    ),
+    ("code", "LEDGER.table()"),
+    ("md", "## 10. Record the results"),
+    (
+        "code",
+        """
+write_json(paths["scenario"] / "03_results.json", {"clean": {k: v for k, v in stats.items() if k not in ("provenance", "ledger")},
+           "targets": targets(df), "per_corruption_kind": kind_record(kinds), "ledger": LEDGER.rows(),
+           "provenance": provenance(params)})""",
+    ),
+]
+
+NB05 = [
+    (
+        "md",
+        """
+# 05 · Fine-tune the Direct and the TFT students
+
+Trains two students from the same base model with the same budget (STUDY §4-5): **Direct** on the
+scenario's raw traces, **TFT** on the validated synthetic conversations of notebook 04 plus the cleaned
+seeds of notebook 03 (turns the committee masked are context, not targets). LoRA through peft, merged
+into the base afterwards; one sequence per conversation with the loss on every assistant call and on
+nothing else; one model per training seed (`run.seeds`). Records sizes, time, tokens/s and final loss.""",
+    ),
+    ("params", COMMON_PARAMS + 'SCENARIO = "s2"                 # s1 | s2 | s3 | s4 | s5\n'),
+    (
+        "code",
+        """
+from IPython.display import display
+
+from tft_utils.finetune import arm_sources, plot_curves, size_table, train_arms, training_sets
+from tft_utils.io import write_json
+from tft_utils.params import load_params
+from tft_utils.provenance import provenance
+from tft_utils.run import run_paths
+from tft_utils.student import base_model_dir, pick_device""",
+    ),
+    ("md", "## 1. Parameters: the student, the budget, the seeds"),
+    (
+        "code",
+        """
+params = load_params(PROFILE, SCENARIO, OVERRIDES)
+paths = run_paths(RUN_DIR, SCENARIO)
+base = base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
+device = pick_device(params["student"]["device"], params["student"]["dtype"])
+{"base": str(base), "device": str(device), "seeds": params["run"]["seeds"], "train": params["train"]}""",
+    ),
+    ("md", "## 2. What each arm trains on"),
+    (
+        "code",
+        """
+sources = arm_sources(paths, params, PIPELINES)
+sets = training_sets(sources)
+sizes = size_table(sets)
+sizes""",
+    ),
+    ("md", "## 3. Train (a finished model is kept; a killed run resumes from its checkpoint)"),
+    (
+        "code",
+        """
+stats = train_arms(sets, paths, params)
+stats[["arm", "seed", "conversations", "sequences", "steps", "tokens", "supervised_tokens", "seconds", "tokens_per_s",
+       "final_loss", "device", "dtype"]]""",
+    ),
+    ("md", "## 4. Training curves"),
+    ("code", "fig = plot_curves(paths, stats)"),
+    ("md", "## 5. Record the results"),
+    (
+        "code",
+        """
+write_json(paths["scenario"] / "05_results.json", {"sizes": sizes.reset_index().to_dict(orient="records"),
+           "sources": {a: [str(f) for f in fs] for a, fs in sources.items()},
+           "training": stats.to_dict(orient="records"), "provenance": provenance(params)})""",
+    ),
+]
+
 NB06 = [
     (
         "md",
@@ -341,6 +529,8 @@ if __name__ == "__main__":
     for name, cells in (
         ("01_data", NB01),
         ("02_scenarios", NB02),
+        ("03_filter_relabel", NB03),
+        ("05_finetune", NB05),
         ("06_evaluate", NB06),
         ("07_report", NB07),
     ):

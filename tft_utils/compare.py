@@ -40,7 +40,7 @@ def plan_arms(paths: dict, params: dict, pipelines) -> list[dict]:
         {
             "arm": "base",
             "seed": None,
-            "model": str(base_model_dir(params["run"]["profile"])),
+            "model": str(base_model_dir(params["student"]["model"], params["student"]["cache_dir"])),
             "predictions": base_predictions_path(paths, params),
         }
     ]
@@ -72,7 +72,8 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
             log(f"{a['arm']} seed {a['seed']}: predictions up to date ({pred})")
             continue
         log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")
-        predict_file(model, pairs_path, pred, params)
+        # tools.json of the same data folder: the untuned base has no rendering recorded by training
+        predict_file(model, pairs_path, pred, params, tools_path=Path(pairs_path).parent / "tools.json")
 
 
 def score_arms(arms: list[dict], params: dict) -> dict:

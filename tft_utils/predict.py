@@ -79,7 +79,9 @@ class _Student:
     def __init__(self, model_dir, params: dict, tools=None):
         from tft_utils.student import load_student
 
-        self.model, self.tok = load_student(model_dir, params["student"]["device"])
+        self.model, self.tok = load_student(
+            model_dir, params["student"]["device"], params["student"]["dtype"]
+        )
         self.model.config._attn_implementation = "sdpa"  # takes our boolean 4D mask as given
         cfg_path = Path(model_dir) / RENDER_FILE
         if Path(model_dir).is_dir() and cfg_path.exists():
@@ -132,7 +134,9 @@ class _Student:
 
         if self._sys is None:
             ids = self.renderer.ids(self.renderer.system_text)
-            out = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
+            out = self.model(
+                input_ids=torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1
+            )
             self._sys = (len(ids), out.past_key_values)
         return self._sys
 
@@ -152,7 +156,9 @@ class _Student:
         cache = copy.deepcopy(sys_cache)
         dev = self.device
         rest = torch.tensor([ctx[n_sys:]], device=dev)
-        keep = torch.tensor([q - 1 - n_sys for q in p], device=dev)  # logits predicting each stream's 1st token
+        keep = torch.tensor(
+            [q - 1 - n_sys for q in p], device=dev
+        )  # logits predicting each stream's 1st token
         out = self.model(input_ids=rest, past_key_values=cache, use_cache=True, logits_to_keep=keep)
         nxt = out.logits[0].argmax(-1).tolist()
         L, B = len(ctx), len(group)
@@ -193,7 +199,9 @@ class _Student:
         return [_finish(self.tok, [t for t in g if t not in self.stop]) for g in gen]
 
 
-def predict(model_dir, pairs: list[dict], params: dict, out=None, tools=None, method=None, progress=True) -> dict:
+def predict(
+    model_dir, pairs: list[dict], params: dict, out=None, tools=None, method=None, progress=True
+) -> dict:
     """Predict every pair; write rows (question, answer, dialogue_id, turn, prediction) to `out`."""
     import torch
     from tqdm.auto import tqdm
@@ -203,10 +211,21 @@ def predict(model_dir, pairs: list[dict], params: dict, out=None, tools=None, me
         raise ValueError(f"predict.method must be fast or naive, got {method!r}")
     student = _Student(model_dir, params, tools)
     partial = Path(str(out) + ".partial") if out else None
-    done = {(str(r["dialogue_id"]), r["turn"]): r for r in iter_jsonl(partial)} if partial and partial.exists() else {}
+    if partial:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+    done = (
+        {(str(r["dialogue_id"]), r["turn"]): r for r in iter_jsonl(partial)}
+        if partial and partial.exists()
+        else {}
+    )
     todo = [g for g in groups(pairs) if any((str(r["dialogue_id"]), r["turn"]) not in done for r in g)]
     t0 = time.perf_counter()
-    with torch.inference_mode(), tqdm(total=len(pairs), initial=len(pairs) - sum(map(len, todo)), desc="predict", disable=not progress) as bar:
+    with (
+        torch.inference_mode(),
+        tqdm(
+            total=len(pairs), initial=len(pairs) - sum(map(len, todo)), desc="predict", disable=not progress
+        ) as bar,
+    ):
         for g in todo:
             texts = student.fast(g) if method == "fast" else student.naive(g)
             rows = [{k: r[k] for k in PAIR_FIELDS} | {"prediction": t} for r, t in zip(g, texts)]

@@ -148,22 +148,26 @@ class Renderer:
                 self._cache[text] = hit
         return list(hit)
 
-    def pieces(self, messages: list[dict], where: str = "conversation") -> list[tuple[str, bool, int | None]]:
-        """(text, carries_loss, message_index) for the whole conversation, system piece first."""
-        out: list[tuple[str, bool, int | None]] = [(self.system_text, False, None)]
+    def pieces(
+        self, messages: list[dict], where: str = "conversation"
+    ) -> list[tuple[str, bool, int | None, bool]]:
+        """(text, carries_loss, message_index, is_call) for the whole conversation, system piece first.
+        An assistant message marked `"masked": true` (a turn the TFT committee could not settle) is
+        rendered as context like any other, but its call carries no loss."""
+        out: list[tuple[str, bool, int | None, bool]] = [(self.system_text, False, None, False)]
         for i, m in enumerate(messages):
             role = m.get("role")
             if role == "assistant":
                 name, args = call_of(m, f"{where}, message {i}")
-                out.append((self.header, False, i))
-                out.append((call_text(name, args) + self.end, True, i))
+                out.append((self.header, False, i, False))
+                out.append((call_text(name, args) + self.end, not m.get("masked", False), i, True))
                 if self.after_end:
-                    out.append((self.after_end, False, i))
+                    out.append((self.after_end, False, i, False))
             elif role in ("user", "tool"):
                 content = m.get("content")
                 if not isinstance(content, str):
                     content = json.dumps(content, ensure_ascii=False)
-                out.append((self.user_pre + content + self.user_post, False, i))
+                out.append((self.user_pre + content + self.user_post, False, i, False))
             elif role == "system":
                 continue  # our task prompt replaces any system message a trace carries
             else:
@@ -171,7 +175,7 @@ class Renderer:
         return out
 
     def text(self, messages: list[dict]) -> str:
-        return "".join(t for t, _, _ in self.pieces(messages))
+        return "".join(t for t, _, _, _ in self.pieces(messages))
 
     def prompt_text(self, messages_before: list[dict]) -> str:
         """What the model reads before generating the next assistant turn."""
@@ -179,7 +183,7 @@ class Renderer:
 
     def prompt_ids(self, messages_before: list[dict]) -> list[int]:
         ids: list[int] = []
-        for text, _, _ in self.pieces(messages_before):
+        for text, _, _, _ in self.pieces(messages_before):
             ids += self.ids(text)
         return ids + self.ids(self.header)
 
@@ -189,9 +193,9 @@ class Renderer:
         ids: list[int] = []
         mask: list[bool] = []
         turns: list[tuple[int, int, int]] = []
-        for text, loss, i in self.pieces(messages, where):
+        for text, loss, i, is_call in self.pieces(messages, where):
             piece = self.ids(text)
-            if loss:
+            if is_call:
                 turns.append((i, len(ids), len(ids) + len(piece)))
             ids += piece
             mask += [loss] * len(piece)

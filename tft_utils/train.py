@@ -41,7 +41,10 @@ def conversations_from_rows(rows: list[dict], where: str = "input") -> list[dict
     `dialogue_id` into whole conversations (the longest question + its answer), so each turn is
     supervised once. Pairs without a dialogue_id become one conversation each."""
     if all("messages" in r for r in rows):
-        return [{"dialogue_id": r.get("dialogue_id", str(i)), "messages": r["messages"]} for i, r in enumerate(rows)]
+        return [
+            {"dialogue_id": r.get("dialogue_id", str(i)), "messages": r["messages"]}
+            for i, r in enumerate(rows)
+        ]
     convs: dict[str, dict] = {}
     for lineno, r in enumerate(rows, 1):
         if "question" not in r or "answer" not in r:
@@ -49,17 +52,26 @@ def conversations_from_rows(rows: list[dict], where: str = "input") -> list[dict
         try:
             question = json.loads(r["question"]) if isinstance(r["question"], str) else r["question"]
             answer = json.loads(r["answer"]) if isinstance(r["answer"], str) else r["answer"]
-            call = {"name": answer["name"], "arguments": answer.get("parameters", answer.get("arguments", {}))}
+            call = {
+                "name": answer["name"],
+                "arguments": answer.get("parameters", answer.get("arguments", {})),
+            }
         except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise DataError(f"{where}:{lineno}: field question/answer is not a conversation + call ({e})") from e
-        msgs = list(question) + [{"role": "assistant", "tool_calls": [{"type": "function", "function": call}]}]
+            raise DataError(
+                f"{where}:{lineno}: field question/answer is not a conversation + call ({e})"
+            ) from e
+        msgs = list(question) + [
+            {"role": "assistant", "tool_calls": [{"type": "function", "function": call}]}
+        ]
         key = str(r.get("dialogue_id", f"row{lineno}"))
         if key not in convs or len(msgs) > len(convs[key]["messages"]):
             convs[key] = {"dialogue_id": key, "messages": msgs}
     return list(convs.values())
 
 
-def encode(renderer: Renderer, conv: dict, max_tokens: int, policy: str = "split", unit: str = "conversation"):
+def encode(
+    renderer: Renderer, conv: dict, max_tokens: int, policy: str = "split", unit: str = "conversation"
+):
     """Token sequences {ids, mask} of one conversation (several under `split` or `unit=turn`)."""
     msgs, where = conv["messages"], f"conversation {conv.get('dialogue_id')}"
     ids, mask, turns = renderer.conversation_ids(msgs, where)
@@ -67,7 +79,7 @@ def encode(renderer: Renderer, conv: dict, max_tokens: int, policy: str = "split
         return [
             {"ids": ids[:end], "mask": [False] * start + mask[start:end]}
             for _, start, end in turns
-            if end <= max_tokens
+            if end <= max_tokens and any(mask[start:end])
         ]
     if len(ids) <= max_tokens:
         return [{"ids": ids, "mask": mask}]
@@ -157,11 +169,14 @@ def train(
     base = base or base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
     random.seed(seed)
     torch.manual_seed(seed)
-    model, tok = load_student(base, params["student"]["device"])
+    model, tok = load_student(base, params["student"]["device"], params["student"]["dtype"])
     device = next(model.parameters()).device.type
     renderer = Renderer.create(tok, tools)
     seqs = [
-        s for c in conversations for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])
+        s
+        for c in conversations
+        for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])
+        if any(s["mask"])  # a sequence whose every call is masked teaches nothing
     ]
     if not seqs:
         raise DataError("no training sequence: every conversation is empty or longer than train.max_tokens")
@@ -185,7 +200,9 @@ def train(
             task_type="CAUSAL_LM",
         ),
     )
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=0.0)
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=0.0
+    )
     sched = get_linear_schedule_with_warmup(opt, cfg["warmup_steps"], steps)
     ckpt, step, history, tokens, seconds = out / "checkpoint", 0, [], 0, 0.0
     if (ckpt / "state.pt").exists():  # resume where a previous run stopped
@@ -252,12 +269,14 @@ def train(
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
         "final_loss": round(sum(h["loss"] for h in history[-5:]) / len(history[-5:]), 4),
         "device": device,
+        "dtype": str(next(merged.parameters()).dtype).replace("torch.", ""),
         "seed": seed,
     }
     write_json(final / RENDER_FILE, renderer.config())
     write_json(final / "train_stats.json", {**stats, "history": history, "train_params": cfg})
     _plot(history, final / "loss.png")
     shutil.rmtree(ckpt, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)  # absent when no checkpoint was ever written
     for name in list(final.iterdir()):  # move into place; `out` may hold only the checkpoint
         target = out / name.name
         if target.is_dir():

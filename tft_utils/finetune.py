@@ -1,0 +1,106 @@
+"""Notebook 05: train the Direct and the TFT student of a scenario, same budget, every seed.
+
+- Direct trains on the scenario's raw traces (`traces.jsonl`), whole conversations, loss on every call
+  (the same signal as the per-turn pairs of `direct_train.jsonl`, several times fewer tokens).
+- TFT trains on the validated synthetic conversations of notebook 04 plus, by default, the cleaned
+  seed traces of notebook 03 (`train.tft_data`); turns the committee masked are context, not targets.
+Both arms share `train.max_steps` / `train.epochs`, so the comparison is budget for budget. Models go
+to `models/<arm>-seed<N>` (`compare.model_dir`); a finished model is not retrained (delete it, or
+`tft run --force`), a killed one resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from tft_utils.compare import model_dir
+from tft_utils.io import read_json, read_jsonl
+from tft_utils.train import conversations_from_rows, load_tools, train
+
+TFT_DATA = ("synthetic+seeds", "synthetic", "seeds")
+
+
+def arm_sources(paths: dict, params: dict, pipelines) -> dict[str, list[Path]]:
+    """The files each asked-for arm trains on."""
+    out = {}
+    if "direct" in pipelines:
+        out["direct"] = [paths["traces"]]
+    if "tft" in pipelines:
+        what = params["train"]["tft_data"]
+        if what not in TFT_DATA:
+            raise ValueError(f"train.tft_data must be one of {', '.join(TFT_DATA)}, got {what!r}")
+        out["tft"] = [paths["synth"] / "synthetic.jsonl"] * ("synthetic" in what) + [
+            paths["clean"] / "kept.jsonl"
+        ] * ("seeds" in what)
+    for arm, files in out.items():
+        for f in files:
+            if not Path(f).exists():
+                stage = "02" if arm == "direct" else ("04" if "synth" in str(f) else "03")
+                raise FileNotFoundError(f"{arm}: {f} is missing (run notebook {stage} first)")
+    return out
+
+
+def training_sets(sources: dict[str, list[Path]]) -> dict[str, list[dict]]:
+    """{arm: conversations}: each file read and checked, rows kept in file order."""
+    return {
+        arm: [c for f in files for c in conversations_from_rows(read_jsonl(f), str(f))]
+        for arm, files in sources.items()
+    }
+
+
+def size_table(sets: dict[str, list[dict]]) -> pd.DataFrame:
+    """Conversations, messages and supervised (unmasked) assistant turns per arm."""
+    rows = []
+    for arm, convs in sets.items():
+        calls = [m for c in convs for m in c["messages"] if m.get("role") == "assistant"]
+        rows.append(
+            {
+                "arm": arm,
+                "conversations": len(convs),
+                "messages": sum(len(c["messages"]) for c in convs),
+                "assistant_turns": len(calls),
+                "supervised_turns": sum(not m.get("masked") for m in calls),
+            }
+        )
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print) -> pd.DataFrame:
+    """Train every arm x seed whose model is missing; return one row of training stats per model."""
+    tools = load_tools(paths["data"] / "tools.json")
+    rows = []
+    for arm, convs in sets.items():
+        for seed in params["run"]["seeds"]:
+            out = model_dir(paths, arm, seed)
+            stats_path = out / "train_stats.json"
+            if stats_path.exists():
+                log(f"{arm} seed {seed}: already trained ({out})")
+                stats = read_json(stats_path)
+            else:
+                log(f"{arm} seed {seed}: training on {len(convs)} conversations -> {out}")
+                p = {**params, "train": {**params["train"], "seed": seed}}
+                t0 = time.time()
+                stats = train(convs, out, p, tools)
+                stats["wall_seconds"] = round(time.time() - t0, 1)
+            rows.append({"arm": arm, "seed": seed, **{k: v for k, v in stats.items() if k != "history"}})
+    return pd.DataFrame(rows)
+
+
+def plot_curves(paths: dict, table: pd.DataFrame):
+    """Training loss per optimizer step of every model, smoothed over 10 steps."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for _, r in table.iterrows():
+        hist = read_json(model_dir(paths, r["arm"], r["seed"]) / "train_stats.json")["history"]
+        loss = pd.Series([h["loss"] for h in hist], index=[h["step"] for h in hist])
+        ax.plot(loss.rolling(10, min_periods=1).mean(), label=f"{r['arm']} seed {r['seed']}")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss per supervised token")
+    ax.set_title("student training loss (10-step mean)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
