@@ -112,7 +112,7 @@ def summary(result: dict) -> dict:
 
 def _fingerprint(path, params: dict) -> str:
     h = hashlib.sha256(Path(path).read_bytes())
-    h.update(json.dumps({k: params[k] for k in ("filter", "align", "relabel", "roles")}, sort_keys=True).encode())
+    h.update(json.dumps({k: params[k] for k in ("filter", "align", "relabel", "roles", "backends")}, sort_keys=True).encode())
     return h.hexdigest()
 
 
