@@ -50,18 +50,30 @@ def clean_traces(traces: list[dict], params: dict, members=None, filter_client=N
 
         members = committee_clients(params)
     scores = score_traces(traces, params, filter_client)
-    kept_in = [t for t, s in zip(traces, scores) if s["kept"]]
-    dropped = [dict(copy.deepcopy(t), drop_reason=_why(s, params)) for t, s in zip(traces, scores) if not s["kept"]]
+    kept_in = [t for t, s in zip(traces, scores, strict=False) if s["kept"]]
+    dropped = [
+        dict(copy.deepcopy(t), drop_reason=_why(s, params))
+        for t, s in zip(traces, scores, strict=False)
+        if not s["kept"]
+    ]
     aligned, align_rows = align(kept_in, params["align"])
     turns = relabel_traces(aligned, params, members, teacher)
     kept = apply_decisions(aligned, turns)
-    return {"scores": scores, "align": align_rows, "kept": kept, "dropped": dropped, "turns": turns,
-            "members": [name for name, _ in members]}
+    return {
+        "scores": scores,
+        "align": align_rows,
+        "kept": kept,
+        "dropped": dropped,
+        "turns": turns,
+        "members": [name for name, _ in members],
+    }
 
 
 def _why(score: dict, params: dict) -> str:
     fp = params["filter"]
-    low = [f"{k} {score[k]} < {fp[k + '_min']}" for k in ("relevance", "coherence") if score[k] < fp[k + "_min"]]
+    low = [
+        f"{k} {score[k]} < {fp[k + '_min']}" for k in ("relevance", "coherence") if score[k] < fp[k + "_min"]
+    ]
     return "; ".join(low) + f" ({score['reason']})"
 
 
@@ -102,17 +114,26 @@ def summary(result: dict) -> dict:
                 "both_voted": len(both),
             }
     return {
-        "traces_in": len(result["scores"]), "kept": len(result["kept"]), "dropped": len(result["dropped"]),
-        "turns": len(turns), "decisions": dict(decisions),
+        "traces_in": len(result["scores"]),
+        "kept": len(result["kept"]),
+        "dropped": len(result["dropped"]),
+        "turns": len(turns),
+        "decisions": dict(decisions),
         "masked_share": round(decisions["masked"] / max(1, len(turns)), 4),
         "renamed_traces": sum(bool(r["renamed"]) for r in result["align"]),
-        "mean_stage_agreement": agreement, "member_agreement": pairwise, "members": names,
+        "mean_stage_agreement": agreement,
+        "member_agreement": pairwise,
+        "members": names,
     }
 
 
 def _fingerprint(path, params: dict) -> str:
     h = hashlib.sha256(Path(path).read_bytes())
-    h.update(json.dumps({k: params[k] for k in ("filter", "align", "relabel", "roles", "backends")}, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {k: params[k] for k in ("filter", "align", "relabel", "roles", "backends")}, sort_keys=True
+        ).encode()
+    )
     return h.hexdigest()
 
 
@@ -127,8 +148,13 @@ def run_clean(traces_path, out, params: dict, force: bool = False, log=print) ->
             return stats
     from tft_utils.backends import LEDGER, committee_clients, make_client
 
-    result = clean_traces(load_input(traces_path), params, committee_clients(params),
-                          make_client(params, "filter"), make_client(params, "teacher"))
+    result = clean_traces(
+        load_input(traces_path),
+        params,
+        committee_clients(params),
+        make_client(params, "filter"),
+        make_client(params, "teacher"),
+    )
     write_jsonl(out / "scores.jsonl", result["scores"])
     write_jsonl(out / "align.jsonl", result["align"])
     write_jsonl(out / "kept.jsonl", result["kept"])
@@ -161,6 +187,10 @@ def _cmd_clean(args) -> int:
 
     params = cli.params_from_args(args)
     stats = run_clean(args.traces, args.out, params, force=args.force)
-    print(json.dumps({k: stats[k] for k in ("traces_in", "kept", "dropped", "turns", "decisions", "masked_share")},
-                     indent=2))
+    print(
+        json.dumps(
+            {k: stats[k] for k in ("traces_in", "kept", "dropped", "turns", "decisions", "masked_share")},
+            indent=2,
+        )
+    )
     return 0

@@ -192,7 +192,7 @@ def plot_scores(dist: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    for ax, col in zip(axes, ("relevance", "coherence")):
+    for ax, col in zip(axes, ("relevance", "coherence"), strict=False):
         t = dist.assign(outcome=dist.kept.map({True: "kept", False: "dropped"}))
         t = t.groupby([col, "group", "outcome"]).size().unstack(["group", "outcome"], fill_value=0)
         t = t.reindex(range(1, 6), fill_value=0)

@@ -236,7 +236,7 @@ def score_traces(traces: list[dict], params: dict, client=None) -> list[dict]:
         done = client.complete_many(
             [_prompt(t) for t in traces], stage="filter", prompt_version=PROMPT_VERSION
         )
-        for row, comp in zip(rows, done):
+        for row, comp in zip(rows, done, strict=False):
             verdict = parse_verdict(comp.text) if not comp.error else None
             if verdict:
                 row.update(verdict, scorer=client.model)

@@ -354,7 +354,7 @@ def relabel_traces(
             stage="relabel-teacher",
             prompt_version=PROMPT_VERSION,
         )
-        for (k, r), comp in zip(disputed, done):
+        for (_k, r), comp in zip(disputed, done, strict=False):
             call = parse_call(comp.text) if not comp.error else None
             if call:
                 rows[r].update(final=call, masked=False, decision="teacher")
@@ -379,7 +379,7 @@ def _llm_member(traces: list[dict], client) -> list[dict[int, dict | None]]:
         [turn_prompt(traces[k], i) for k, i in index], stage="relabel", prompt_version=PROMPT_VERSION
     )
     out: list[dict] = [{} for _ in traces]
-    for (k, i), comp in zip(index, done):
+    for (k, i), comp in zip(index, done, strict=False):
         call = parse_call(comp.text) if not comp.error else None
         if call and call["name"] == RESPOND:  # an LLM vouches for the logged text or rewrites it
             orig = read_call(traces[k]["messages"][i]) or {}

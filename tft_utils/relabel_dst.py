@@ -31,9 +31,23 @@ FIND_INTENT = re.compile(
     r"\b(find|search|look(ing)? for|another|other|different|some place|restaurants?)\b", re.I
 )
 # Dishes users name instead of a cuisine (world knowledge; used only if the cuisine is in the catalogue).
-DISHES = {"sushi": "Japanese", "ramen": "Japanese", "pizza": "Italian", "pasta": "Italian", "taco": "Mexican",
-          "tacos": "Mexican", "burrito": "Mexican", "burritos": "Mexican", "curry": "Indian", "fish": "Seafood",
-          "burger": "American", "burgers": "American", "dim sum": "Chinese", "noodles": "Asian", "pho": "Vietnamese"}
+DISHES = {
+    "sushi": "Japanese",
+    "ramen": "Japanese",
+    "pizza": "Italian",
+    "pasta": "Italian",
+    "taco": "Mexican",
+    "tacos": "Mexican",
+    "burrito": "Mexican",
+    "burritos": "Mexican",
+    "curry": "Indian",
+    "fish": "Seafood",
+    "burger": "American",
+    "burgers": "American",
+    "dim sum": "Chinese",
+    "noodles": "Asian",
+    "pho": "Vietnamese",
+}
 ASKING = re.compile(r"\b(do|does|is|are|can|will) (they|it|there|the (place|restaurant))\b|\?", re.I)
 
 
@@ -105,7 +119,7 @@ def _safe_date(y: int, mo: int, d: int):
 def parse_party(text: str) -> str | None:
     t = text.lower()
     m = None
-    for m in re.finditer(
+    for m in re.finditer(  # noqa: B007 - the last match is wanted
         rf"\b(?:for|of|party of|table for) {NUM}\b(?!:| ?(?:am|pm|o'?clock)| in the)"
         rf"|\b{NUM} (?:people|persons|person|guests|of us|seats)\b",
         t,
@@ -181,7 +195,11 @@ class DialogueState:
             dish = find_value(text, set(DISHES))
             cuisine = DISHES[dish] if dish and DISHES[dish] in self.cat["cuisine"] else None
         # Intent: new search constraints -> a search; a wish to book or a time since the last results -> booking.
-        if (city and city != s.get("city")) or cuisine or (FIND_INTENT.search(text) and not ASKING.search(text)):
+        if (
+            (city and city != s.get("city"))
+            or cuisine
+            or (FIND_INTENT.search(text) and not ASKING.search(text))
+        ):
             self.intent = "FindRestaurants"
         if RESERVE_INTENT.search(text) or (self.searched and parse_time(text)):
             self.intent = "ReserveRestaurant"

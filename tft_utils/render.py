@@ -105,7 +105,7 @@ class Renderer:
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def create(cls, tokenizer, tools: list[dict], task_prompt: str = TASK_PROMPT) -> "Renderer":
+    def create(cls, tokenizer, tools: list[dict], task_prompt: str = TASK_PROMPT) -> Renderer:
         if not tokenizer.chat_template:
             raise ValueError("tokenizer has no chat template; set one before rendering")
 
@@ -133,8 +133,9 @@ class Renderer:
         header = with_gen[len(with_user) :]
         end_all = with_asst.split(_PH, 1)[1]
         end = end_all.rstrip()
+        after_end = end_all[len(end) :]
         return cls(
-            tokenizer, tools, system_text, user_pre, user_post, header, end, end_all[len(end) :], native
+            tokenizer, tools, system_text, user_pre, user_post, header, end, after_end, native, task_prompt
         )
 
     # ------------------------------------------------------------------ pieces (text and ids)

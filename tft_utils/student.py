@@ -176,7 +176,7 @@ def cpu_has_bf16_matmul() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def pick_device(device: str = "auto", dtype: str = "auto") -> tuple[str, "object"]:
+def pick_device(device: str = "auto", dtype: str = "auto") -> tuple[str, object]:
     """(device, torch dtype). device auto: cuda where present, else cpu. dtype auto: bfloat16 on
     cuda and on a CPU with bf16 matrix units (`cpu_has_bf16_matmul`), else float32."""
     import torch

@@ -84,7 +84,11 @@ def encode(
     if len(ids) <= max_tokens:
         return [{"ids": ids, "mask": mask}]
     if policy == "truncate":
-        return [{"ids": ids[:max_tokens], "mask": mask[:max_tokens]}] if any(mask[:max_tokens]) else []
+        mask = mask[:max_tokens]
+        for _, start, end in turns:  # a call cut by the budget loses its loss (not trained half-way)
+            if end > max_tokens:
+                mask[start:] = [False] * len(mask[start:])
+        return [{"ids": ids[:max_tokens], "mask": mask}] if any(mask) else []
     if policy != "split":
         raise ValueError(f"train.long_policy must be split or truncate, got {policy!r}")
     out, first, fresh = [], 0, 0  # messages[first:] is rendered; turns before `fresh` were trained
@@ -95,8 +99,13 @@ def encode(
             if first + i < fresh:
                 s_mask[start:end] = [False] * (end - start)
         fits = [t for t in s_turns if t[2] <= max_tokens]
-        if not fits:
-            break  # a single turn longer than the budget: skipped
+        if not fits:  # the first turn does not fit: retry it with no context, skip it if it still does not
+            if not s_turns:
+                break
+            nxt = first + s_turns[0][0]
+            first = nxt if nxt > first else nxt + 1
+            fresh = max(fresh, first)
+            continue
         cut = fits[-1][2]
         out.append({"ids": s_ids[:cut], "mask": s_mask[:cut]})
         if len(fits) == len(s_turns):

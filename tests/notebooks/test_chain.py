@@ -13,7 +13,9 @@ pytestmark = pytest.mark.slow
 def smoke_run(sgd_dir, tmp_path_factory, monkeypatch_module):
     monkeypatch_module.setenv("TFT_SGD_DIR", str(sgd_dir))
     out = tmp_path_factory.mktemp("outputs")
-    run_dir = run_study(["s2"], profile="smoke", run="chain", overrides=[f"run.outputs={out}"], log=lambda *a: None)
+    run_dir = run_study(
+        ["s2"], profile="smoke", run="chain", overrides=[f"run.outputs={out}"], log=lambda *a: None
+    )
     return run_dir
 
 
@@ -26,8 +28,15 @@ def monkeypatch_module():
 
 def test_every_stage_left_its_executed_notebook(smoke_run):
     names = sorted(p.name for p in smoke_run.rglob("notebooks/*.ipynb"))
-    assert names == ["01_data.ipynb", "02_scenarios.ipynb", "03_filter_relabel.ipynb", "04_synthesize.ipynb",
-                     "05_finetune.ipynb", "06_evaluate.ipynb", "07_report.ipynb"]
+    assert names == [
+        "01_data.ipynb",
+        "02_scenarios.ipynb",
+        "03_filter_relabel.ipynb",
+        "04_synthesize.ipynb",
+        "05_finetune.ipynb",
+        "06_evaluate.ipynb",
+        "07_report.ipynb",
+    ]
     assert not list(smoke_run.rglob("*.FAILED.ipynb"))
 
 
@@ -51,5 +60,7 @@ def test_report_has_table_figures_and_html(smoke_run):
 
 def test_a_rerun_skips_every_finished_stage(smoke_run):
     logs = []
-    run_study(["s2"], profile="smoke", run="chain", overrides=[f"run.outputs={smoke_run.parent}"], log=logs.append)
+    run_study(
+        ["s2"], profile="smoke", run="chain", overrides=[f"run.outputs={smoke_run.parent}"], log=logs.append
+    )
     assert sum(line.startswith("[skip]") for line in logs) == 7
