@@ -19,7 +19,7 @@ from tft_utils.io import read_json, read_jsonl, write_json
 from tft_utils.score import JUDGE, SCORES, score_file, summarize
 from tft_utils.stats import paired_comparison, summary_table
 
-ARMS = ("base", "direct", "tft")
+ARMS = ("base", "direct", "tft", "teacher")
 
 
 def model_dir(paths: dict, arm: str, seed: int) -> Path:
@@ -44,6 +44,16 @@ def plan_arms(paths: dict, params: dict, pipelines) -> list[dict]:
             "predictions": base_predictions_path(paths, params),
         }
     ]
+    teacher = params["roles"]["teacher"]
+    if teacher != "rules":  # an endpoint teacher: asked the same turns, the ceiling of distillation
+        out.append(
+            {
+                "arm": "teacher",
+                "seed": None,
+                "model": teacher,
+                "predictions": paths["predictions"] / "teacher.jsonl",
+            }
+        )
     for arm in ("direct", "tft"):
         if arm not in pipelines:
             continue
@@ -64,6 +74,15 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
     from tft_utils.predict import predict_file
 
     for a in arms:
+        if a["arm"] == "teacher":
+            from tft_utils.backends import make_client
+            from tft_utils.predict_endpoint import predict_endpoint
+            from tft_utils.train import load_tools
+
+            log(f"teacher: asking endpoint {a['model']} (cached calls are not sent again)")
+            tools = load_tools(Path(pairs_path).parent / "tools.json")
+            log(predict_endpoint(make_client(params, "teacher"), pairs_path, a["predictions"], tools))
+            continue
         pred, model = Path(a["predictions"]), Path(a["model"])
         if a["arm"] != "base" and not model.exists():
             raise FileNotFoundError(f"{a['arm']} seed {a['seed']}: no model at {model} (run notebook 05)")
@@ -107,7 +126,7 @@ def scenario_results(scored: dict, params: dict, scenario: str) -> dict:
     }
     spread = {}
     for arm, runs in scored.items():
-        if arm == "base":
+        if arm in ("base", "teacher"):  # one model, no training seeds
             continue
         per_seed = {m: [float(np.mean([r[m] for r in rows])) for rows in runs] for m in SCORES}
         spread[arm] = {

@@ -93,7 +93,9 @@ def _plain_markdown(df: pd.DataFrame) -> str:
 
 def plot_arms(results: dict, metric: str = "llm_as_a_judge"):
     """Grouped bars: base, Direct, TFT per scenario, with their 95% intervals."""
-    arms = [a for a in ("base", "direct", "tft") if any(a in r["metrics"] for r in results.values())]
+    arms = [
+        a for a in ("base", "direct", "tft", "teacher") if any(a in r["metrics"] for r in results.values())
+    ]
     x = np.arange(len(results))
     width = 0.8 / len(arms)
     fig, ax = plt.subplots(figsize=(10, 4))
