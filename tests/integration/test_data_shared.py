@@ -95,3 +95,17 @@ def test_s5_hotels_carry_restaurant_names(dataset_dir, sgd_dir, params):
     names = {get_call(m)[0] for t in hotels for m in t["messages"] if m["role"] == "assistant"}
     assert names == {"FindRestaurants", "ReserveRestaurant", "respond_to_user"}
     assert sum(r["kind"] == "shuffled" for r in rows) == 142
+
+
+def test_as_datasets_gives_the_same_rows_as_the_files(dataset_dir):
+    import json
+
+    from tft_utils.data import as_datasets
+    from tft_utils.io import read_jsonl
+
+    ds = as_datasets(dataset_dir)
+    assert {k: len(v) for k, v in ds.items()} == {"train_pool": 327, "test": 34, "test_pairs": 360}
+    first = read_jsonl(dataset_dir / "train_pool.jsonl")[0]
+    assert ds["train_pool"][0]["dialogue_id"] == first["dialogue_id"]
+    assert json.loads(ds["train_pool"][0]["messages"]) == first["messages"]
+    assert ds["test_pairs"][5]["answer"] == read_jsonl(dataset_dir / "test_pairs.jsonl")[5]["answer"]
