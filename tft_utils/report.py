@@ -59,8 +59,8 @@ def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
                 p_not_better=d["p_not_better"],
             )
         spread = r.get("seed_spread", {})
-        if spread:
-            row["seed_sd"] = max((v.get(metric, {}).get("sd") or 0.0) for v in spread.values())
+        sds = [v[metric]["sd"] for v in spread.values() if v.get(metric, {}).get("sd") is not None]
+        row["seed_sd"] = max(sds) if sds else np.nan  # one seed per arm: no spread measured
         p = pub[(pub.scenario == SCENARIO_NAMES[s]) & (pub.metric == "llm_as_a_judge")].set_index("pipeline")[
             "score"
         ]
