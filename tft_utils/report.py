@@ -201,7 +201,8 @@ def plot_stage_effects(effects: pd.DataFrame):
         return fig
     cols = [c for c in ("dropped_share", "restored_share", "masked_share") if c in effects]
     effects.set_index(effects["scenario"] + " " + effects["kind"])[cols].plot.barh(ax=ax, stacked=True)
-    ax.set_xlabel("share of corrupted calls")
+    ax.set_xlabel("share of the kind's assistant turns ('clean': turns no corruption touched)")
+    ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
     ax.set_xlim(0, 1)
     ax.set_title("What TFT's cleaning did with each kind of noise")
     fig.tight_layout()
