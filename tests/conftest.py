@@ -41,3 +41,15 @@ def dataset_dir(sgd_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data")
     build_dataset(sgd_dir, out)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tests of the tiny smoke student: one torch thread is several times faster than two on a shared
+    2-core CPU. Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

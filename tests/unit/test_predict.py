@@ -24,18 +24,9 @@ from tft_utils.io import DataError, read_jsonl, write_jsonl
 from tft_utils.params import load_params
 from tft_utils.predict import PAIR_FIELDS, _Student, groups, load_pairs, predict
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 MAX_NEW = 16
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The smoke student is tiny: one thread is several times faster than two on a shared CPU."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _params(dtype: str = "float32", max_new: int = MAX_NEW) -> dict:

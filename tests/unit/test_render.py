@@ -111,18 +111,6 @@ HAND_TARGETS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tok():
-    from tft_utils.student import base_model_dir, load_student
-
-    return load_student(base_model_dir("smoke"), "cpu", "float32")[1]
-
-
-@pytest.fixture(scope="module")
-def renderer(tok):
-    return Renderer.create(tok, TOOLS)
-
-
 def assert_prefix_parity(renderer: Renderer, messages: list[dict]) -> int:
     """The proof for one conversation; returns how many assistant turns it checked."""
     tok = renderer.tokenizer

@@ -15,30 +15,9 @@ from tft_utils.io import DataError, read_jsonl
 from tft_utils.render import Renderer, call_of
 from tft_utils.train import RENDER_FILE, conversations_from_rows, encode, train
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 BIG = 100_000  # a budget every conversation fits in
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The smoke student is tiny: one thread is several times faster than two on a shared CPU."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def tok():
-    from tft_utils.student import base_model_dir, load_student
-
-    return load_student(base_model_dir("smoke"), "cpu", "float32")[1]
-
-
-@pytest.fixture(scope="module")
-def renderer(tok):
-    return Renderer.create(tok, TOOLS)
 
 
 def spans(mask: list[bool]) -> list[tuple[int, int]]:
