@@ -154,12 +154,7 @@ def main(argv=None) -> dict:
 
     res: dict = {}
     for unit in UNITS:
-        seqs = [
-            s
-            for c in convs
-            for s in encode(renderer, c, max_tokens, cfg["long_policy"], unit)
-            if any(s["mask"])
-        ]
+        seqs = [s for c in convs for s in encode(renderer, c, max_tokens, cfg["long_policy"], unit)]
         epoch = {
             "sequences": len(seqs),
             "epoch_tokens": sum(len(s["ids"]) for s in seqs),
@@ -179,7 +174,7 @@ def main(argv=None) -> dict:
     # the same figures with no budget (no split, no turn left out): both units train every turn
     unbounded = {}
     for unit in UNITS:
-        seqs = [s for conv in convs for s in encode(renderer, conv, 10**9, "split", unit) if any(s["mask"])]
+        seqs = [s for conv in convs for s in encode(renderer, conv, 10**9, "split", unit)]
         unbounded[unit] = {
             "epoch_tokens": sum(len(s["ids"]) for s in seqs),
             "epoch_turns": sum(map(supervised_turns, (s["mask"] for s in seqs))),

@@ -73,6 +73,9 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
     """Predict every arm whose predictions are missing or older than its model (resumable)."""
     from tft_utils.predict import predict_file
 
+    # tools.json of the same data folder: the endpoint teacher and the untuned base (which has no
+    # rendering recorded by training) are told the tools from it
+    tools_path = Path(pairs_path).parent / "tools.json"
     for a in arms:
         if a["arm"] == "teacher":
             from tft_utils.backends import make_client
@@ -80,7 +83,7 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
             from tft_utils.train import load_tools
 
             log(f"teacher: asking endpoint {a['model']} (cached calls are not sent again)")
-            tools = load_tools(Path(pairs_path).parent / "tools.json")
+            tools = load_tools(tools_path)
             log(predict_endpoint(make_client(params, "teacher"), pairs_path, a["predictions"], tools))
             continue
         pred, model = Path(a["predictions"]), Path(a["model"])
@@ -91,8 +94,7 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
             log(f"{a['arm']} seed {a['seed']}: predictions up to date ({pred})")
             continue
         log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")
-        # tools.json of the same data folder: the untuned base has no rendering recorded by training
-        predict_file(model, pairs_path, pred, params, tools_path=Path(pairs_path).parent / "tools.json")
+        predict_file(model, pairs_path, pred, params, tools_path=tools_path)
 
 
 def score_arms(arms: list[dict], params: dict) -> dict:

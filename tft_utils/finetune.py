@@ -25,22 +25,21 @@ TFT_DATA = ("synthetic+seeds", "synthetic", "seeds")
 
 def arm_sources(paths: dict, params: dict, pipelines) -> dict[str, list[Path]]:
     """The files each asked-for arm trains on."""
-    out = {}
+    wanted = {}  # arm -> [(file, the notebook that writes it)]
     if "direct" in pipelines:
-        out["direct"] = [paths["traces"]]
+        wanted["direct"] = [(paths["traces"], "02")]
     if "tft" in pipelines:
         what = params["train"]["tft_data"]
         if what not in TFT_DATA:
             raise ValueError(f"train.tft_data must be one of {', '.join(TFT_DATA)}, got {what!r}")
-        out["tft"] = [paths["synth"] / "synthetic.jsonl"] * ("synthetic" in what) + [
-            paths["clean"] / "kept.jsonl"
+        wanted["tft"] = [(paths["synth"] / "synthetic.jsonl", "04")] * ("synthetic" in what) + [
+            (paths["clean"] / "kept.jsonl", "03")
         ] * ("seeds" in what)
-    for arm, files in out.items():
-        for f in files:
+    for arm, files in wanted.items():
+        for f, stage in files:
             if not Path(f).exists():
-                stage = "02" if arm == "direct" else ("04" if "synth" in str(f) else "03")
                 raise FileNotFoundError(f"{arm}: {f} is missing (run notebook {stage} first)")
-    return out
+    return {arm: [f for f, _ in files] for arm, files in wanted.items()}
 
 
 def training_sets(sources: dict[str, list[Path]]) -> dict[str, list[dict]]:

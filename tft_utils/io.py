@@ -65,6 +65,13 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[dict]:
     """Yield the rows of a JSONL file; a bad line raises DataError naming file and line."""
+    for _, row in numbered_jsonl(path, required):
+        yield row
+
+
+def numbered_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
+    """(file line number, row) of each row of a JSONL file (blank lines skipped), checked like iter_jsonl,
+    for callers whose own checks must name the line too."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -82,7 +89,7 @@ def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterato
             missing = [k for k in required if k not in row]
             if missing:
                 raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
-            yield row
+            yield lineno, row
 
 
 def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:

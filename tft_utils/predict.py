@@ -29,7 +29,7 @@ import json
 import time
 from pathlib import Path
 
-from tft_utils.io import DataError, iter_jsonl, read_jsonl, write_jsonl
+from tft_utils.io import DataError, iter_jsonl, numbered_jsonl, write_jsonl
 from tft_utils.render import Renderer
 from tft_utils.train import RENDER_FILE, load_tools
 
@@ -38,10 +38,9 @@ PAIR_FIELDS = ("dialogue_id", "turn", "question", "answer")
 
 
 def load_pairs(path) -> list[dict]:
-    rows = read_jsonl(path, required=PAIR_FIELDS)
-    with open(path, encoding="utf-8") as f:  # the file line of each row (read_jsonl skips blank lines)
-        linenos = [n for n, line in enumerate(f, 1) if line.strip()]
-    for lineno, r in zip(linenos, rows, strict=False):
+    numbered = list(numbered_jsonl(path, required=PAIR_FIELDS))
+    rows = [r for _, r in numbered]
+    for lineno, r in numbered:
         try:
             r["_messages"] = json.loads(r["question"])
         except (json.JSONDecodeError, TypeError) as e:
@@ -162,9 +161,8 @@ class _Student:
         cache = copy.deepcopy(sys_cache)
         dev = self.device
         rest = torch.tensor([ctx[n_sys:]], device=dev)
-        keep = torch.tensor(
-            [q - 1 - n_sys for q in p], device=dev
-        )  # logits predicting each stream's 1st token
+        # logits predicting each stream's 1st token
+        keep = torch.tensor([q - 1 - n_sys for q in p], device=dev)
         out = self.model(input_ids=rest, past_key_values=cache, use_cache=True, logits_to_keep=keep)
         nxt = out.logits[0].argmax(-1).tolist()
         L, B = len(ctx), len(group)

@@ -72,14 +72,19 @@ def conversations_from_rows(rows: list[dict], where: str = "input") -> list[dict
 def encode(
     renderer: Renderer, conv: dict, max_tokens: int, policy: str = "split", unit: str = "conversation"
 ):
-    """Token sequences {ids, mask} of one conversation (several under `split` or `unit=turn`)."""
+    """Token sequences {ids, mask} of one conversation (several under `split` or `unit=turn`); a
+    sequence with no supervised token (every call in it masked or cut by the budget) is left out."""
+    return [s for s in _sequences(renderer, conv, max_tokens, policy, unit) if any(s["mask"])]
+
+
+def _sequences(renderer: Renderer, conv: dict, max_tokens: int, policy: str, unit: str):
     msgs, where = conv["messages"], f"conversation {conv.get('dialogue_id')}"
     ids, mask, turns = renderer.conversation_ids(msgs, where)
     if unit == "turn":  # per-turn expansion (for the benchmark): one sequence per assistant turn
         return [
             {"ids": ids[:end], "mask": [False] * start + mask[start:end]}
             for _, start, end in turns
-            if end <= max_tokens and any(mask[start:end])
+            if end <= max_tokens
         ]
     if len(ids) <= max_tokens:
         return [{"ids": ids, "mask": mask}]
@@ -88,7 +93,7 @@ def encode(
         for _, start, end in turns:  # a call cut by the budget loses its loss (not trained half-way)
             if end > max_tokens:
                 mask[start:] = [False] * len(mask[start:])
-        return [{"ids": ids[:max_tokens], "mask": mask}] if any(mask) else []
+        return [{"ids": ids[:max_tokens], "mask": mask}]
     if policy != "split":
         raise ValueError(f"train.long_policy must be split or truncate, got {policy!r}")
     out, first, fresh = [], 0, 0  # messages[first:] is rendered; turns before `fresh` were trained
@@ -185,7 +190,6 @@ def train(
         s
         for c in conversations
         for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])
-        if any(s["mask"])  # a sequence whose every call is masked teaches nothing
     ]
     if not seqs:
         raise DataError("no training sequence: every conversation is empty or longer than train.max_tokens")
