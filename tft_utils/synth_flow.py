@@ -68,6 +68,7 @@ class Walk:
         self.bank, self.rng, self.topic, self.did, self.mint = bank, rng, topic, dialogue_id, mint
         self.k = knobs(topic, rng)
         self.messages: list[dict] = []
+        self.said: set[str] = set()  # templates used so far
         self.meta = {"topic": topic, "seed_templates": 0, "builtin_templates": 0, "seeds": set()}
         names = sorted(bank.restaurants)
         rng.shuffle(names)
@@ -103,7 +104,10 @@ class Walk:
         fits = fit(self.bank.templates.get(act, [])) or fit(self.bank.builtin(act))
         if not fits:
             raise Budget(act)
-        t = self.rng.choice(fits)
+        # a template already said in this conversation only when no other fits (a user asking the
+        # same question twice, word for word, is a simulator artefact, not a real dialogue)
+        t = self.rng.choice([t for t in fits if t["text"] not in self.said] or fits)
+        self.said.add(t["text"])
         self.meta["seed_templates" if t["source"] == "seed" else "builtin_templates"] += 1
         if t["seed"]:
             self.meta["seeds"].add(t["seed"])

@@ -181,6 +181,9 @@ def date_words(iso: str, style: str) -> str:
     return f"the {day.day}{suffix}" if style == "ordinal" else f"{day.strftime('%B')} {day.day}{suffix}"
 
 
+VERB_S = {"match": "es", "fit": "s", "meet": "s", "suit": "s"}  # third person singular
+
+
 def fix_number_agreement(text: str) -> str:
     """'1 people' -> '1 person', '3 person' -> '3 people' after re-filling."""
     text = re.sub(r"\b(1|one) (people|persons)\b", r"\1 person", text, flags=re.I)
@@ -194,6 +197,17 @@ def fix_number_agreement(text: str) -> str:
         text,
     )
     text = re.sub(r"\b([2-9]|\d\d|two|three|four|five|six) match\b", r"\1 matches", text)
+    # "There are 1 restaurant that match" -> "There is 1 restaurant that matches"
+    one = r"((?:1|one) (?:[A-Z][\w-]* )?(?:restaurant|place|option|result)s?)"
+    text = re.sub(rf"\b([Tt]here|[Tt]hat) are {one}", r"\1 is \2", text)
+    text = re.sub(
+        rf"\b{one} (that|which) (match|fit|meet|suit)\b",
+        lambda m: f"{m[1]} {m[2]} {m[3]}{VERB_S[m[3]]}",
+        text,
+    )
+    many = r"((?:[2-9]|\d\d|two|three|four|five|six) (?:[A-Z][\w-]* )?(?:restaurant|place|option|result)s)"
+    text = re.sub(rf"\b([Tt]here|[Tt]hat) is {many}", r"\1 are \2", text)
+    text = re.sub(rf"\b{many} (that|which) (match|fit|meet|suit)e?s\b", r"\1 \2 \3", text)
     return re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text)  # "a inexpensive" -> "an inexpensive"
 
 

@@ -1,7 +1,10 @@
 """The whole chain (notebooks 01 -> 07) for one scenario on the `smoke` profile, through `tft run`."""
 
 import json
+import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tft_utils.run import run_study
@@ -14,7 +17,12 @@ def smoke_run(sgd_dir, tmp_path_factory, monkeypatch_module):
     monkeypatch_module.setenv("TFT_SGD_DIR", str(sgd_dir))
     out = tmp_path_factory.mktemp("outputs")
     run_dir = run_study(
-        ["s2"], profile="smoke", run="chain", overrides=[f"run.outputs={out}"], log=lambda *a: None
+        ["s2"],
+        profile="smoke",
+        run="chain",
+        overrides=[f"run.outputs={out}"],
+        seeds=[0, 1],  # two training seeds per arm: the report's noise floor
+        log=lambda *a: None,
     )
     return run_dir
 
@@ -24,6 +32,10 @@ def monkeypatch_module():
     mp = pytest.MonkeyPatch()
     yield mp
     mp.undo()
+
+
+def m_close(a: float, b: float) -> bool:
+    return math.isclose(a, b, abs_tol=1e-9)
 
 
 def test_every_stage_left_its_executed_notebook(smoke_run):
@@ -49,6 +61,17 @@ def test_results_are_recorded_and_well_formed(smoke_run):
     assert set(res["paired"]["llm_as_a_judge"]) >= {"diff", "ci_low", "ci_high", "pairs"}
     assert res["paired"]["llm_as_a_judge"]["pairs"] == 360
     assert res["provenance"]["git_commit"] and res["provenance"]["params"]["run"]["profile"] == "smoke"
+    # each arm trained per seed; the spread between seeds is recorded beside the pooled score
+    assert sorted(p.name for p in (smoke_run / "s2" / "models").iterdir()) == [
+        "direct-seed0",
+        "direct-seed1",
+        "tft-seed0",
+        "tft-seed1",
+    ]
+    for arm in ("direct", "tft"):
+        spread = res["seed_spread"][arm]["llm_as_a_judge"]
+        assert len(spread["per_seed"]) == 2 and spread["sd"] >= 0.0
+        assert m_close(np.mean(spread["per_seed"]), res["metrics"][arm]["llm_as_a_judge"]["mean"])
 
 
 def test_report_has_table_figures_and_html(smoke_run):
@@ -56,11 +79,18 @@ def test_report_has_table_figures_and_html(smoke_run):
     for name in ("table.md", "table.csv", "scores.png", "delta.png", "report.html", "report.json"):
         assert (report / name).stat().st_size > 0, name
     assert "S2 Noisy Labels" in (report / "table.md").read_text()
+    table = pd.read_csv(report / "table.csv")
+    assert table["seed_sd"].notna().all()  # two seeds per arm: the spread is measured, not blank
 
 
 def test_a_rerun_skips_every_finished_stage(smoke_run):
     logs = []
     run_study(
-        ["s2"], profile="smoke", run="chain", overrides=[f"run.outputs={smoke_run.parent}"], log=logs.append
+        ["s2"],
+        profile="smoke",
+        run="chain",
+        overrides=[f"run.outputs={smoke_run.parent}"],
+        seeds=[0, 1],
+        log=logs.append,
     )
     assert sum(line.startswith("[skip]") for line in logs) == 7

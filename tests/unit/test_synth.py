@@ -69,6 +69,13 @@ def test_delexicalise_replaces_values_and_fill_renders_sgd_forms():
         "assistant",
     )
     assert out == "Please confirm: a table for 1 person at Rubio's in Berkeley for March 5th at 7:15 pm."
+    # a count re-filled into a seed's wording agrees in number, both ways
+    assert fill("There are {count} restaurants that match.", {"count": "1"}, None, "assistant") == (
+        "There is 1 restaurant that matches."
+    )
+    assert fill("There is {count_w} place which suits you.", {"count": "3"}, None, "assistant") == (
+        "There are three places which suit you."
+    )
 
 
 def test_bank_reads_acts_and_catalogue_from_five_seeds(bank, s4_seeds):
@@ -107,6 +114,8 @@ def test_simulated_conversations_follow_sgd_conventions(bank, topic):
         )
         evs = events({"messages": msgs})
         assert evs[0]["kind"] == "user" and evs[-1]["kind"] == "say"
+        said = [e["text"] for e in evs if e["kind"] == "user"]
+        assert len(said) == len(set(said)), "a user repeats an utterance word for word"
         names = [e["name"] for e in evs if e["kind"] == "call"]
         assert names[-1] == "ReserveRestaurant"
         for i, ev in enumerate(evs):
