@@ -1,7 +1,7 @@
 """Training throughput: whole conversations vs per-turn expansion (`train.unit`), side by side.
 
 Both units train the same LoRA student (same base weights, same LoRA and optimizer settings, the
-training code's own `encode` and `_loss`) on the same N conversations, for a fixed number of
+training code's own `encode` and `_batch_loss`) on the same N conversations, for a fixed number of
 optimizer steps each (after one untimed warm-up step). Printed per unit: the sequences and tokens
 one epoch over the N conversations needs, the supervised turns it trains, the measured tokens/s and
 supervised turns/s, and the epoch time those imply; then the ratios and one JSON line.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from tft_utils.io import read_jsonl  # noqa: E402
 from tft_utils.params import load_params  # noqa: E402
 from tft_utils.render import Renderer  # noqa: E402
-from tft_utils.train import _loss, conversations_from_rows, encode, load_tools  # noqa: E402
+from tft_utils.train import _batch_loss, conversations_from_rows, encode, load_tools  # noqa: E402
 
 UNITS = ("conversation", "turn")
 
@@ -90,7 +90,7 @@ def time_unit(base, params: dict, seqs: list[dict], steps: int, seed: int) -> di
         n_sup = sum(sum(s["mask"][1:]) for s in batch)
         t0 = time.perf_counter()
         for s in batch:
-            loss, _ = _loss(model, s, device)
+            loss, _ = _batch_loss(model, [s], device, 0)
             (loss / n_sup).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

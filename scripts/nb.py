@@ -389,8 +389,10 @@ NB06 = [
 Predicts every evaluation pair (one per assistant turn of the 34 test conversations) with the untuned
 base model, the Direct student and the TFT student (each training seed), scores them with every metric
 of STUDY §6 and the configured judge, and records the scenario's results for the report. Intervals are
-95% bootstraps over test conversations (360 pairs come from only 34 conversations); TFT − Direct is a
-paired comparison on the same pairs.""",
+95% bootstraps over test conversations (360 pairs come from only 34 conversations) and, when an arm has
+several training seeds, over its seeds too (two-level bootstrap); with one seed per arm they cover test
+sampling only. TFT − Direct is a paired comparison on the same pairs, with a verdict and the smallest
+difference this sample detects.""",
     ),
     (
         "params",
@@ -428,9 +430,18 @@ pd.DataFrame(arms)""",
         """
 scored = score_arms(arms, params)
 results = scenario_results(scored, params, SCENARIO)
+print(results["interval"]["text"])
 results_frame(results)""",
     ),
-    ("md", "## 4. TFT − Direct on the same pairs (paired, conversation bootstrap)"),
+    (
+        "md",
+        """
+## 4. TFT − Direct on the same pairs (paired bootstrap)
+
+verdict: TFT ahead / behind when the paired interval lies above / below 0, else no difference detected.
+min_detectable_diff: the smallest difference this sample detects with 80% power, from the interval's
+half-width h: h × (z₀.₉₇₅ + z₀.₈) / z₀.₉₇₅ ≈ 1.43 h (`tft_utils.stats.min_detectable_difference`).""",
+    ),
     ("code", 'paired_frame(results) if results["paired"] else "only one trained arm in this run"'),
     ("md", "## 5. Spread over training seeds (the noise floor)"),
     (
@@ -464,7 +475,9 @@ NB07 = [
 Builds the study's table from what each scenario recorded in notebook 06 (`results.json`) — nothing is
 recomputed here — and sets it beside the published numbers (distil labs, Qwen3-1.7B student, GLM-5
 teacher, gpt-oss-120b judge). Every number carries its interval: a 95% bootstrap over the 34 test
-conversations, a paired interval for TFT − Direct, and the spread over training seeds when several were run.""",
+conversations and, when an arm was trained with several seeds, over its seeds too (with one seed per arm
+the intervals cover test sampling only); a paired interval for TFT − Direct with its verdict and the
+smallest difference the sample detects; and the spread over training seeds when several were run.""",
     ),
     (
         "params",
@@ -479,9 +492,9 @@ from IPython.display import Markdown, display
 from tft_utils.io import write_json
 from tft_utils.params import load_params
 from tft_utils.provenance import provenance
-from tft_utils.report import (load_results, per_function_table, plot_arms, plot_deltas, plot_per_function,
-                              plot_stage_effects, save_figure, setup_text, stage_effects, study_table,
-                              table_markdown, write_report)
+from tft_utils.report import (interval_text, load_results, per_function_table, plot_arms, plot_deltas,
+                              plot_per_function, plot_stage_effects, save_figure, setup_text, stage_effects,
+                              study_table, table_markdown, write_report)
 from tft_utils.run import run_paths""",
     ),
     ("md", "## 1. What produced these results"),
@@ -495,14 +508,15 @@ display(Markdown(setup_text(results)))""",
     ),
     (
         "md",
-        "## 2. The study's table\n\nOurs beside the published numbers; Δ = TFT − Direct on the same test pairs.",
+        "## 2. The study's table\n\nOurs beside the published numbers; Δ = TFT − Direct on the same test pairs, "
+        "with its verdict, the smallest Δ this sample detects, and what the intervals cover.",
     ),
     (
         "code",
         """
 table = study_table(results, METRIC)
-files = write_report(paths["report"], table, results)
-display(Markdown(table_markdown(table)))""",
+files = write_report(paths["report"], table, results, METRIC)
+display(Markdown(table_markdown(table) + "\\n\\n" + interval_text(results, METRIC)))""",
     ),
     ("md", "## 3. Scores per scenario, with intervals"),
     ("code", 'fig = plot_arms(results, METRIC)\nsave_figure(fig, paths["report"] / "scores.png")'),

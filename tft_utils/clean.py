@@ -19,7 +19,6 @@ repeating finished calls.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -127,25 +126,25 @@ def summary(result: dict) -> dict:
     }
 
 
-def _fingerprint(path, params: dict) -> str:
-    h = hashlib.sha256(Path(path).read_bytes())
-    h.update(
-        json.dumps(
-            {k: params[k] for k in ("filter", "align", "relabel", "roles", "backends")}, sort_keys=True
-        ).encode()
-    )
-    return h.hexdigest()
+def fingerprint(traces_path, params: dict) -> dict:
+    """What a cleaned folder is made of: the traces, the cleaning params and the roles' endpoints."""
+    from tft_utils import fresh
+
+    keys = ("filter", "align", "relabel", "roles", "backends")
+    return fresh.make("clean", {k: params[k] for k in keys}, {"traces": traces_path}, params["run"]["seed"])
 
 
 def run_clean(traces_path, out, params: dict, force: bool = False, log=print) -> dict:
     """Clean TRACES into DIR (see module docstring); a finished run with the same inputs is not redone."""
+    from tft_utils import fresh
+
     out = Path(out)
-    fingerprint = _fingerprint(traces_path, params)
-    if not force and all((out / f).exists() for f in OUTPUTS):
-        stats = read_json(out / "stats.json")
-        if stats.get("fingerprint") == fingerprint:
-            log(f"{out}: already cleaned with these traces and params (use --force to redo)")
-            return stats
+    if not Path(traces_path).exists():
+        raise DataError(f"{traces_path}: file not found")
+    fp = fingerprint(traces_path, params)
+    if fresh.reuse(out, fp, force or fresh.forced(params)) and all((out / f).exists() for f in OUTPUTS):
+        log(f"{out}: already cleaned with these traces and params (use --force to redo)")
+        return read_json(out / "stats.json")
     from tft_utils.backends import LEDGER, committee_clients, make_client
 
     result = clean_traces(
@@ -160,7 +159,7 @@ def run_clean(traces_path, out, params: dict, force: bool = False, log=print) ->
     write_jsonl(out / "kept.jsonl", result["kept"])
     write_jsonl(out / "dropped.jsonl", result["dropped"])
     write_jsonl(out / "turns.jsonl", result["turns"])
-    stats = dict(summary(result), fingerprint=fingerprint, traces=str(traces_path), ledger=LEDGER.rows())
+    stats = dict(summary(result), fingerprint=fp["digest"], traces=str(traces_path), ledger=LEDGER.rows())
     try:
         from tft_utils.provenance import provenance
 
@@ -168,6 +167,7 @@ def run_clean(traces_path, out, params: dict, force: bool = False, log=print) ->
     except ImportError:  # provenance module not installed in a stripped-down checkout
         stats["provenance"] = {"params": params}
     write_json(out / "stats.json", stats)
+    fresh.stamp(out, fp)
     return stats
 
 

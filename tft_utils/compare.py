@@ -1,9 +1,12 @@
 """Notebook 06: predict the test pairs with the untuned base, the Direct and the TFT students
 (every training seed), score them, and record the scenario's results for the report (07).
 
-Several seeds per arm: each pair's score is first averaged over seeds, so the intervals and the paired
-TFT − Direct difference are over test conversations; the spread over seeds is reported beside them
-as the noise floor of training.
+Several seeds per arm: an arm's score is the mean over its seeds and the test pairs, and every 95%
+interval (each arm's, and the paired TFT − Direct) is a two-level bootstrap that resamples the test
+conversations and, independently per arm, the arm's training seeds (`tft_utils.stats.bootstrap_seeds`,
+`paired_seeds`); with one seed per arm it covers test sampling only, and says so (`resampled`). Each
+seed's mean and their sd are recorded beside, and TFT − Direct gets a verdict and the smallest difference
+this sample could detect.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tft_utils import fresh
 from tft_utils.figures import conversation_text
 from tft_utils.io import read_json, read_jsonl, write_json
 from tft_utils.score import JUDGE, SCORES, score_file, summarize
-from tft_utils.stats import paired_comparison, summary_table
+from tft_utils.stats import ONE_SEED, SEEDS_TOO, bootstrap_seeds, paired_seeds
 
 ARMS = ("base", "direct", "tft", "teacher")
 
@@ -29,18 +33,19 @@ def model_dir(paths: dict, arm: str, seed: int) -> Path:
 
 def base_predictions_path(paths: dict, params: dict) -> Path:
     # The untuned base is the same model for every scenario: predict it once per run and test set.
-    return paths["run"] / "base" / f"predictions-{params['data']['test_set']}.jsonl"
+    kind = "" if params["student"]["tool_base"] == "none" else f"-toolbase-{params['student']['tool_base']}"
+    return paths["run"] / "base" / f"predictions-{params['data']['test_set']}{kind}.jsonl"
 
 
 def plan_arms(paths: dict, params: dict, pipelines) -> list[dict]:
     """(arm, seed, model folder, predictions path) for every model this scenario evaluates."""
-    from tft_utils.student import base_model_dir
+    from tft_utils.tool_base import student_base
 
     out = [
-        {
+        {  # the model both students start from (the tool base when student.tool_base is sgd)
             "arm": "base",
             "seed": None,
-            "model": str(base_model_dir(params["student"]["model"], params["student"]["cache_dir"])),
+            "model": str(student_base(params)),
             "predictions": base_predictions_path(paths, params),
         }
     ]
@@ -70,7 +75,7 @@ def plan_arms(paths: dict, params: dict, pipelines) -> list[dict]:
 
 
 def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) -> None:
-    """Predict every arm whose predictions are missing or older than its model (resumable)."""
+    """Predict every arm whose predictions are missing or stale (`tft_utils.fresh`; resumable)."""
     from tft_utils.predict import predict_file
 
     # tools.json of the same data folder: the endpoint teacher and the untuned base (which has no
@@ -89,12 +94,24 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
         pred, model = Path(a["predictions"]), Path(a["model"])
         if a["arm"] != "base" and not model.exists():
             raise FileNotFoundError(f"{a['arm']} seed {a['seed']}: no model at {model} (run notebook 05)")
-        # Up to date when written after the model was saved (a Hub id as base: when present at all).
-        if pred.exists() and (not model.exists() or pred.stat().st_mtime >= model.stat().st_mtime):
-            log(f"{a['arm']} seed {a['seed']}: predictions up to date ({pred})")
+        fp = predictions_fingerprint(a["model"], pairs_path, tools_path, params)
+        if fresh.reuse(pred, fp, fresh.forced(params), log, f"{a['arm']} seed {a['seed']} predictions"):
             continue
+        partial = Path(str(pred) + ".partial")
+        fresh.begin(pred, fp, leftovers=[partial, pred])  # resume only this model's own partial file
         log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")
         predict_file(model, pairs_path, pred, params, tools_path=tools_path)
+        fresh.stamp(pred, fp)
+
+
+def predictions_fingerprint(model, pairs_path, tools_path, params: dict) -> dict:
+    """Predictions follow their model's fingerprint (or the base's), the pairs and the decoding params."""
+    student = {k: params["student"][k] for k in ("device", "dtype")}
+    return fresh.make(
+        "predictions",
+        {"predict": params["predict"], "student": student},
+        {"model": model, "pairs": pairs_path, "tools": tools_path},
+    )
 
 
 def score_arms(arms: list[dict], params: dict) -> dict:
@@ -108,7 +125,8 @@ def score_arms(arms: list[dict], params: dict) -> dict:
 
 
 def seed_mean_rows(runs: list[list[dict]]) -> list[dict]:
-    """One row per pair with every score averaged over the seeds (pairs matched by position)."""
+    """One row per pair with every score averaged over the seeds (pairs matched by position): what the
+    per-function scores, confusion matrix and failure kinds of several seeds are computed on."""
     if len(runs) == 1:
         return runs[0]
     out = []
@@ -117,32 +135,77 @@ def seed_mean_rows(runs: list[list[dict]]) -> list[dict]:
     return out
 
 
-def scenario_results(scored: dict, params: dict, scenario: str) -> dict:
-    ev = params["evaluate"]
-    pooled = {arm: seed_mean_rows(runs) for arm, runs in scored.items()}
-    metrics = {
-        arm: summary_table(rows, SCORES, ev["bootstrap_samples"], ev["seed"], ev["ci"])[
-            ["mean", "ci_low", "ci_high"]
-        ].to_dict(orient="index")
-        for arm, rows in pooled.items()
+def arm_seeds(arm: str, runs: list, params: dict) -> list | None:
+    """The training seeds of an arm's runs (`score_arms` keeps plan_arms' order: `run.seeds`);
+    None for the untrained base and the endpoint teacher."""
+    if arm in ("base", "teacher"):
+        return None
+    seeds = list(params["run"]["seeds"])
+    return seeds if len(seeds) == len(runs) else list(range(len(runs)))
+
+
+def arm_metric(runs: list[list[dict]], metric: str, seeds: list | None, ev: dict) -> dict:
+    """One arm, one metric, as recorded in results.json `metrics`: mean, ci_low, ci_high (two-level
+    bootstrap over test conversations and the arm's seeds), seeds, per_seed, seed_sd, pairs,
+    conversations, resampled."""
+    b = bootstrap_seeds(runs, metric, ev["bootstrap_samples"], ev["seed"], ev["ci"])
+    return {
+        "mean": b["mean"],
+        "ci_low": b["ci_low"],
+        "ci_high": b["ci_high"],
+        "seeds": seeds,
+        "per_seed": b["per_seed"],
+        "seed_sd": b["seed_sd"],
+        "pairs": b["n"],
+        "conversations": b["groups"],
+        "resampled": b["resampled"],
     }
-    spread = {}
-    for arm, runs in scored.items():
-        if arm in ("base", "teacher"):  # one model, no training seeds
-            continue
-        per_seed = {m: [float(np.mean([r[m] for r in rows])) for rows in runs] for m in SCORES}
-        spread[arm] = {
-            m: {"per_seed": v, "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None}
-            for m, v in per_seed.items()
-        }
+
+
+def paired_metric(
+    tft: list[list[dict]], direct: list[list[dict]], metric: str, seeds: dict, ev: dict
+) -> dict:
+    """TFT − Direct on the same pairs for one metric, as recorded in results.json `paired`: diff,
+    ci_low, ci_high (paired two-level bootstrap), p_not_better, verdict ("TFT ahead" | "TFT behind" |
+    "no difference detected"), min_detectable_diff (80% power, `stats.min_detectable_difference`),
+    seeds ({tft, direct}), per_seed (TFT seed i − Direct seed i) and seed_sd, resampled."""
+    d = paired_seeds(tft, direct, metric, ev["bootstrap_samples"], ev["seed"], ev["ci"], name_a="TFT")
+    d["seeds"] = {"tft": seeds.get("tft"), "direct": seeds.get("direct")}
+    return d
+
+
+def interval_note(seeds_per_arm: dict) -> dict:
+    """What the scenario's intervals cover, for the report: `over` and a plain sentence."""
+    trained = {arm: n for arm, n in seeds_per_arm.items() if arm not in ("base", "teacher")}
+    several = any(n > 1 for n in trained.values())
+    if several:
+        text = (
+            "95% intervals resample the test conversations and each arm's training seeds (two-level "
+            f"bootstrap; seeds per arm: {', '.join(f'{a} {n}' for a, n in trained.items())})."
+        )
+    else:
+        text = (
+            "95% intervals cover test sampling only: each arm was trained with one seed, so they leave out "
+            "how much the training seed moves a score (run several, e.g. `tft run --seeds 0,1,2`)."
+        )
+    return {"over": SEEDS_TOO if several else ONE_SEED, "seeds_per_arm": seeds_per_arm, "text": text}
+
+
+def scenario_results(scored: dict, params: dict, scenario: str) -> dict:
+    """The scenario's results.json body from `score_arms`' {arm: [scored rows of each seed]}."""
+    ev = params["evaluate"]
+    seeds = {arm: arm_seeds(arm, runs, params) for arm, runs in scored.items()}
+    metrics = {arm: {m: arm_metric(runs, m, seeds[arm], ev) for m in SCORES} for arm, runs in scored.items()}
+    # kept for readers of earlier results: the same per-seed means and sd as in `metrics`
+    spread = {
+        arm: {m: {"per_seed": v["per_seed"], "sd": v["seed_sd"]} for m, v in ms.items()}
+        for arm, ms in metrics.items()
+        if seeds[arm] is not None
+    }
     paired = {}
-    if "tft" in pooled and "direct" in pooled:
-        paired = {
-            m: paired_comparison(
-                pooled["tft"], pooled["direct"], m, ev["bootstrap_samples"], ev["seed"], ev["ci"]
-            )
-            for m in SCORES
-        }
+    if "tft" in scored and "direct" in scored:
+        paired = {m: paired_metric(scored["tft"], scored["direct"], m, seeds, ev) for m in SCORES}
+    pooled = {arm: seed_mean_rows(runs) for arm, runs in scored.items()}
     full = {arm: summarize(rows, params) for arm, rows in pooled.items()}
     return {
         "scenario": scenario,
@@ -152,6 +215,11 @@ def scenario_results(scored: dict, params: dict, scenario: str) -> dict:
         "test_set": params["data"]["test_set"],
         "seeds": params["run"]["seeds"],
         "roles": params["roles"],
+        "interval": {
+            "ci": ev["ci"],
+            "bootstrap_samples": ev["bootstrap_samples"],
+            **interval_note({arm: len(runs) for arm, runs in scored.items()}),
+        },
         "metrics": metrics,
         "paired": paired,
         "seed_spread": spread,
@@ -162,18 +230,31 @@ def scenario_results(scored: dict, params: dict, scenario: str) -> dict:
 
 
 def results_frame(results: dict) -> pd.DataFrame:
-    """Arms x metrics, 'mean [low, high]' strings, for display."""
+    """Arms x metrics, 'mean [low, high]' strings, for display (seeds per arm in the last column)."""
     rows = {
         arm: {m: f"{v['mean']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" for m, v in ms.items()}
         for arm, ms in results["metrics"].items()
     }
-    return pd.DataFrame(rows).T
+    frame = pd.DataFrame(rows).T
+    frame["seeds"] = [
+        len(next(iter(ms.values())).get("per_seed") or [0]) for ms in results["metrics"].values()
+    ]
+    return frame
 
 
 def paired_frame(results: dict) -> pd.DataFrame:
-    return pd.DataFrame(results["paired"]).T[
-        ["diff", "ci_low", "ci_high", "p_not_better", "pairs", "conversations"]
+    cols = [
+        "diff",
+        "ci_low",
+        "ci_high",
+        "verdict",
+        "min_detectable_diff",
+        "p_not_better",
+        "pairs",
+        "conversations",
     ]
+    frame = pd.DataFrame(results["paired"]).T
+    return frame[[c for c in cols if c in frame]]
 
 
 def worst_turns(scored_rows: list[dict], k: int = 3, metric: str = JUDGE) -> str:

@@ -115,7 +115,7 @@ def relevance(trace: dict) -> tuple[int, str]:
                 fn_scores.append(max(function_score(call["name"], f) for f in TARGET if f != RESPOND))
                 key_scores += [max(name_score(k, s) for s in RESULT_SLOTS) for k in call["arguments"]]
         else:
-            for k in {k for r in read_results(m) or [] for k in r}:
+            for k in dict.fromkeys(k for r in read_results(m) or [] for k in r):  # first-seen order
                 key_scores.append(max(name_score(k, s) for s in RESULT_SLOTS))
     schema = sum(key_scores) / len(key_scores) if key_scores else 0.5
     fns = sum(fn_scores) / len(fn_scores) if fn_scores else 0.5

@@ -5,8 +5,8 @@
 - TFT trains on the validated synthetic conversations of notebook 04 plus, by default, the cleaned
   seed traces of notebook 03 (`train.tft_data`); turns the committee masked are context, not targets.
 Both arms share `train.max_steps` / `train.epochs`, so the comparison is budget for budget. Models go
-to `models/<arm>-seed<N>` (`compare.model_dir`); a finished model is not retrained (delete it, or
-`tft run --force`), a killed one resumes from its checkpoint.
+to `models/<arm>-seed<N>` (`compare.model_dir`); a model whose fingerprint (data, base, params, seed,
+code) is unchanged is not retrained, a killed one resumes from its checkpoint (`tft_utils.fresh`).
 """
 
 from __future__ import annotations
@@ -67,23 +67,43 @@ def size_table(sets: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("arm")
 
 
+def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int) -> dict:
+    """What a trained student is made of: its training conversations, the base model, the tools, the
+    training and student parameters and the seed (`tft_utils.fresh`)."""
+    from tft_utils import fresh
+    from tft_utils.tool_base import student_base
+
+    student = {k: v for k, v in params["student"].items() if k != "cache_dir"}  # where, not what
+    base = student_base(params)
+    return fresh.make(
+        "student",
+        {"train": {**params["train"], "seed": seed}, "student": student},
+        {"base": base, "tools": paths["data"] / "tools.json"},
+        seed=seed,
+        data={"conversations": convs},
+    )
+
+
 def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print) -> pd.DataFrame:
-    """Train every arm x seed whose model is missing; return one row of training stats per model."""
+    """Train every arm x seed whose model is missing or stale; one row of training stats per model."""
+    from tft_utils import fresh
+
     tools = load_tools(paths["data"] / "tools.json")
     rows = []
     for arm, convs in sets.items():
         for seed in params["run"]["seeds"]:
             out = model_dir(paths, arm, seed)
-            stats_path = out / "train_stats.json"
-            if stats_path.exists():
-                log(f"{arm} seed {seed}: already trained ({out})")
-                stats = read_json(stats_path)
+            fp = student_fingerprint(convs, paths, params, seed)
+            if fresh.reuse(out, fp, fresh.forced(params), log, f"{arm} seed {seed}"):
+                stats = read_json(out / "train_stats.json")
             else:
                 log(f"{arm} seed {seed}: training on {len(convs)} conversations -> {out}")
+                fresh.begin(out, fp, leftovers=[out])  # a checkpoint of other params is not resumed
                 p = {**params, "train": {**params["train"], "seed": seed}}
                 t0 = time.time()
                 stats = train(convs, out, p, tools)
                 stats["wall_seconds"] = round(time.time() - t0, 1)
+                fresh.stamp(out, fp)
             rows.append({"arm": arm, "seed": seed, **{k: v for k, v in stats.items() if k != "history"}})
     return pd.DataFrame(rows)
 

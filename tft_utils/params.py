@@ -106,6 +106,9 @@ def load_params(
     for ov in overrides:
         diff = ov if isinstance(ov, dict) else parse_override(ov)
         params = deep_merge(params, diff, f"override {ov}")
+    from tft_utils.params_check import check
+
+    check(params, f"params (profile {profile}{', scenario ' + scenario if scenario else ''})")
     return params
 
 

@@ -148,13 +148,14 @@ def find_value(text: str, values: set[str]) -> str | None:
     if not key:
         return None
     if key not in _PATTERNS:  # one alternation per catalogue, longest first so "San Jose" beats "San"
-        alts = "|".join(re.escape(v) for v in sorted(key, key=len, reverse=True))
+        alts = "|".join(re.escape(v) for v in sorted(key, key=lambda v: (-len(v), v)))
         _PATTERNS[key] = re.compile(rf"(?<![a-z])(?:{alts})(?![a-z])")
     hits = _PATTERNS[key].findall(text.lower())
     if not hits:
         return None
     best = max(hits, key=len)
-    return next((v for v in values if v.lower() == best), best)
+    # the smallest spelling, not the first in set order (which follows the string hash)
+    return min((v for v in values if v.lower() == best), default=best)
 
 
 class DialogueState:

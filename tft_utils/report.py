@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tft_utils.io import DataError, read_json, write_text
+from tft_utils.stats import min_detectable_difference, verdict
 
 SCENARIO_NAMES = {
     "s1": "S1 Baseline",
@@ -40,8 +41,26 @@ def load_results(run_dir: str | Path, scenarios) -> dict:
     return out
 
 
+def seeds_per_arm(r: dict, metric: str = "llm_as_a_judge") -> dict:
+    """{arm: number of training seeds} of one scenario's results (trained arms only)."""
+    out = {}
+    for arm in ("tft", "direct"):
+        m = r.get("metrics", {}).get(arm, {}).get(metric)
+        if m is None:
+            continue
+        per_seed = m.get("per_seed") or r.get("seed_spread", {}).get(arm, {}).get(metric, {}).get("per_seed")
+        out[arm] = len(per_seed) if per_seed else 1
+    return out
+
+
+def interval_covers(r: dict, metric: str = "llm_as_a_judge") -> str:
+    n = seeds_per_arm(r, metric)
+    return "test sampling + training seeds" if any(v > 1 for v in n.values()) else "test sampling only"
+
+
 def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
-    """Per scenario: ours (TFT, Direct, Δ with its paired interval, seed spread) beside the published."""
+    """Per scenario: ours (TFT, Direct, Δ with its paired interval, its verdict and the smallest Δ this
+    sample detects, seeds per arm, what the intervals cover, seed spread) beside the published."""
     pub = published_results()
     rows = []
     for s, r in results.items():
@@ -53,11 +72,19 @@ def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
                 row[f"{arm}_ci"] = f"[{m[arm][metric]['ci_low']:.3f}, {m[arm][metric]['ci_high']:.3f}]"
         d = r.get("paired", {}).get(metric)
         if d:
+            ci = r.get("interval", {}).get("ci", 0.95)
             row.update(
                 delta=d["diff"],
                 delta_ci=f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]",
+                verdict=d.get("verdict") or verdict(d["ci_low"], d["ci_high"], "TFT"),
+                min_detectable=d.get(
+                    "min_detectable_diff", min_detectable_difference(d["ci_low"], d["ci_high"], ci)
+                ),
                 p_not_better=d["p_not_better"],
             )
+        n = seeds_per_arm(r, metric)
+        row["seeds"] = " / ".join(f"{arm} {k}" for arm, k in n.items())
+        row["ci_covers"] = interval_covers(r, metric)
         spread = r.get("seed_spread", {})
         sds = [v[metric]["sd"] for v in spread.values() if v.get(metric, {}).get("sd") is not None]
         row["seed_sd"] = max(sds) if sds else np.nan  # one seed per arm: no spread measured
@@ -79,6 +106,35 @@ def table_markdown(table: pd.DataFrame) -> str:
             spec = "+.3f" if "delta" in str(col) else ".3f"
             fmt[col] = [("" if pd.isna(v) else format(v, spec)) for v in fmt[col]]
     return _plain_markdown(fmt)
+
+
+def interval_text(results: dict, metric: str = "llm_as_a_judge") -> str:
+    """Plain words under the table: what the intervals cover (test sampling only when each arm has one
+    seed), what the verdict and the detectable difference mean."""
+    covers = {s: interval_covers(r, metric) for s, r in results.items()}
+    one = [SCENARIO_NAMES[s] for s, c in covers.items() if c == "test sampling only"]
+    if len(one) == len(covers):
+        lines = [
+            "**The intervals cover test sampling only**: each arm was trained with one seed, so they leave "
+            "out how much the training seed moves a score, which at this budget can exceed many Δs. Train "
+            "several seeds per arm (`tft run --seeds 0,1,2`) to include it."
+        ]
+    elif not one:
+        lines = [
+            "The 95% intervals resample the test conversations and, independently per arm, the arm's training "
+            "seeds (two-level bootstrap); each arm's score is its mean over seeds."
+        ]
+    else:
+        lines = [
+            "The 95% intervals resample the test conversations and each arm's training seeds, except in "
+            f"{', '.join(one)}, where each arm has one seed: **there they cover test sampling only**."
+        ]
+    lines.append(
+        "Δ = TFT − Direct, paired on the same test pairs; **verdict**: TFT ahead / behind when Δ's interval "
+        "lies above / below 0, else no difference detected; **min_detectable**: the smallest Δ this sample "
+        "detects with 80% power, ≈ 1.43 × the half-width of Δ's interval."
+    )
+    return "\n\n".join(lines)
 
 
 def _plain_markdown(df: pd.DataFrame) -> str:
@@ -109,7 +165,10 @@ def plot_arms(results: dict, metric: str = "llm_as_a_judge"):
     ax.set_ylabel(metric)
     ax.set_ylim(0, 1)
     ax.legend()
-    ax.set_title(f"{metric} per scenario (95% bootstrap interval over test conversations)")
+    over = "test conversations"
+    if any(interval_covers(r, metric) != "test sampling only" for r in results.values()):
+        over += " and training seeds"
+    ax.set_title(f"{metric} per scenario (95% bootstrap interval over {over})")
     fig.tight_layout()
     return fig
 
@@ -175,10 +234,15 @@ def setup_text(results: dict) -> str:
     return "\n".join(f"- **{k}**: {json.dumps(first.get(k))}" for k in keys if k in first)
 
 
-def write_report(report_dir: str | Path, table: pd.DataFrame, results: dict) -> dict:
+def write_report(
+    report_dir: str | Path, table: pd.DataFrame, results: dict, metric: str = "llm_as_a_judge"
+) -> dict:
     report_dir = Path(report_dir)
     write_text(report_dir / "table.csv", table.to_csv())
-    md = f"# TFT vs Direct\n\n{setup_text(results)}\n\n{table_markdown(table)}\n"
+    md = (
+        f"# TFT vs Direct\n\n{setup_text(results)}\n\n{table_markdown(table)}\n\n"
+        f"{interval_text(results, metric)}\n"
+    )
     write_text(report_dir / "table.md", md)
     return {"table_csv": str(report_dir / "table.csv"), "table_md": str(report_dir / "table.md")}
 

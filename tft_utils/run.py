@@ -5,22 +5,25 @@
     outputs/<run>/report/               07: the study's table, figures, HTML
     .../notebooks/NN_name.ipynb         the executed copies; .../stages/NN.json what each run of a stage saw
 
-A stage is skipped when its content hash (notebook source, resolved params, package code, the hashes
-of the stages it reads from) equals the one recorded when it last finished; `--force` reruns it.
+A stage is skipped when its fingerprint (notebook source, resolved params, package code, the
+fingerprints of the stages it reads from; `tft_utils.fresh`) equals the one recorded beside its
+executed notebook; inside a stage every output (students, predictions, synthetic set, ...) follows
+the same rule. `--force` rebuilds everything.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tft_utils import fresh
 from tft_utils.io import DataError, write_json
 from tft_utils.params import SCENARIOS, load_params
 from tft_utils.provenance import provenance
+from tft_utils.runlock import run_lock
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -70,34 +73,53 @@ def run_paths(run_dir: str | Path, scenario: str | None = None) -> dict:
     return p
 
 
-def _sha(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(hashlib.sha256(part).digest())
-    return h.hexdigest()
-
-
-def code_hash() -> str:
-    return _sha(*(p.read_bytes() for p in sorted((REPO / "tft_utils").rglob("*.py"))))
-
-
 def stage_dir(stage: Stage, paths: dict) -> Path:
     return {"run": paths["data"], "scenario": paths.get("scenario"), "report": paths["report"]}[stage.scope]
 
 
-def stage_hash(stage: Stage, params: dict, upstream: list[str], code: str) -> str:
-    nb = (NOTEBOOKS / f"{stage.notebook}.ipynb").read_bytes()
-    return _sha(
-        nb,
-        json.dumps(params, sort_keys=True, default=str).encode(),
-        code.encode(),
-        *(u.encode() for u in upstream),
+def executed_path(stage: Stage, where: Path) -> Path:
+    return where / "notebooks" / f"{stage.notebook}.ipynb"
+
+
+def upstream_paths(stage: Stage, run_dir: Path, scenario: str | None, scenarios: list[str]) -> dict:
+    """The executed notebooks of the stages this one reads from (their fingerprints are its inputs)."""
+    out = {}
+    for up in STAGES:
+        if up.key >= stage.key:
+            break
+        if up.scope == "run":
+            out[up.key] = executed_path(up, run_paths(run_dir)["data"])
+        elif stage.scope == "scenario":
+            out[f"{up.key}/{scenario}"] = executed_path(up, run_paths(run_dir, scenario)["scenario"])
+        elif stage.scope == "report":
+            for s in scenarios:
+                out[f"{up.key}/{s}"] = executed_path(up, run_paths(run_dir, s)["scenario"])
+    return out
+
+
+# The parameter sections each notebook reads (its own and its package calls'); the report reads all.
+# A change elsewhere does not rerun the stage: its inputs' fingerprints carry what it depends on.
+STAGE_PARAMS = {
+    "01": ("data",),
+    "02": ("data", "scenario"),
+    "03": ("data", "filter", "align", "relabel", "roles", "backends"),
+    "04": ("data", "synth", "validate", "roles", "backends"),
+    "05": ("data", "student", "train"),
+    "06": ("data", "student", "predict", "evaluate", "roles", "backends"),
+}
+RUN_KEYS = ("profile", "seed", "seeds")  # run.name, outputs and force say where and how, not what
+
+
+def stage_fingerprint(stage: Stage, params: dict, parameters: dict, upstream: dict) -> dict:
+    """A stage's fingerprint: its notebook, the params it reads, the notebook's parameters, the
+    upstream stages' fingerprints, the package code."""
+    sections = STAGE_PARAMS.get(stage.key, tuple(k for k in params if k != "run"))
+    own = {k: params[k] for k in sections} | {"run": {k: params["run"][k] for k in RUN_KEYS}}
+    return fresh.make(
+        f"stage:{stage.notebook}",
+        {"params": own, "notebook_parameters": parameters},
+        {"notebook": NOTEBOOKS / f"{stage.notebook}.ipynb", **upstream},
     )
-
-
-def _record(stage: Stage, where: Path) -> dict | None:
-    path = where / "stages" / f"{stage.key}.json"
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def execute(stage: Stage, where: Path, parameters: dict, log=print) -> Path:
@@ -105,7 +127,7 @@ def execute(stage: Stage, where: Path, parameters: dict, log=print) -> Path:
     import papermill as pm
 
     src = NOTEBOOKS / f"{stage.notebook}.ipynb"
-    dst = where / "notebooks" / f"{stage.notebook}.ipynb"
+    dst = executed_path(stage, where)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.running.ipynb")
     try:
@@ -157,6 +179,7 @@ def run_study(
     force: bool = False,
     seeds: list[int] | None = None,
     log=print,
+    wait: bool = False,
 ) -> Path:
     from tqdm.auto import tqdm
 
@@ -166,10 +189,17 @@ def run_study(
     overrides = list(overrides)
     if seeds:
         overrides.append(f"run.seeds={json.dumps(seeds)}")
-    code = code_hash()
-    hashes: dict[tuple, str] = {}
+    if force:
+        overrides.append("run.force=true")  # every output's own reuse check sees it too
     steps = plan(scenarios, list(pipelines), stages)
     started = time.time()
+    with run_lock(run_dir, wait=wait, log=log):
+        _run_steps(steps, profile, run, run_dir, overrides, pipelines, scenarios, force, tqdm, log)
+    log(f"study finished in {(time.time() - started) / 60:.1f} min -> {run_dir}")
+    return run_dir
+
+
+def _run_steps(steps, profile, run, run_dir, overrides, pipelines, scenarios, force, tqdm, log) -> None:
     bar = tqdm(steps, desc="study", unit="stage", file=sys.stderr)
     for stage, scenario in bar:
         bar.set_description(f"{scenario or stage.scope}/{stage.notebook}")
@@ -177,17 +207,6 @@ def run_study(
         params["run"]["name"] = run
         paths = run_paths(run_dir, scenario)
         where = stage_dir(stage, paths)
-        upstream = [
-            h
-            for (k, s), h in hashes.items()
-            if k < stage.key and (s == scenario or s is None or stage.scope == "report")
-        ]
-        digest = stage_hash(stage, params, upstream, code)
-        hashes[(stage.key, scenario)] = digest
-        rec = _record(stage, where)
-        if not force and rec and rec.get("hash") == digest:
-            log(f"[skip] {scenario or stage.scope}/{stage.notebook}: unchanged since {rec['finished']}")
-            continue
         parameters = {
             "PROFILE": profile,
             "RUN_DIR": str(run_dir),
@@ -197,25 +216,37 @@ def run_study(
         }
         if scenario:
             parameters["SCENARIO"] = scenario
+        upstream = upstream_paths(stage, run_dir, scenario, scenarios)
+        # OVERRIDES are in params already; the scenario list matters only to the report
+        shown = {k: v for k, v in parameters.items() if k != "OVERRIDES"}
+        if stage.scope != "report":
+            shown.pop("SCENARIOS")
+        fp = stage_fingerprint(stage, params, shown, upstream)
+        name = f"{scenario or stage.scope}/{stage.notebook}"
+        if fresh.reuse(executed_path(stage, where), fp, force):
+            log(f"[skip] {name}: unchanged since {fresh.read(executed_path(stage, where)).get('finished')}")
+            continue
+        log(f"[run] {name}: {fresh.why_stale(executed_path(stage, where), fp) if not force else 'forced'}")
         t0 = time.time()
         executed = execute(stage, where, parameters, log=log)
         if stage.scope == "report":
             from tft_utils.report import export_html
 
             log(f"report: {export_html(executed, where / 'report.html')}")
+        seconds = round(time.time() - t0, 1)
+        finished = time.strftime("%Y-%m-%dT%H:%M:%S")
         write_json(
             where / "stages" / f"{stage.key}.json",
             {
                 "stage": stage.notebook,
                 "scenario": scenario,
-                "hash": digest,
-                "seconds": round(time.time() - t0, 1),
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "fingerprint": fp["digest"],
+                "seconds": seconds,
+                "finished": finished,
                 "provenance": provenance(params),
             },
         )
-    log(f"study finished in {(time.time() - started) / 60:.1f} min -> {run_dir}")
-    return run_dir
+        fresh.stamp(executed, {**fp, "finished": finished, "seconds": seconds})
 
 
 def add_cli(subparsers) -> None:
@@ -228,6 +259,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--stages", default=None, help="comma list of stage numbers, e.g. 01,02")
     p.add_argument("--seeds", default=None, help="training seeds per arm, e.g. 0,1,2")
     p.add_argument("--force", action="store_true", help="rerun stages even when their inputs are unchanged")
+    p.add_argument("--wait", action="store_true", help="wait for another run writing the same folder to end")
     cli.add_params_args(p)
     p.set_defaults(func=_cmd_run)
 
@@ -248,5 +280,6 @@ def _cmd_run(args) -> int:
         args.stages.split(",") if args.stages else None,
         args.force,
         [int(s) for s in args.seeds.split(",")] if args.seeds else None,
+        wait=args.wait,
     )
     return 0

@@ -6,6 +6,11 @@ every interval resamples whole conversations, not pairs (pairs of one conversati
 - `summary_table`: that for every metric; `per_function`: scores by gold function;
   `confusion_matrix`: gold function x predicted function.
 - `paired_comparison`: model A - model B on the same pairs, the interval from resampling conversations.
+- `bootstrap_seeds` / `paired_seeds`: the same with several training seeds per model (a two-level
+  bootstrap: conversations, and independently each model's seeds, drawn with replacement in every
+  replicate); with one seed per model they give exactly `bootstrap_mean` / `paired_comparison`.
+- `verdict` and `min_detectable_difference`: what a paired interval says, and the smallest difference
+  this sample could have detected.
 - `agreement`: how often two binary labelings agree, with Cohen's kappa (judge vs metric, rubric vs LLM).
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -99,35 +105,188 @@ def paired_comparison(
     ci: float = 0.95,
 ) -> dict:
     """A - B on the pairs both scored (matched by conversation and question/answer), with a
-    conversation-bootstrap interval and the share of replicates where A does not beat B."""
+    conversation-bootstrap interval and the share of replicates where A does not beat B
+    (`paired_seeds` with one seed per model; see there for the recorded fields)."""
+    return paired_seeds([rows_a], [rows_b], metric, n_samples, seed, ci)
 
-    def key(r):
-        return (conversation_key(r), r.get("turn"), r["question"], r["answer"])
 
-    b_by_key = {key(r): r[metric] for r in rows_b}
-    diffs, groups = [], []
-    for r in rows_a:
-        if key(r) in b_by_key:
-            diffs.append(r[metric] - b_by_key[key(r)])
-            groups.append(conversation_key(r))
-    if not diffs:
+# ---------------------------------------------------------------------------------------------------
+# Several training seeds per model: a two-level bootstrap over test conversations and training seeds.
+
+ONE_SEED = "test conversations"
+SEEDS_TOO = "test conversations and training seeds"
+
+
+def pair_key(row: dict) -> tuple:
+    """One evaluation pair: its conversation, turn, question and answer."""
+    return (conversation_key(row), row.get("turn"), row["question"], row["answer"])
+
+
+def seed_matrix(runs: list[list[dict]], metric: str) -> tuple[np.ndarray, list[dict]]:
+    """One model's scores as a (seeds x pairs) array, with the first run's rows (the pairs, in order).
+    Every run (one per training seed) must score the same pairs in the same order."""
+    if not runs:
+        raise ValueError("seed_matrix: no runs")
+    keys = [pair_key(r) for r in runs[0]]
+    for k, rows in enumerate(runs[1:], 1):
+        if [pair_key(r) for r in rows] != keys:
+            raise ValueError(
+                f"seed_matrix: run {k} does not score the same pairs, in the same order, as run 0"
+            )
+    values = np.array([[r[metric] for r in rows] for rows in runs], dtype=float)
+    return values.reshape(len(runs), len(keys)), runs[0]
+
+
+def _seed_weights(rng: np.random.Generator, n_samples: int, n_seeds: int) -> np.ndarray:
+    """(n_samples x n_seeds): each replicate draws `n_seeds` seeds with replacement; a seed's weight is
+    how often it was drawn / n_seeds (one seed: weight 1.0 in every replicate)."""
+    draws = rng.integers(0, n_seeds, size=(n_samples, n_seeds))
+    return (draws[:, :, None] == np.arange(n_seeds)).sum(1) / n_seeds
+
+
+def _groups(rows: list[dict]) -> tuple[np.ndarray, int]:
+    _, gidx = np.unique(np.asarray([conversation_key(r) for r in rows], dtype=str), return_inverse=True)
+    gidx = gidx.reshape(-1)
+    return gidx, int(gidx.max()) + 1
+
+
+def _sd(values: list[float]) -> float | None:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def bootstrap_seeds(
+    runs: list[list[dict]], metric: str, n_samples: int = 2000, seed: int = 0, ci: float = 0.95
+) -> dict:
+    """Mean of one model over its training seeds and test pairs, with a two-level bootstrap interval.
+
+    `runs`: one list of scored rows per training seed, the same pairs in the same order. Each replicate
+    draws the test conversations with replacement and, independently, the seeds with replacement; its
+    value is the mean, over the pairs of the drawn conversations, of each pair's score averaged over the
+    drawn seeds. The interval therefore covers test sampling and training-seed variance; with one seed
+    it is exactly `bootstrap_mean` (same draws, same arithmetic). Also recorded: each seed's mean and
+    their sample sd (None with one seed)."""
+    values, rows = seed_matrix(runs, metric)
+    n_seeds, n_pairs = values.shape
+    per_seed = [float(v.mean()) for v in values] if n_pairs else [float("nan")] * n_seeds
+    common = {
+        "seeds": n_seeds,
+        "per_seed": per_seed,
+        "seed_sd": _sd(per_seed),
+        "resampled": SEEDS_TOO if n_seeds > 1 else ONE_SEED,
+    }
+    if n_pairs == 0:
+        nan = float("nan")
+        return {"mean": nan, "ci_low": nan, "ci_high": nan, "n": 0, "groups": 0, **common}
+    gidx, n_groups = _groups(rows)
+    sums = np.stack([np.bincount(gidx, weights=v, minlength=n_groups) for v in values])
+    counts = np.bincount(gidx).astype(float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_groups, size=(n_samples, n_groups))  # conversations (as bootstrap_mean)
+    weights = _seed_weights(rng, n_samples, n_seeds)  # then seeds, from the same stream
+    # replicate mean = sum over drawn conversations and drawn seeds / drawn pairs (linear in the seeds)
+    reps = sum(weights[:, s] * sums[s][draws].sum(1) for s in range(n_seeds)) / counts[draws].sum(1)
+    lo, hi = np.quantile(reps, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    return {
+        "mean": float(values.mean(0).mean()),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "n": int(n_pairs),
+        "groups": int(n_groups),
+        **common,
+    }
+
+
+def paired_seeds(
+    runs_a: list[list[dict]],
+    runs_b: list[list[dict]],
+    metric: str,
+    n_samples: int = 2000,
+    seed: int = 0,
+    ci: float = 0.95,
+    name_a: str = "A",
+) -> dict:
+    """A - B on the pairs both scored, each model averaged over its training seeds, with a paired
+    two-level bootstrap: every replicate draws the test conversations once for both models (the pairing)
+    and, independently per model, that model's seeds with replacement. With one seed per model it is
+    exactly the conversation bootstrap of the per-pair differences (`paired_comparison` as before).
+
+    Recorded: diff, ci_low, ci_high, p_not_better (share of replicates where A does not beat B), pairs,
+    conversations, unmatched_a/b, seeds_a/b, per_seed (A seed i - B seed i, for the seeds both have, by
+    position) and its seed_sd, resampled (what the interval covers), verdict (`verdict`) and
+    min_detectable_diff (`min_detectable_difference`)."""
+    va, rows_a = seed_matrix(runs_a, metric)
+    vb, rows_b = seed_matrix(runs_b, metric)
+    b_index = {pair_key(r): j for j, r in enumerate(rows_b)}
+    ia, ib = [], []
+    for i, r in enumerate(rows_a):
+        j = b_index.get(pair_key(r))
+        if j is not None:
+            ia.append(i)
+            ib.append(j)
+    if not ia:
         raise ValueError("paired_comparison: the two files share no pairs")
-    res = bootstrap_mean(diffs, groups, n_samples, seed, ci)
-    _, gidx = np.unique(np.asarray(groups), return_inverse=True)
-    sums, counts = np.bincount(gidx, weights=diffs), np.bincount(gidx).astype(float)
-    draws = np.random.default_rng(seed).integers(0, len(sums), size=(n_samples, len(sums)))
-    reps = sums[draws].sum(1) / counts[draws].sum(1)
+    a, b = va[:, ia], vb[:, ib]
+    (sa_n, n_pairs), sb_n = a.shape, b.shape[0]
+    gidx, n_groups = _groups([rows_a[i] for i in ia])
+    counts = np.bincount(gidx).astype(float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_groups, size=(n_samples, n_groups))  # the same conversations for A and B
+    wa = _seed_weights(rng, n_samples, sa_n)
+    wb = _seed_weights(rng, n_samples, sb_n)
+    # per-pair differences of every (seed of A, seed of B) combination, summed per conversation; a
+    # replicate weighs each combination by the product of its seeds' weights (one seed each: weight 1)
+    num = 0.0
+    for i in range(sa_n):
+        for j in range(sb_n):
+            sums = np.bincount(gidx, weights=a[i] - b[j], minlength=n_groups)
+            num = num + (wa[:, i] * wb[:, j]) * sums[draws].sum(1)
+    reps = num / counts[draws].sum(1)
+    lo, hi = (float(x) for x in np.quantile(reps, [(1 - ci) / 2, 1 - (1 - ci) / 2]))
+    per_seed = [float(a[i].mean() - b[i].mean()) for i in range(min(sa_n, sb_n))]
     return {
         "metric": metric,
-        "diff": res["mean"],
-        "ci_low": res["ci_low"],
-        "ci_high": res["ci_high"],
+        "diff": float((a.mean(0) - b.mean(0)).mean()),
+        "ci_low": lo,
+        "ci_high": hi,
         "p_not_better": float((reps <= 0).mean()),
-        "pairs": res["n"],
-        "conversations": res["groups"],
-        "unmatched_a": len(rows_a) - res["n"],
-        "unmatched_b": len(rows_b) - res["n"],
+        "pairs": int(n_pairs),
+        "conversations": int(n_groups),
+        "unmatched_a": len(rows_a) - n_pairs,
+        "unmatched_b": len(rows_b) - n_pairs,
+        "seeds_a": sa_n,
+        "seeds_b": sb_n,
+        "per_seed": per_seed,
+        "seed_sd": _sd(per_seed),
+        "resampled": SEEDS_TOO if max(sa_n, sb_n) > 1 else ONE_SEED,
+        "verdict": verdict(lo, hi, name_a),
+        "min_detectable_diff": min_detectable_difference(lo, hi, ci),
     }
+
+
+def verdict(ci_low: float, ci_high: float, name: str = "TFT") -> str:
+    """What a paired interval of `name` - other says: "<name> ahead" when it lies above 0,
+    "<name> behind" when below 0, otherwise (it contains 0, or is undefined) "no difference detected"."""
+    if ci_low > 0:
+        return f"{name} ahead"
+    if ci_high < 0:
+        return f"{name} behind"
+    return "no difference detected"
+
+
+def min_detectable_difference(ci_low: float, ci_high: float, ci: float = 0.95, power: float = 0.8) -> float:
+    """The smallest true difference this comparison detects with probability `power` (two-sided, at
+    level 1 - ci), from its own interval, under a normal approximation:
+
+        h   = (ci_high - ci_low) / 2                  the interval's half-width
+        SE  = h / z_{(1+ci)/2}                        its standard error
+        MDD = (z_{(1+ci)/2} + z_{power}) * SE = h * (z_{(1+ci)/2} + z_{power}) / z_{(1+ci)/2}
+
+    With ci = 0.95 and power = 0.8: MDD = h * (1.960 + 0.842) / 1.960 ~= 1.43 h. A true difference
+    smaller than that is more likely than not to be reported as "no difference detected" at this
+    sample size (conversations and seeds)."""
+    z_ci = NormalDist().inv_cdf((1 + ci) / 2)
+    z_power = NormalDist().inv_cdf(power)
+    return float((ci_high - ci_low) / 2 * (z_ci + z_power) / z_ci)
 
 
 def agreement(a, b) -> dict:

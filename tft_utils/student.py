@@ -25,6 +25,7 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_DIRNAME = "smollm2-135m-instruct"
 SMOKE_DIRNAME = "smoke-tiny-llama"
 PAPER_MODEL = "Qwen/Qwen3-1.7B"
+BUILD_RECIPE = 1  # bump when smollm2_dir/smoke_dir build their folders differently
 
 # SmolLM2-Instruct's own template (ChatML). The GGUF carries one too; this is the fallback when a
 # transformers version does not copy it over, so the saved tokenizer always has a template.
@@ -65,30 +66,55 @@ def _is_model_dir(path: Path) -> bool:
     return (path / "config.json").exists() and (path / "tokenizer_config.json").exists()
 
 
-def _save_atomically(folder: Path, save) -> Path:
-    """Call save(tmp_dir) then rename tmp_dir onto folder; a concurrent winner is kept."""
+def _save_atomically(folder: Path, save, fp: dict) -> Path:
+    """Call save(tmp_dir), stamp it with fp, then rename it onto folder (replacing a stale one);
+    a concurrent winner with the same fingerprint is kept."""
+    from tft_utils import fresh
+
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         save(tmp)
         os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; the model folder is meant to be shared
+        fresh.stamp(tmp, fp)
+        if folder.exists() and not _fresh_model(folder, fp):  # stale: move it aside, then replace it
+            trash = folder.with_name(f".{folder.name}.stale-{os.getpid()}")
+            os.rename(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
         try:
             os.rename(tmp, folder)
         except OSError:
-            if not _is_model_dir(folder):  # someone else's half-written folder: not possible
-                raise  # (they also rename atomically), so this is a real error
+            if not _fresh_model(folder, fp):  # only a concurrent builder of the same model may win
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
+def _fresh_model(folder: Path, fp: dict) -> bool:
+    from tft_utils import fresh
+
+    return _is_model_dir(folder) and fresh.reuse(folder, fp)
+
+
+def _build_fingerprint(kind: str, source) -> dict:
+    """A cached base model is rebuilt when its source file or the libraries that convert it change."""
+    from importlib import metadata
+
+    from tft_utils import fresh
+
+    libs = {name: metadata.version(name) for name in ("transformers", "gguf")}
+    return fresh.make(kind, {"recipe": BUILD_RECIPE, "libraries": libs}, {"source": source}, code=False)
+
+
 def smollm2_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """Dequantized SmolLM2-135M-Instruct folder, built from the GGUF on first use (~30 s)."""
     folder = cache_root(cache_dir) / SMOLLM2_DIRNAME
-    if _is_model_dir(folder):
-        return folder
     src = gguf_path()
+    fp = _build_fingerprint("dequantized", src)
+    if _fresh_model(folder, fp):
+        return folder
 
     def save(tmp: Path) -> None:
         import torch
@@ -112,16 +138,17 @@ def smollm2_dir(cache_dir: str | os.PathLike | None = None) -> Path:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
 
-    return _save_atomically(folder, save)
+    return _save_atomically(folder, save, fp)
 
 
 def smoke_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """Tiny random Llama (2 layers, hidden 64) with SmolLM2's tokenizer: ~3.3 M parameters, almost all
     of them the 49152 x 64 embedding; fixed seed so every build is the same model."""
     folder = cache_root(cache_dir) / SMOKE_DIRNAME
-    if _is_model_dir(folder):
-        return folder
     real = smollm2_dir(cache_dir)
+    fp = _build_fingerprint("smoke-model", real)
+    if _fresh_model(folder, fp):
+        return folder
 
     def save(tmp: Path) -> None:
         import torch
@@ -146,7 +173,7 @@ def smoke_dir(cache_dir: str | os.PathLike | None = None) -> Path:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
 
-    return _save_atomically(folder, save)
+    return _save_atomically(folder, save, fp)
 
 
 def base_model_dir(profile: str = "cpu", cache_dir: str | os.PathLike | None = None) -> Path | str:

@@ -204,17 +204,26 @@ class Teacher:
         return out
 
 
-def _fingerprint(seeds: list[dict], params: dict) -> str:
-    blob = json.dumps(
+OUTPUTS = ("synthetic.jsonl", "synthetic_meta.jsonl", "rejected.jsonl", "synth_stats.json", "ledger.json")
+
+
+def fingerprint(seeds: list[dict], test: list[dict], tools: list[dict], params: dict, n: int) -> dict:
+    """What a synthetic set is made of: the seed conversations, the test set (leakage check), the
+    tools, the synth and validation params, the teacher's and judge's roles, n and the run's seed."""
+    from tft_utils import fresh
+
+    roles = {k: params["roles"][k] for k in ("teacher", "judge")}
+    return fresh.make(
+        "synth",
         {
-            "seeds": [r["dialogue_id"] for r in seeds],
-            "synth": params["synth"],
-            "roles": params["roles"]["teacher"],
-            "seed": params["run"]["seed"],
+            "synth": {**params["synth"], "n": n},
+            "validate": params["validate"],
+            "roles": roles,
+            "backends": params["backends"],
         },
-        sort_keys=True,
+        seed=params["run"]["seed"],
+        data={"seeds": seeds, "test": test, "tools": tools},
     )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _replay(path: Path) -> list[dict]:
@@ -234,6 +243,7 @@ def synthesize(seeds_path, out, params: dict, n: int | None = None, progress: bo
     """Write OUT/synthetic.jsonl, rejected.jsonl, synthetic_meta.jsonl, synth_stats.json; return the stats."""
     from tqdm.auto import tqdm
 
+    from tft_utils import fresh
     from tft_utils.backends import LEDGER, make_client
 
     cfg, vcfg, seed = params["synth"], params["validate"], params["run"]["seed"]
@@ -256,11 +266,12 @@ def synthesize(seeds_path, out, params: dict, n: int | None = None, progress: bo
     judge = make_client(params, "judge")
     validator = Validator(seeds, test, tools, vcfg)
     out.mkdir(parents=True, exist_ok=True)
-    state, cand_path = out / "synth_state.json", out / "candidates.jsonl"
-    fp = _fingerprint(seeds, params)
-    if state.exists() and read_json(state).get("fingerprint") != fp:
-        raise DataError(f"{out}: holds a run with other seeds/params (synth_state.json); use another --out")
-    write_json(state, {"fingerprint": fp})
+    cand_path = out / "candidates.jsonl"
+    fp = fingerprint(seeds, test, tools, params, n)
+    if fresh.reuse(out, fp, fresh.forced(params)) and all((out / f).exists() for f in OUTPUTS):
+        return read_json(out / "synth_stats.json")
+    # candidates of other seeds/params are dropped (not resumed); the same ones are replayed
+    fresh.begin(out, fp, leftovers=[cand_path, out / "synth_state.json", *(out / f for f in OUTPUTS)])
     accepted, rejected, meta, examined = [], [], [], [0]
     bar = tqdm(total=n, desc="synth (validated)", disable=not progress)
 
@@ -317,6 +328,7 @@ def synthesize(seeds_path, out, params: dict, n: int | None = None, progress: bo
 
     write_json(out / "synth_stats.json", {**stats, "provenance": provenance(params)})
     LEDGER.save(out / "ledger.json")
+    fresh.stamp(out, fp)
     return stats
 
 

@@ -292,7 +292,7 @@ class Walk:
     def reserve_phase(self, told: set) -> None:
         if "time" not in told:
             told |= self.fill_in({"time"})
-        for slot in RESERVE_SLOTS - told:
+        for slot in sorted(RESERVE_SLOTS - told):
             self.v[slot] = self.defaults[slot]  # unsaid: SGD books for 2, today
         self.system("confirm", need={"restaurant_name", "time"})
         for _ in range(self.k["negates"]):
@@ -315,8 +315,9 @@ class Walk:
     def negate(self) -> None:
         t = self.user("negate", allow=RESERVE_SLOTS, ok=lambda t: bool(t["slots"] & RESERVE_SLOTS))
         changed = t["slots"] & RESERVE_SLOTS
-        # the user's words were filled with the old values: re-render with new ones
-        for slot in changed:
+        # the user's words were filled with the old values: re-render with new ones (in slot order:
+        # each new value is a draw, so set order, which follows the string hash, must not decide it)
+        for slot in sorted(changed):
             self.v[slot] = {
                 "time": self._other_time,
                 "date": self._other_date,

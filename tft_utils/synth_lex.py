@@ -119,7 +119,8 @@ def delexicalise(
     text: str, values: dict[str, set[str]], reservation_context: bool, system: bool = False
 ) -> str:
     """Replace slot values by `{slot}`; `values` are the named values known at this point."""
-    pairs = sorted(((v, s) for s, vs in values.items() for v in vs), key=lambda p: -len(p[0]))
+    # longest first; ties in slot order, then by value (not in set order, which follows the string hash)
+    pairs = sorted(((v, s) for s, vs in values.items() for v in sorted(vs)), key=lambda p: -len(p[0]))
     for value, slot in pairs:
         text = re.sub(rf"(?<![\w{{]){re.escape(value)}(?![\w}}])", "{" + slot + "}", text, flags=re.I)
     for pat in TIME_RES:

@@ -146,10 +146,8 @@ class Bank:
     def drop_literals(self) -> None:
         """Drop templates that still name a catalogue restaurant or city in words (a value the
         de-lexicaliser missed, e.g. said differently than the call had it): re-filled, they would lie."""
-        names = [v for v in self.literals if len(v) > 3]
-        pattern = re.compile(
-            "|".join(rf"\b{re.escape(v)}\b" for v in sorted(names, key=len, reverse=True)), re.I
-        )
+        names = sorted((v for v in self.literals if len(v) > 3), key=lambda v: (-len(v), v))
+        pattern = re.compile("|".join(rf"\b{re.escape(v)}\b" for v in names), re.I)
         for act, temps in self.templates.items():
             self.templates[act] = [t for t in temps if not (names and pattern.search(t["text"]))]
 
@@ -350,7 +348,7 @@ def _add_system(bank: Bank, act: str, text: str, seed: str, focus: dict) -> None
     if act in ("inform_fact", "success"):  # one template per sentence, each with the facts it states
         for sent in sentences(text) if act == "inform_fact" else [text]:
             informs = asks_of(sent)
-            facts = {s: focus.get(s) for s in informs if s in BOOL_SLOTS or s == "price_range"}
+            facts = {s: focus.get(s) for s in sorted(informs) if s in BOOL_SLOTS or s == "price_range"}
             if act == "inform_fact" and not informs:
                 continue
             bank.add(act, sent, seed, informs=informs, facts=facts, asks=set(), constraints={})

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from tft_utils.io import DataError, read_json, read_jsonl, write_json
-from tft_utils.render import Renderer
+from tft_utils.render import TASK_PROMPT, Renderer
 
 RENDER_FILE = "tft_render.json"
 
@@ -131,18 +131,58 @@ def _sequences(renderer: Renderer, conv: dict, max_tokens: int, policy: str, uni
 # --------------------------------------------------------------------------- model
 
 
-def _loss(model, seq: dict, device: str):
-    """Summed cross-entropy over the supervised tokens of one sequence, and their count."""
+def _batch_loss(model, batch: list[dict], device: str, pad_id: int):
+    """Summed cross-entropy over the supervised tokens of a micro-batch of sequences (right-padded
+    into one forward pass), and their count. The output layer (49152 x hidden) runs only at the
+    supervised positions: ~1/3 of the tokens."""
     import torch
     import torch.nn.functional as F
 
-    ids = torch.tensor([seq["ids"]], device=device)
-    # position p predicts token p+1: keep logits where the *next* token carries loss
-    targets = [p for p in range(1, len(seq["ids"])) if seq["mask"][p]]
-    keep = torch.tensor([p - 1 for p in targets], device=device)
-    logits = model(input_ids=ids, logits_to_keep=keep).logits[0].float()
-    labels = ids[0, torch.tensor(targets, device=device)]
-    return F.cross_entropy(logits, labels, reduction="sum"), len(targets)
+    width = max(len(s["ids"]) for s in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(batch), width), dtype=torch.long)
+    rows, cols = [], []  # position p predicts token p+1: keep hidden states where the next token carries loss
+    for b, s in enumerate(batch):
+        ids[b, : len(s["ids"])] = torch.tensor(s["ids"])
+        attn[b, : len(s["ids"])] = 1
+        for p in range(1, len(s["ids"])):
+            if s["mask"][p]:
+                rows.append(b)
+                cols.append(p - 1)
+    ids, attn = ids.to(device), attn.to(device)
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft or plain
+    # right padding: real tokens never attend to the pads after them (causal), so no position shift
+    hidden = core.get_decoder()(
+        input_ids=ids, attention_mask=attn if len(batch) > 1 else None
+    ).last_hidden_state
+    r, c = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+    logits = core.get_output_embeddings()(hidden[r, c]).float()
+    return F.cross_entropy(logits, ids[r, c + 1], reduction="sum"), len(rows)
+
+
+def step_order(seqs: list[dict], steps: int, per_step: int, seed: int, by_length: bool) -> list[list[int]]:
+    """The sequences of every optimizer step, fixed by the seed (a resumed run sees the same ones).
+    Each epoch is a seeded shuffle; with `by_length`, windows of 16 steps are sorted by length and
+    cut into steps, so a step's sequences pad to similar widths, then the window's steps are shuffled."""
+    order: list[int] = []
+    epoch = 0
+    while len(order) < steps * per_step:
+        idx = list(range(len(seqs)))
+        random.Random(seed * 1000 + epoch).shuffle(idx)
+        order += idx
+        epoch += 1
+    order = order[: steps * per_step]
+    groups = [order[i : i + per_step] for i in range(0, len(order), per_step)]
+    if not by_length:
+        return groups
+    out, window = [], 16 * per_step
+    rng = random.Random(seed * 1000 + 999)
+    for w in range(0, len(order), window):
+        chunk = sorted(order[w : w + window], key=lambda i: (len(seqs[i]["ids"]), i))
+        steps_w = [chunk[i : i + per_step] for i in range(0, len(chunk), per_step)]
+        rng.shuffle(steps_w)
+        out += steps_w
+    return out
 
 
 def _plot(history: list[dict], path: Path) -> None:
@@ -176,66 +216,81 @@ def train(
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
-    from tft_utils.student import base_model_dir, load_student
+    from tft_utils.provenance import machine_info
+    from tft_utils.student import load_student
+    from tft_utils.tool_base import conversation_key, student_base
 
     cfg, out = params["train"], Path(out)
     seed = cfg["seed"] if cfg["seed"] is not None else params["run"]["seed"]
-    base = base or base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
+    base = base or student_base(params)
     random.seed(seed)
     torch.manual_seed(seed)
     model, tok = load_student(base, params["student"]["device"], params["student"]["dtype"])
     device = next(model.parameters()).device.type
     renderer = Renderer.create(tok, tools)
+    renderers = {}  # a conversation may carry its own tools and task prompt (the tool base's services)
+
+    def renderer_of(conv: dict) -> Renderer:
+        if "tools" not in conv:
+            return renderer
+        key = conversation_key(conv)
+        if key not in renderers:
+            renderers[key] = Renderer.create(tok, conv["tools"], conv.get("task_prompt") or TASK_PROMPT)
+        return renderers[key]
+
     seqs = [
         s
         for c in conversations
-        for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])
+        for s in encode(renderer_of(c), c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])
     ]
     if not seqs:
         raise DataError("no training sequence: every conversation is empty or longer than train.max_tokens")
-    per_step = cfg["conversations_per_step"]
+    per_step, micro = cfg["conversations_per_step"], cfg["micro_batch"]
     steps = cfg["max_steps"] or math.ceil(cfg["epochs"] * len(seqs) / per_step)
-    # the order of every epoch is fixed by the seed, so a resumed run sees the same sequences
-    order = []
-    for epoch in range(math.ceil(steps * per_step / len(seqs))):
-        idx = list(range(len(seqs)))
-        random.Random(seed * 1000 + epoch).shuffle(idx)
-        order += idx
+    plan = step_order(seqs, steps, per_step, seed, micro > 1)
 
     model.train()
-    model = get_peft_model(
-        model,
-        LoraConfig(
-            r=cfg["lora_r"],
-            lora_alpha=cfg["lora_alpha"],
-            lora_dropout=cfg["lora_dropout"],
-            target_modules=list(cfg["target_modules"]),
-            task_type="CAUSAL_LM",
-        ),
-    )
+    if cfg["method"] == "lora":
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=cfg["lora_r"],
+                lora_alpha=cfg["lora_alpha"],
+                lora_dropout=cfg["lora_dropout"],
+                target_modules=list(cfg["target_modules"]),
+                task_type="CAUSAL_LM",
+            ),
+        )
+    elif cfg["method"] != "full":
+        raise ValueError(f"train.method must be lora or full, got {cfg['method']!r}")
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=0.0
     )
     sched = get_linear_schedule_with_warmup(opt, cfg["warmup_steps"], steps)
-    ckpt, step, history, tokens, seconds = out / "checkpoint", 0, [], 0, 0.0
+    ckpt, step, history, tokens, padded, seconds = out / "checkpoint", 0, [], 0, 0, 0.0
     if (ckpt / "state.pt").exists():  # resume where a previous run stopped
         state = torch.load(ckpt / "state.pt", weights_only=False)
-        set_peft_model_state_dict(model, state["adapter"])
+        if cfg["method"] == "lora":
+            set_peft_model_state_dict(model, state["weights"])
+        else:
+            model.load_state_dict(state["weights"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         torch.set_rng_state(state["rng"])
         step, history, tokens, seconds = state["step"], state["history"], state["tokens"], state["seconds"]
+        padded = state.get("padded", tokens)
 
     bar = tqdm(total=steps, initial=step, desc="train", disable=not progress)
     while step < steps:
         t0 = time.perf_counter()
-        batch = [seqs[i] for i in order[step * per_step : (step + 1) * per_step]]
+        batch = [seqs[i] for i in plan[step]]
         n_sup = sum(sum(s["mask"][1:]) for s in batch)
         total = 0.0
-        for s in batch:
-            loss, _ = _loss(model, s, device)
+        for k in range(0, len(batch), micro):
+            loss, _ = _batch_loss(model, batch[k : k + micro], device, tok.pad_token_id)
             (loss / n_sup).backward()  # mean over the step's supervised tokens
             total += loss.item()
+            padded += len(batch[k : k + micro]) * max(len(s["ids"]) for s in batch[k : k + micro])
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
@@ -250,7 +305,9 @@ def train(
             tmp.mkdir(parents=True, exist_ok=True)
             torch.save(
                 {
-                    "adapter": get_peft_model_state_dict(model),
+                    "weights": get_peft_model_state_dict(model)
+                    if cfg["method"] == "lora"
+                    else model.state_dict(),
                     "opt": opt.state_dict(),
                     "sched": sched.state_dict(),
                     "rng": torch.get_rng_state(),
@@ -258,6 +315,7 @@ def train(
                     "history": history,
                     "tokens": tokens,
                     "seconds": seconds,
+                    "padded": padded,
                 },
                 tmp / "state.pt",
             )
@@ -265,7 +323,7 @@ def train(
             tmp.rename(ckpt)
     bar.close()
 
-    merged = model.merge_and_unload()
+    merged = model.merge_and_unload() if cfg["method"] == "lora" else model
     merged.eval()
     final = out.parent / f".{out.name}.saving"
     shutil.rmtree(final, ignore_errors=True)
@@ -277,13 +335,16 @@ def train(
         "sequences": len(seqs),
         "steps": steps,
         "tokens": tokens,
-        "supervised_tokens": sum(sum(seqs[i]["mask"]) for i in order[: steps * per_step]),
+        "padded_tokens": padded,
+        "supervised_tokens": sum(sum(seqs[i]["mask"]) for g in plan for i in g),
+        "method": cfg["method"],
         "seconds": round(seconds, 1),
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
         "final_loss": round(sum(h["loss"] for h in history[-5:]) / len(history[-5:]), 4),
         "device": device,
         "dtype": str(next(merged.parameters()).dtype).replace("torch.", ""),
         "seed": seed,
+        "machine": machine_info(),  # CPU model, ISA flags, threads: beside every speed
     }
     write_json(final / RENDER_FILE, renderer.config())
     write_json(final / "train_stats.json", {**stats, "history": history, "train_params": cfg})

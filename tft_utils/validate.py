@@ -97,10 +97,12 @@ class NearDup:
         self.n = n
         self.sets: dict[str, set] = {}
         self.index: dict[tuple, list[str]] = {}
+        self.rank: dict[str, int] = {}  # order of addition: the first one added wins a tie
 
     def add(self, key: str, text: str) -> None:
         grams = shingles(text, self.n)
         self.sets[key] = grams
+        self.rank.setdefault(key, len(self.rank))
         for g in grams:
             self.index.setdefault(g, []).append(key)
 
@@ -108,7 +110,8 @@ class NearDup:
         grams = shingles(text, self.n)
         overlap = Counter(k for g in grams for k in self.index.get(g, ()) if k != exclude)
         best, score = None, 0.0
-        for key, inter in overlap.items():
+        # by rank, not in the Counter's order: that follows the n-gram set's, i.e. the string hash
+        for key, inter in sorted(overlap.items(), key=lambda kv: self.rank[kv[0]]):
             jac = inter / (len(grams) + len(self.sets[key]) - inter)
             if jac > score:
                 best, score = key, jac

@@ -72,6 +72,14 @@ def test_results_are_recorded_and_well_formed(smoke_run):
         spread = res["seed_spread"][arm]["llm_as_a_judge"]
         assert len(spread["per_seed"]) == 2 and spread["sd"] >= 0.0
         assert m_close(np.mean(spread["per_seed"]), res["metrics"][arm]["llm_as_a_judge"]["mean"])
+        m = res["metrics"][arm]["llm_as_a_judge"]
+        assert m["seeds"] == [0, 1] and m["resampled"] == "test conversations and training seeds"
+    # seed-aware verdict (issue 11, item 6) and the machine it ran on (item 7)
+    d = res["paired"]["llm_as_a_judge"]
+    assert d["verdict"] in ("TFT ahead", "TFT behind", "no difference detected")
+    assert d["min_detectable_diff"] >= 0.0 and d["seeds"] == {"tft": [0, 1], "direct": [0, 1]}
+    assert res["interval"]["over"] == "test conversations and training seeds"
+    assert set(res["provenance"]["machine"]["cpu"]["isa"]) >= {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}
 
 
 def test_report_has_table_figures_and_html(smoke_run):
@@ -81,6 +89,9 @@ def test_report_has_table_figures_and_html(smoke_run):
     assert "S2 Noisy Labels" in (report / "table.md").read_text()
     table = pd.read_csv(report / "table.csv")
     assert table["seed_sd"].notna().all()  # two seeds per arm: the spread is measured, not blank
+    assert table["verdict"].notna().all() and table["min_detectable"].notna().all()
+    assert (table["ci_covers"] == "test sampling + training seeds").all()
+    assert "two-level bootstrap" in (report / "table.md").read_text()
 
 
 def test_a_rerun_skips_every_finished_stage(smoke_run):

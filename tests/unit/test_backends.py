@@ -313,8 +313,11 @@ def test_make_client_from_params(tmp_path):
     assert judge.sampling["max_tokens"] == 4096 and judge.concurrency == 8 and judge.max_retries == 4
     assert [n for n, _ in backends.committee_clients(paper)] == ["gpt-oss-120b", "glm-5"]
 
-    with pytest.raises(ParamsError, match="no endpoint 'nope'"):
+    with pytest.raises(ParamsError, match="'roles.judge' is 'nope'"):  # checked when params resolve
         backends.make_client(load_params("cpu", overrides=["roles.judge=nope"]), "judge")
+    unchecked = {**cpu, "roles": {**cpu["roles"], "judge": "nope"}}
+    with pytest.raises(ParamsError, match="no endpoint 'nope'"):
+        backends.make_client(unchecked, "judge")
     with pytest.raises(ParamsError, match="committee_clients"):
         backends.make_client(cpu, "committee")
     bad = load_params(

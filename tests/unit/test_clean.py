@@ -316,7 +316,7 @@ def _write_input(tmp_path, traces=None):
 def test_run_clean_writes_the_documented_files(tmp_path, params):
     out = tmp_path / "clean"
     stats = run_clean(_write_input(tmp_path), out, params, log=lambda *_: None)
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUTS, ".fingerprint.json"])
     scores = read_jsonl(out / "scores.jsonl")
     assert [s["dialogue_id"] for s in scores] == ["r1", "c1", "h1", "x1"]
     assert all({"relevance", "coherence", "reason", "scorer", "kept"} <= set(s) for s in scores)

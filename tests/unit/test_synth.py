@@ -5,7 +5,7 @@ from importlib import resources
 import pytest
 
 from tests.serve_fixture import ScriptedOpenAIServer
-from tft_utils import cli
+from tft_utils import cli, fresh
 from tft_utils.io import DataError, read_jsonl, write_jsonl
 from tft_utils.params import load_params
 from tft_utils.synth import compact, parse_teacher, synthesize, teacher_request
@@ -177,14 +177,17 @@ def test_killed_run_resumes_without_redoing_candidates(dataset_dir, s4_seeds, tm
     assert (tmp_path / "cut" / "synthetic.jsonl").read_text() == (
         tmp_path / "fresh" / "synthetic.jsonl"
     ).read_text()
-    with pytest.raises(DataError, match="another --out"):
-        synthesize(
-            tmp_path / "seeds.jsonl",
-            tmp_path / "cut",
-            params_for(dataset_dir, "synth.batch=4"),
-            n=40,
-            progress=False,
-        )
+    # other params on the same folder: synthesis reruns from scratch (not resumed from these candidates)
+    before = fresh.read(tmp_path / "cut")["digest"]
+    stats = synthesize(
+        tmp_path / "seeds.jsonl",
+        tmp_path / "cut",
+        params_for(dataset_dir, "synth.n_seeds=3"),
+        n=30,
+        progress=False,
+    )
+    assert stats["validated"] == 30 and fresh.read(tmp_path / "cut")["digest"] != before
+    assert len(read_jsonl(tmp_path / "cut" / "synthetic.jsonl")) == 30
 
 
 def test_cli_writes_outputs_and_requires_the_test_set(dataset_dir, s4_seeds, tmp_path, capsys):

@@ -114,17 +114,17 @@ def test_a_masked_assistant_turn_carries_no_loss(renderer, tok):
 
 
 def test_loss_is_summed_over_exactly_the_supervised_tokens(tok):
-    """`_loss` keeps the logits of the position before each supervised token (logits_to_keep)."""
+    """`_batch_loss` applies the output layer at the position before each supervised token only."""
     import torch
     import torch.nn.functional as F
 
     from tft_utils.student import base_model_dir, load_student
-    from tft_utils.train import _loss
+    from tft_utils.train import _batch_loss
 
     model, _ = load_student(base_model_dir("smoke"), "cpu", "float32")
     (seq,) = encode(Renderer.create(tok, TOOLS), HAND_2, BIG)
     with torch.no_grad():
-        loss, n = _loss(model, seq, "cpu")
+        loss, n = _batch_loss(model, [seq], "cpu", tok.pad_token_id)
         logits = model(input_ids=torch.tensor([seq["ids"]])).logits[0]
     targets = [p for p in range(1, len(seq["ids"])) if seq["mask"][p]]
     manual = F.cross_entropy(
@@ -132,6 +132,39 @@ def test_loss_is_summed_over_exactly_the_supervised_tokens(tok):
     )
     assert n == len(targets) == sum(seq["mask"])
     assert loss.item() == pytest.approx(manual.item(), rel=1e-4)
+
+
+def test_a_padded_micro_batch_has_the_loss_of_its_sequences(tok):
+    """Right padding changes nothing: the loss of [long, short] is the sum of their own losses."""
+    import torch
+
+    from tft_utils.student import base_model_dir, load_student
+    from tft_utils.train import _batch_loss
+
+    model, _ = load_student(base_model_dir("smoke"), "cpu", "float32")
+    r = Renderer.create(tok, TOOLS)
+    (a,), (b,) = encode(r, HAND, BIG), encode(r, HAND_2, BIG)
+    assert len(a["ids"]) != len(b["ids"])
+    with torch.no_grad():
+        both, n = _batch_loss(model, [a, b], "cpu", tok.pad_token_id)
+        la, na = _batch_loss(model, [a], "cpu", tok.pad_token_id)
+        lb, nb = _batch_loss(model, [b], "cpu", tok.pad_token_id)
+    assert n == na + nb
+    assert both.item() == pytest.approx(la.item() + lb.item(), rel=1e-4)
+
+
+def test_step_order_is_seeded_and_groups_by_length_when_batched():
+    from tft_utils.train import step_order
+
+    seqs = [{"ids": [0] * n} for n in (5, 50, 7, 60, 6, 55, 8, 52)]
+    plain = step_order(seqs, 4, 2, 0, by_length=False)
+    assert plain == step_order(seqs, 4, 2, 0, by_length=False) != step_order(seqs, 4, 2, 1, by_length=False)
+    assert sorted(i for g in plain for i in g) == list(range(8))  # one epoch: each sequence once
+    grouped = step_order(seqs, 4, 2, 0, by_length=True)
+    assert sorted(i for g in grouped for i in g) == list(range(8))
+    widths = [max(len(seqs[i]["ids"]) for i in g) - min(len(seqs[i]["ids"]) for i in g) for g in grouped]
+    assert max(widths) <= 5  # short with short, long with long
+    assert len(step_order(seqs, 6, 2, 0, by_length=True)) == 6  # past one epoch: the next epoch's shuffle
 
 
 # --------------------------------------------------------------------------- long conversations
@@ -353,7 +386,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(finished, tmp_path, monk
 
     import tft_utils.train as train_mod
 
-    real_loss, calls = train_mod._loss, []
+    real_loss, calls = train_mod._batch_loss, []
 
     def stop_at_step_3(*args, **kw):
         calls.append(1)
@@ -362,14 +395,14 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(finished, tmp_path, monk
         return real_loss(*args, **kw)
 
     out = tmp_path / "model"
-    monkeypatch.setattr(train_mod, "_loss", stop_at_step_3)
+    monkeypatch.setattr(train_mod, "_batch_loss", stop_at_step_3)
     with pytest.raises(KeyboardInterrupt):
         train(HAND_CONVS, out, _params(max_steps=4), TOOLS, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint"]  # no model yet
     assert torch.load(out / "checkpoint" / "state.pt", weights_only=False)["step"] == 2
 
     calls.clear()
-    monkeypatch.setattr(train_mod, "_loss", lambda *a, **kw: (calls.append(1), real_loss(*a, **kw))[1])
+    monkeypatch.setattr(train_mod, "_batch_loss", lambda *a, **kw: (calls.append(1), real_loss(*a, **kw))[1])
     stats = train(HAND_CONVS, out, _params(max_steps=4), TOOLS, progress=False)
     assert len(calls) == 2  # steps 3 and 4 only (one sequence per step)
     reference = finished["again"]
@@ -386,3 +419,22 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(finished, tmp_path, monk
     assert not (out / "checkpoint").exists()
     a, b = _weights(out), _weights(finished["out"])
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_full_fine_tuning_with_micro_batches_trains_every_weight(tmp_path):
+    """method=full: no adapters, the embeddings move too; two sequences per forward pass."""
+    from tft_utils.student import base_model_dir
+
+    out = tmp_path / "full"
+    stats = train(
+        HAND_CONVS,
+        out,
+        _params(method="full", conversations_per_step=2, micro_batch=2, lr=1e-3),
+        TOOLS,
+        progress=False,
+    )
+    assert stats["method"] == "full" and stats["steps"] == 2
+    assert stats["padded_tokens"] >= stats["tokens"] > 0
+    base, tuned = _weights(base_model_dir("smoke")), _weights(out)
+    changed = [k for k in tuned if k in base and not (tuned[k].float() == base[k].float()).all()]
+    assert any("embed" in k for k in changed) and any("q_proj" in k for k in changed)

@@ -1,0 +1,275 @@
+"""Learning curve of the cpu student: S1 Direct trained at several budgets and recipes, each point
+predicted on the whole test set and scored with the rubric judge.
+
+One row per point: recipe, optimizer steps, tokens trained, training wall time and tokens/s, the 72
+service-call pairs (FindRestaurants / ReserveRestaurant) judged good / right function / exact call,
+the overall judge score and the staged tool-call score, plus the CPU (model, ISA flags) and torch's
+thread count. Rows go to docs/learning_curve.csv (a rerun of a point replaces its row) and the curve
+to docs/learning_curve.png.
+
+A point is `NAME:key=value,key=value` of params overrides over the cpu profile (with `train.`
+implied for bare keys), e.g.
+
+    python scripts/bench_learning.py \\
+        --point base:max_steps=0 \\
+        --point lora-100:max_steps=100 \\
+        --point full-b4-150:method=full,lr=1e-4,conversations_per_step=4,micro_batch=4,max_steps=150
+
+`base` (max_steps=0) is the untuned model. Students are trained once and reused while their
+fingerprint (data, params, code) is unchanged (`tft_utils.fresh`), under outputs/bench_learning/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tft_utils import fresh  # noqa: E402
+from tft_utils.evaluate import parse_tool_call  # noqa: E402
+from tft_utils.io import read_json, read_jsonl  # noqa: E402
+from tft_utils.params import load_params  # noqa: E402
+
+SERVICE = ("FindRestaurants", "ReserveRestaurant")
+COLUMNS = (
+    "point",
+    "method",
+    "steps",
+    "seqs_per_step",
+    "micro_batch",
+    "lr",
+    "tokens",
+    "train_s",
+    "train_tok_s",
+    "calls_good",
+    "calls_right_fn",
+    "calls_exact",
+    "calls_total",
+    "judge",
+    "staged",
+    "predict_s",
+    "seed",
+    "cpu",
+    "isa",
+    "threads",
+    "dtype",
+    "commit",
+)
+
+
+def cpu_info() -> tuple[str, str]:
+    """(CPU model, the ISA flags it has among those that matter for bf16/fp32 matmuls)."""
+    from tft_utils.provenance import cpu_info as info
+
+    cpu = info()
+    return cpu["model"] or "unknown", " ".join(f for f, v in cpu["isa"].items() if v) or "none"
+
+
+def parse_point(text: str) -> tuple[str, list[str]]:
+    name, _, rest = text.partition(":")
+    if not name or not rest:
+        raise SystemExit(f"--point {text!r}: expected NAME:key=value[,key=value...]")
+    overrides = []
+    for kv in rest.split(","):
+        key = kv.split("=", 1)[0]
+        overrides.append(kv if "." in key else f"train.{kv}")
+    return name, overrides
+
+
+def scenario_files(root: Path, sgd: Path) -> tuple[Path, Path, Path]:
+    """S1's traces, the test pairs and tools.json, built once under root."""
+    from tft_utils.data import build_dataset
+    from tft_utils.scenarios import write_scenario
+
+    data = root / "data"
+    if not (data / "test_pairs.jsonl").exists():
+        build_dataset(sgd, data)
+    s1 = root / "s1"
+    if not (s1 / "traces.jsonl").exists():
+        write_scenario("s1", data, sgd, s1, load_params("cpu", "s1"), seed=0)
+    return s1 / "traces.jsonl", data / "test_pairs.jsonl", data / "tools.json"
+
+
+def service_counts(scored: list[dict]) -> dict:
+    calls = [r for r in scored if parse_tool_call(r["answer"]).name in SERVICE]
+    right = 0
+    for r in calls:
+        pred = parse_tool_call(r.get("prediction"))
+        right += pred is not None and pred.name == parse_tool_call(r["answer"]).name
+    return {
+        "calls_total": len(calls),
+        "calls_good": int(sum(r["llm_as_a_judge"] for r in calls)),
+        "calls_right_fn": right,
+        "calls_exact": int(sum(r["binary_tool_call"] for r in calls)),
+    }
+
+
+def service_pairs(pairs: Path, out: Path) -> Path:
+    """The test pairs whose answer is a service call (72 of 360): the quick mode's test set."""
+    from tft_utils.io import write_jsonl
+
+    rows = [r for r in read_jsonl(pairs) if parse_tool_call(r["answer"]).name in SERVICE]
+    return write_jsonl(out, rows)
+
+
+def run_point(
+    name: str, overrides: list[str], files, root: Path, threads: int, quick: bool = False, log=print
+) -> dict:
+    from tft_utils.compare import predictions_fingerprint
+    from tft_utils.predict import predict_file
+    from tft_utils.score import score_file
+    from tft_utils.tool_base import student_base
+    from tft_utils.train import conversations_from_rows, load_tools, train
+
+    traces, pairs, tools_path = files
+    params = load_params("cpu", "s1", overrides)
+    cfg = params["train"]
+    seed = params["run"]["seed"]
+    convs = conversations_from_rows(read_jsonl(traces), str(traces))
+    stats: dict = {"steps": 0, "tokens": 0, "seconds": 0.0, "tokens_per_s": None}
+    if cfg["max_steps"] == 0 and cfg["epochs"] == 0:  # the base both arms start from, untrained here
+        model = student_base(params)
+    else:
+        model = root / "models" / name
+        fp = fresh.make(
+            "student",
+            {"train": {**cfg, "seed": seed}, "student": params["student"]},
+            {"base": student_base(params), "tools": tools_path},
+            seed=seed,
+            data={"conversations": convs},
+        )
+        if not fresh.reuse(model, fp, log=log, what=f"{name} student"):
+            fresh.begin(model, fp, leftovers=[model])
+            train(convs, model, params, load_tools(tools_path))
+            fresh.stamp(model, fp)
+        stats = read_json(model / "train_stats.json")
+    if quick:  # exploration: the 72 service-call pairs only (overall scores left blank)
+        pairs = service_pairs(pairs, root / "data" / "service_pairs.jsonl")
+    pred = root / "predictions" / f"{name}{'.quick' if quick else ''}.jsonl"
+    pfp = predictions_fingerprint(model, pairs, tools_path, params)
+    predict_s = None
+    if not fresh.reuse(pred, pfp, log=log, what=f"{name} predictions"):
+        fresh.begin(pred, pfp, leftovers=[Path(str(pred) + ".partial"), pred])
+        t0 = time.time()
+        predict_file(model, pairs, pred, params, tools_path=tools_path)
+        predict_s = round(time.time() - t0, 1)
+        fresh.stamp(pred, {**pfp, "seconds": predict_s})
+    else:
+        predict_s = fresh.read(pred).get("seconds")
+    scored, summary = score_file(pred, "rubric", None, params, progress=False)
+    cpu, isa = cpu_info()
+    threads = (stats.get("machine") or {}).get("torch_threads") or threads
+    n = len(scored)
+    return {
+        "point": name,
+        "method": cfg["method"] + ("+toolbase" if params["student"]["tool_base"] != "none" else ""),
+        "steps": stats["steps"],
+        "seqs_per_step": cfg["conversations_per_step"],
+        "micro_batch": cfg["micro_batch"],
+        "lr": cfg["lr"],
+        "tokens": stats["tokens"],
+        "train_s": stats["seconds"],
+        "train_tok_s": stats["tokens_per_s"],
+        **service_counts(scored),
+        "judge": None if quick else round(sum(r["llm_as_a_judge"] for r in scored) / n, 4),
+        "staged": None if quick else round(sum(r["staged_tool_call"] for r in scored) / n, 4),
+        "predict_s": predict_s,
+        "seed": seed,
+        "cpu": cpu,
+        "isa": isa,
+        "threads": threads,
+        "dtype": stats.get("dtype") or params["student"]["dtype"],
+        "commit": fresh.code_state()["commit"][:12],
+    }
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    old = []
+    if path.exists():
+        with open(path, newline="") as f:
+            old = [r for r in csv.DictReader(f) if r["point"] not in {x["point"] for x in rows}]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(old + rows)
+    tmp.replace(path)
+
+
+def plot(csv_path: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.read_csv(csv_path)
+    df["recipe"] = df.apply(
+        lambda r: "untuned" if r["steps"] == 0 else f"{r['method']} b{r['seqs_per_step']} lr{r['lr']:g}",
+        axis=1,
+    )
+    df["ktok"] = df["tokens"] / 1000
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for recipe, g in df.sort_values("tokens").groupby("recipe"):
+        axes[0].plot(g["ktok"], g["calls_good"], "o-", label=recipe)
+        if g["judge"].notna().any():
+            axes[1].plot(g["ktok"], g["judge"], "o-", label=recipe)
+    axes[0].axhline(36, color="grey", ls="--", lw=1)
+    axes[0].text(0, 37, "target 36/72", color="grey", fontsize=8)
+    axes[0].set_ylabel("service calls judged good (of 72)")
+    axes[1].axhline(0.70, color="grey", ls="--", lw=1)
+    axes[1].set_ylabel("overall judge score (360 pairs)")
+    for ax in axes:
+        ax.set_xlabel("tokens trained (thousands)")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    last = df.iloc[-1]
+    fig.suptitle(
+        f"SmolLM2-135M, S1 Direct, rubric judge; {last['cpu']} ({last['isa']}), {last['threads']} threads",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--point", action="append", default=[], help="NAME:key=value,... (repeatable)")
+    ap.add_argument("--root", default=str(REPO / "outputs" / "bench_learning"), help="work folder")
+    ap.add_argument("--csv", default=str(REPO / "docs" / "learning_curve.csv"))
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument(
+        "--quick", action="store_true", help="predict the 72 service-call pairs only (rows go to *_quick.csv)"
+    )
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.csv = str(Path(args.csv).with_name(Path(args.csv).stem + "_quick.csv"))
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sgd = Path(os.environ.get("TFT_SGD_DIR") or REPO.parent / "shared" / "sgd")
+    root = Path(args.root)
+    files = scenario_files(root, sgd)
+    rows = []
+    for text in args.point:
+        name, overrides = parse_point(text)
+        print(f"== {name}: {' '.join(overrides)}", flush=True)
+        row = run_point(name, overrides, files, root, torch.get_num_threads(), args.quick)
+        rows.append(row)
+        write_rows(Path(args.csv), [row])  # after each point: a long run keeps what it measured
+        print(" | ".join(f"{k}={row[k]}" for k in COLUMNS[:16]), flush=True)
+    plot(Path(args.csv), Path(args.csv).with_suffix(".png"))
+    print(f"wrote {args.csv} and {Path(args.csv).with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Training throughput per recipe, beside the forward pass alone, same model and sequences, one run.
+
+Recipes: LoRA (the `paper` profile's method) and full fine-tuning, one sequence per forward pass or
+several padded into one (`train.micro_batch`, sequences grouped by length as training does). Each is
+timed over the same optimizer steps after one untimed warm-up step; forward-only runs the frozen model
+without gradients over the same sequences. Printed: tokens/s (real tokens, padding excluded), the
+padding share, and each recipe's tokens/s as a fraction of forward-only (a backward pass costs ~2
+forwards, so ~0.33 is the ideal).
+
+Usage: python scripts/bench_recipes.py [--n 64] [--steps 6] [--seqs-per-step 4] [--threads 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench_learning import cpu_info  # noqa: E402
+from bench_train import dataset_files  # noqa: E402
+
+from tft_utils.io import read_jsonl  # noqa: E402
+from tft_utils.params import load_params  # noqa: E402
+from tft_utils.render import Renderer  # noqa: E402
+from tft_utils.train import _batch_loss, conversations_from_rows, encode, load_tools, step_order  # noqa: E402
+
+RECIPES = (  # name, method, sequences per forward pass
+    ("lora-b1", "lora", 1),
+    ("full-b1", "full", 1),
+    ("full-mb4", "full", 4),
+    ("full-mb8", "full", 8),
+)
+
+
+def time_recipe(base, params, seqs, steps, per_step, method, micro, seed=0) -> dict:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from tft_utils.student import load_student
+
+    cfg = params["train"]
+    torch.manual_seed(seed)
+    model, tok = load_student(base, "cpu", params["student"]["dtype"])
+    model.train()
+    if method == "lora":
+        lora = LoraConfig(
+            r=cfg["lora_r"],
+            lora_alpha=cfg["lora_alpha"],
+            target_modules=list(cfg["target_modules"]),
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, lora)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    plan = step_order(seqs, steps + 1, per_step, seed, micro > 1)
+    tokens = padded = 0
+    seconds = 0.0
+    for step, group in enumerate(plan):
+        batch = [seqs[i] for i in group]
+        n_sup = sum(sum(s["mask"]) for s in batch)
+        t0 = time.perf_counter()
+        for k in range(0, len(batch), micro):
+            part = batch[k : k + micro]
+            if method == "forward":
+                with torch.no_grad():
+                    _batch_loss(model, part, "cpu", tok.pad_token_id)
+            else:
+                loss, _ = _batch_loss(model, part, "cpu", tok.pad_token_id)
+                (loss / n_sup).backward()
+            if step:
+                padded += len(part) * max(len(s["ids"]) for s in part)
+        if method != "forward":
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        if step:  # step 0 is the warm-up
+            seconds += time.perf_counter() - t0
+            tokens += sum(len(s["ids"]) for s in batch)
+    return {
+        "tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(tokens / seconds, 1),
+        "padding_share": round(1 - tokens / padded, 3),
+    }
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=64, help="conversations (the first N of the train pool)")
+    ap.add_argument("--steps", type=int, default=6, help="timed optimizer steps per recipe")
+    ap.add_argument("--seqs-per-step", type=int, default=8, help="sequences per optimizer step")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args(argv)
+    import torch
+    from transformers import AutoTokenizer
+
+    from tft_utils.student import base_model_dir, pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    params = load_params("cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        traces, tools_path = dataset_files(Path(tmp))
+        convs = conversations_from_rows(read_jsonl(traces), str(traces))[: args.n]
+        tools = load_tools(tools_path)
+    base = base_model_dir("cpu")
+    renderer = Renderer.create(AutoTokenizer.from_pretrained(base), tools)
+    seqs = [s for c in convs for s in encode(renderer, c, params["train"]["max_tokens"])]
+    res = {}
+    for name, method, micro in (("forward-mb1", "forward", 1), ("forward-mb8", "forward", 8), *RECIPES):
+        print(
+            f"[{name}] timing {args.steps} steps of {args.seqs_per_step} sequences ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        res[name] = time_recipe(base, params, seqs, args.steps, args.seqs_per_step, method, micro)
+    fwd = max(res["forward-mb1"]["tokens_per_s"], res["forward-mb8"]["tokens_per_s"])
+    cpu, isa = cpu_info()
+    _, dtype = pick_device("cpu", params["student"]["dtype"])
+    print(f"bench_recipes: {cpu} ({isa}), {torch.get_num_threads()} threads, {dtype}, {len(seqs)} sequences")
+    print(f"{'recipe':<12}{'tok/s':>9}{'pad':>7}{'/fwd':>7}")
+    for name, r in res.items():
+        print(f"{name:<12}{r['tokens_per_s']:>9}{r['padding_share']:>7}{r['tokens_per_s'] / fwd:>7.2f}")
+    out = {
+        "bench": "recipes",
+        "cpu": cpu,
+        "isa": isa,
+        "threads": torch.get_num_threads(),
+        "dtype": str(dtype),
+        **res,
+    }
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()

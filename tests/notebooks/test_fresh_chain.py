@@ -1,0 +1,89 @@
+"""Honest reruns through `tft run` (smoke profile, S4): a change reruns exactly what it feeds.
+
+- nothing changed -> every stage skipped, no output rewritten (0 trainings, 0 predictions);
+- train.max_steps changed -> both students retrain, their predictions and scores follow;
+  cleaning and synthesis are reused;
+- synth.n changed -> synthesis reruns, the TFT student retrains; the Direct student (whose data
+  and params did not change) is reused;
+- --force -> every output is rebuilt.
+"""
+
+import json
+
+import pytest
+
+from tft_utils import fresh
+from tft_utils.run import run_study
+
+pytestmark = pytest.mark.slow
+
+
+def _mtime(path):
+    side = fresh.sidecar(path)
+    return side.stat().st_mtime_ns if side.exists() else None
+
+
+def _state(run_dir):
+    s = run_dir / "s4"
+    outs = {
+        "clean": s / "clean",
+        "synth": s / "synth",
+        "direct": s / "models" / "direct-seed0",
+        "tft": s / "models" / "tft-seed0",
+        "pred_direct": s / "predictions" / "direct-seed0.jsonl",
+        "pred_tft": s / "predictions" / "tft-seed0.jsonl",
+        "pred_base": run_dir / "base" / "predictions-sgd.jsonl",
+        "results": s / "notebooks" / "06_evaluate.ipynb",
+    }
+    return {k: _mtime(p) for k, p in outs.items()}
+
+
+def _steps(run_dir, arm):
+    return json.loads((run_dir / "s4" / "models" / f"{arm}-seed0" / "train_stats.json").read_text())["steps"]
+
+
+def test_reruns_follow_what_changed(sgd_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFT_SGD_DIR", str(sgd_dir))
+    logs: list[str] = []
+
+    def go(*overrides, force=False):
+        logs.clear()
+        return run_study(
+            ["s4"],
+            profile="smoke",
+            run="fresh",
+            overrides=[f"run.outputs={tmp_path}", *overrides],
+            force=force,
+            log=logs.append,
+        )
+
+    run_dir = go("train.max_steps=3")
+    first = _state(run_dir)
+    assert all(first.values()), first
+    assert _steps(run_dir, "direct") == _steps(run_dir, "tft") == 3
+
+    go("train.max_steps=3")  # nothing changed
+    assert sum(x.startswith("[skip]") for x in logs) == 7 and not any(x.startswith("[run]") for x in logs)
+    assert _state(run_dir) == first
+
+    go("train.max_steps=5")  # a training parameter
+    ran = [x.split()[1] for x in logs if x.startswith("[run]")]
+    assert ran == ["s4/05_finetune:", "s4/06_evaluate:", "report/07_report:"], logs
+    after = _state(run_dir)
+    assert _steps(run_dir, "direct") == _steps(run_dir, "tft") == 5
+    changed = {k for k in first if after[k] != first[k]}
+    assert changed == {"direct", "tft", "pred_direct", "pred_tft", "results"}, changed
+
+    go("train.max_steps=5", "synth.n=12")  # the synthetic set's size
+    ran = [x.split()[1] for x in logs if x.startswith("[run]")]
+    assert ran == ["s4/04_synthesize:", "s4/05_finetune:", "s4/06_evaluate:", "report/07_report:"], logs
+    again = _state(run_dir)
+    changed = {k for k in after if again[k] != after[k]}
+    assert changed == {"synth", "tft", "pred_tft", "results"}, changed
+    synth = json.loads((run_dir / "s4" / "synth" / "synth_stats.json").read_text())
+    assert synth["target"] == 12 and synth["validated"] == 12
+
+    go("train.max_steps=5", "synth.n=12", force=True)  # --force rebuilds everything
+    forced = _state(run_dir)
+    assert all(forced[k] != again[k] for k in forced), (forced, again)
+    assert sum(x.startswith("[run]") for x in logs) == 7
