@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ import yaml
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 PROFILES = ("cpu", "paper", "smoke")
 SCENARIOS = ("s1", "s2", "s3", "s4", "s5")
+
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class ParamsError(ValueError):
@@ -72,6 +76,8 @@ def parse_override(text: str) -> dict:
         raise ParamsError(f"override '{text}': expected key=value")
     key, raw = text.split("=", 1)
     value = yaml.safe_load(raw) if raw.strip() else ""
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string; on a command line it is a number
     out: dict = {}
     node = out
     parts = key.strip().split(".")

@@ -101,3 +101,9 @@ def test_every_shipped_profile_and_scenario_passes_the_checks():
     for profile in ("cpu", "paper", "smoke"):
         for scenario in (None, "s1", "s2", "s3", "s4", "s5"):
             load_params(profile, scenario)
+
+
+def test_an_exponent_without_a_dot_is_a_number_on_the_command_line():
+    assert parse_override("train.lr=1e-4") == {"train": {"lr": 1e-4}}
+    assert load_params("cpu", None, ["train.lr=3E-4"])["train"]["lr"] == 3e-4
+    assert parse_override("data.service=1e4x") == {"data": {"service": "1e4x"}}
