@@ -13,7 +13,9 @@ the same rule. `--force` rebuilds everything.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -122,6 +124,23 @@ def stage_fingerprint(stage: Stage, params: dict, parameters: dict, upstream: di
     )
 
 
+@contextlib.contextmanager
+def kernel_log(path: Path):
+    """Send what the notebook's kernel prints to its own stderr (ipykernel's 'Kernel is running over
+    TCP without encryption' warning, once per stage) to `path` beside the executed notebook, not to
+    the user's terminal: the kernel inherits file descriptor 2, so it is pointed there while it runs."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield path
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def execute(stage: Stage, where: Path, parameters: dict, log=print) -> Path:
     """Run one notebook with papermill into `where/notebooks/`, atomically."""
     import papermill as pm
@@ -131,15 +150,16 @@ def execute(stage: Stage, where: Path, parameters: dict, log=print) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.running.ipynb")
     try:
-        pm.execute_notebook(
-            str(src),
-            str(tmp),
-            parameters=parameters,
-            kernel_name="python3",
-            cwd=str(REPO),
-            progress_bar=False,
-            log_output=False,
-        )
+        with kernel_log(dst.with_suffix(".kernel.log")):
+            pm.execute_notebook(
+                str(src),
+                str(tmp),
+                parameters=parameters,
+                kernel_name="python3",
+                cwd=str(REPO),
+                progress_bar=False,
+                log_output=False,
+            )
     except pm.PapermillExecutionError as e:
         failed = dst.with_name(f"{stage.notebook}.FAILED.ipynb")
         tmp.replace(failed)
