@@ -216,20 +216,34 @@ def plot(csv_path: Path, png: Path) -> None:
         axis=1,
     )
     df["ktok"] = df["tokens"] / 1000
+    quick = df["judge"].isna().all()  # --quick: no overall score; show right function / exact instead
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for recipe, g in df.sort_values("tokens").groupby("recipe"):
-        axes[0].plot(g["ktok"], g["calls_good"], "o-", label=recipe)
-        if g["judge"].notna().any():
-            axes[1].plot(g["ktok"], g["judge"], "o-", label=recipe)
+    for i, (recipe, g) in enumerate(df.sort_values("tokens").groupby("recipe")):
+        color = f"C{i}"
+        axes[0].plot(g["ktok"], g["calls_good"], "o-", color=color, label=recipe)
+        if quick:
+            axes[1].plot(g["ktok"], g["calls_right_fn"], "o-", color=color, label=f"{recipe}: right function")
+            axes[1].plot(g["ktok"], g["calls_exact"], "s--", color=color, label=f"{recipe}: exact call")
+        elif g["judge"].notna().any():
+            axes[1].plot(g["ktok"], g["judge"], "o-", color=color, label=recipe)
     axes[0].axhline(36, color="grey", ls="--", lw=1)
-    axes[0].text(0, 37, "target 36/72", color="grey", fontsize=8)
+    axes[0].text(
+        0.01, 36.5, "target 36/72", color="grey", fontsize=8, transform=axes[0].get_yaxis_transform()
+    )
     axes[0].set_ylabel("service calls judged good (of 72)")
-    axes[1].axhline(0.70, color="grey", ls="--", lw=1)
-    axes[1].set_ylabel("overall judge score (360 pairs)")
+    axes[0].set_ylim(0, 72)
+    if quick:
+        axes[1].axhline(29, color="grey", ls="--", lw=1)
+        axes[1].set_ylabel("service calls (of 72)")
+        axes[1].set_ylim(0, 72)
+    else:
+        axes[1].axhline(0.70, color="grey", ls="--", lw=1)
+        axes[1].set_ylabel("overall judge score (360 pairs)")
     for ax in axes:
         ax.set_xlabel("tokens trained (thousands)")
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="upper left")
+    axes[1].legend(fontsize=7, loc="upper left")
     last = df.iloc[-1]
     fig.suptitle(
         f"SmolLM2-135M, S1 Direct, rubric judge; {last['cpu']} ({last['isa']}), {last['threads']} threads",
