@@ -1,5 +1,6 @@
-"""Evaluation speed: the fast path (shared prefix, all turns of a conversation decoded together by
-tree attention) vs `generate` per pair, side by side on the same loaded model and the same pairs.
+"""Evaluation speed: the fast path (each conversation read once, the pairs of several conversations
+decoded together in one batch) vs `generate` per pair, side by side on the same loaded model and the
+same pairs. (New code vs old code of the fast path: scripts/bench_predict_vs.py.)
 
 Pairs: every test pair of the first K test conversations (test_pairs.jsonl of the dataset built with
 `tft_utils.data.build_dataset` from $TFT_SGD_DIR, else ../shared/sgd; or `--pairs FILE`). Both
@@ -9,7 +10,7 @@ one JSON line. One untimed warm-up call per path comes first.
 
 In bfloat16 (the `auto` dtype on CUDA and on CPUs with bf16 units) the two paths can differ where
 two candidate tokens are within bf16 rounding of each other: the same math runs on other matrix
-shapes (one stream vs a tree of streams), so a near-tie may round the other way and the greedy
+shapes (one stream vs a batch of streams), so a near-tie may round the other way and the greedy
 continuations then part. In float32 they agree; `--dtype float32` checks that.
 
 Usage: python scripts/bench_predict.py [--profile cpu|smoke] [--model DIR] [--k 4] [--dtype D]
@@ -45,15 +46,17 @@ def dataset_files(tmp: Path) -> tuple[Path, Path]:
 
 
 def run(student: _Student, todo: list[list[dict]], method: str) -> tuple[list[str], float]:
+    """Predictions of every group (in `todo`'s order) and the seconds they took."""
     import torch
 
-    decode = student.fast if method == "fast" else student.naive
-    texts: list[str] = []
     t0 = time.perf_counter()
-    with torch.inference_mode():
-        for g in todo:
-            texts += decode(g)
-    return texts, time.perf_counter() - t0
+    if method == "fast":  # all groups batched together, as `predict` does
+        by_group = {id(g): texts for g, texts in student.batched(todo)}
+    else:
+        with torch.inference_mode():
+            by_group = {id(g): student.naive(g) for g in todo}
+    seconds = time.perf_counter() - t0
+    return [t for g in todo for t in by_group[id(g)]], seconds
 
 
 def main(argv=None) -> dict:
@@ -129,6 +132,7 @@ def main(argv=None) -> dict:
         "conversations": len(ids),
         "pairs": len(pairs),
         "max_new_tokens": student.max_new,
+        "batch_streams": student.batch_streams,
         "mean_prediction_tokens": round(sum(n_tok) / len(n_tok), 1),
         "fast_s": round(fast_s, 2),
         "naive_s": round(naive_s, 2),

@@ -1,15 +1,17 @@
-"""Student predictions (tft_utils/predict.py): the fast tree-attention path gives exactly what
-`generate` gives pair by pair, the output rows, resuming from OUT.partial, and load_pairs errors.
+"""Student predictions (tft_utils/predict.py): the fast batched path (several conversations decoded
+together, each conversation read once) gives exactly what `generate` gives pair by pair, whatever
+the batch (one stream, a few, conversations admitted mid-decoding, very different lengths, tiny
+prefill chunks); the output rows, resuming from OUT.partial, and load_pairs errors.
 
 The smoke student has random tied weights and answers every prompt with newlines (an empty
 prediction), which would make fast == naive hold trivially; so the comparison is also run on a
 variant with a random untied output layer whose end-of-turn row is boosted: its predictions are
-arbitrary text of varied lengths, some streams stopping early, exercising the tree decoding.
+arbitrary text of varied lengths, some streams stopping early, exercising the batched decoding.
 
 Exact equality is asserted in float32. In bfloat16 the two paths run the same math on other matrix
 shapes, so a near-tie between two tokens (this random head has top-2 gaps down to 0.01 at logits
 ~20, below bf16's resolution there) may round either way: scripts/bench_predict.py measures that
-on the real SmolLM2 (13 of 56 pairs differ in bf16, none in float32)."""
+on the real SmolLM2."""
 
 from __future__ import annotations
 
@@ -20,19 +22,19 @@ import pytest
 
 from tests.unit.test_render import HAND, HAND_2, TOOLS
 from tests.unit.test_train import pairs_of
+from tft_utils import predict as predict_module
 from tft_utils.io import DataError, read_jsonl, write_jsonl
 from tft_utils.params import load_params
-from tft_utils.predict import PAIR_FIELDS, _Student, groups, load_pairs, predict
+from tft_utils.predict import PAIR_FIELDS, _Step, _Student, groups, load_pairs, predict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MAX_NEW = 16
 
 
-def _params(dtype: str = "float32", max_new: int = MAX_NEW) -> dict:
-    return load_params(
-        "smoke", overrides=[{"predict": {"max_new_tokens": max_new}, "student": {"dtype": dtype}}]
-    )
+def _params(dtype: str = "float32", max_new: int = MAX_NEW, batch_streams: int | None = None) -> dict:
+    predict_params = {"max_new_tokens": max_new} | ({"batch_streams": batch_streams} if batch_streams else {})
+    return load_params("smoke", overrides=[{"predict": predict_params, "student": {"dtype": dtype}}])
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +94,11 @@ def real_tools(dataset_dir):
     return load_tools(dataset_dir / "tools.json")
 
 
-def _predictions(model, pairs, tools, dtype: str, method: str, max_new: int = MAX_NEW) -> list[str]:
-    res = predict(model, pairs, _params(dtype, max_new), tools=tools, method=method, progress=False)
+def _predictions(
+    model, pairs, tools, dtype: str, method: str, max_new: int = MAX_NEW, batch_streams: int | None = None
+) -> list[str]:
+    params = _params(dtype, max_new, batch_streams)
+    res = predict(model, pairs, params, tools=tools, method=method, progress=False)
     assert res["method"] == method and res["pairs"] == len(pairs)
     return [r["prediction"] for r in res["rows"]]
 
@@ -124,6 +129,122 @@ def test_fast_equals_naive_on_hand_written_pairs(varied_model, hand_pairs):
     fast = _predictions(varied_model, hand_pairs, TOOLS, "float32", "fast")
     assert fast == _predictions(varied_model, hand_pairs, TOOLS, "float32", "naive")
     assert all(fast) and len(set(fast)) > len(fast) // 2
+
+
+# --------------------------------------------------------------------------- batching
+
+
+@pytest.fixture(scope="module")
+def mixed_pairs(hand_pairs, real_pairs):
+    """Short hand-written conversations (160 and 340 tokens after the system prompt) between long real
+    ones (~500 and ~620): groups of 6, 4, 1, 3 and 6 pairs."""
+    first = [p for p in real_pairs if p["dialogue_id"] == real_pairs[0]["dialogue_id"]]
+    return first + hand_pairs + [p for p in real_pairs if p not in first]
+
+
+@pytest.fixture(scope="module")
+def naive_mixed(varied_model, mixed_pairs, real_tools):
+    return _predictions(varied_model, mixed_pairs, real_tools, "float32", "naive", max_new=12)
+
+
+def _step_widths(monkeypatch) -> list[int]:
+    """Records how many streams each decoding step feeds (one forward pass each)."""
+    widths: list[int] = []
+    real = _Student._forward
+
+    def spy(self, ids, pos, plan, keep=0):
+        if isinstance(plan, _Step):
+            widths.append(ids.shape[1])
+        return real(self, ids, pos, plan, keep)
+
+    monkeypatch.setattr(_Student, "_forward", spy)
+    return widths
+
+
+@pytest.mark.parametrize("batch_streams", [1, 5, 128])
+def test_batched_equals_naive_whatever_the_batch(
+    varied_model, mixed_pairs, real_tools, naive_mixed, batch_streams, monkeypatch
+):
+    """1: one conversation at a time (a group larger than the batch is decoded alone); 5: conversations
+    admitted while others are half decoded, streams of different ages side by side; 128: all at once."""
+    widths = _step_widths(monkeypatch)
+    fast = _predictions(varied_model, mixed_pairs, real_tools, "float32", "fast", 12, batch_streams)
+    assert fast == naive_mixed
+    assert len(set(fast)) >= 5 and len({len(t) for t in fast}) >= 5  # varied text, streams ending apart
+    sizes = [len(g) for g in groups(mixed_pairs)]
+    assert max(widths) <= max(batch_streams, max(sizes))
+    if batch_streams == 128:
+        assert widths[0] == len(mixed_pairs) > max(sizes)  # every conversation in the first step
+
+
+def test_batched_equals_naive_with_tiny_prefill_chunks_and_cache_steps(
+    varied_model, mixed_pairs, real_tools, naive_mixed, monkeypatch
+):
+    """A conversation read 7 tokens per forward pass (most chunks end no prompt, some end several),
+    the generated-token cache grown 3 positions at a time."""
+    monkeypatch.setattr(predict_module, "PREFILL_CHUNK", 7)
+    monkeypatch.setattr(predict_module, "OWN_STEP", 3)
+    assert _predictions(varied_model, mixed_pairs, real_tools, "float32", "fast", 12, 5) == naive_mixed
+
+
+@pytest.fixture(scope="module")
+def parrot_model(smoke_model, hand_pairs, tmp_path_factory):
+    """The smoke student made nearly a bigram model of the hand-written gold calls, to exercise the
+    drafts: its layers' outputs scaled down to 2% (the last hidden state is mostly the current
+    token's embedding, context still counts a little) and an output layer sending each token to the
+    token that first follows it in a gold call (the assistant header's last token to the call's
+    first). It repeats the first 6 tokens of every call (`<tool_call>` newline) and then loops."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tft_utils.render import Renderer
+
+    out = tmp_path_factory.mktemp("parrot")
+    tok = AutoTokenizer.from_pretrained(smoke_model)
+    model = AutoModelForCausalLM.from_pretrained(smoke_model, dtype=torch.float32)
+    renderer = Renderer.create(tok, TOOLS)
+    follows: dict[int, int] = {}
+    for g in groups(hand_pairs):
+        ids, _, turns = renderer.conversation_ids(g[-1]["_messages"])
+        for _, start, end in turns:
+            for a, b in zip(ids[start - 1 : end - 1], ids[start:end], strict=True):
+                follows.setdefault(a, b)
+    model.config.tie_word_embeddings = False
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight *= 0.02
+            layer.mlp.down_proj.weight *= 0.02
+        h = model.model.norm(model.model.embed_tokens.weight)
+        head = torch.randn(model.lm_head.weight.shape, generator=torch.Generator().manual_seed(1)) * 0.02
+        for a, b in follows.items():
+            head[b] += 3.0 * h[a] / h[a].norm() ** 2
+    model.lm_head.weight = torch.nn.Parameter(head)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("max_new", [16, 4])
+def test_drafts_give_what_generate_gives(parrot_model, hand_pairs, max_new, monkeypatch):
+    """Pairs repeat their gold call for 6 tokens: read off the prefill, then decoded (16), or done
+    within the prefill (4: the cap is reached on the draft) - the same predictions as `generate`."""
+    streams = []
+    init = predict_module._Stream.__init__
+    monkeypatch.setattr(predict_module._Stream, "__init__", lambda s, *a: init(s, *a) or streams.append(s))
+    fast = _predictions(parrot_model, hand_pairs, TOOLS, "float32", "fast", max_new)
+    assert fast == _predictions(parrot_model, hand_pairs, TOOLS, "float32", "naive", max_new)
+    assert all(t.startswith("<tool_call") for t in fast) and all(len(s.gen) == max_new for s in streams)
+    drafted = sorted(len(s.gen) - 1 - s.own for s in streams)  # tokens read off the prefill after the 1st
+    last_turns = len(groups(hand_pairs))  # their call is not in the conversation read: no draft
+    assert drafted == [0] * last_turns + [min(6, max_new - 1)] * (len(hand_pairs) - last_turns)
+
+
+def test_fast_of_one_group_equals_its_batched_predictions(varied_model, hand_pairs):
+    """`fast(group)` (one conversation alone) and `batched(groups)` (groups yielded as they finish)."""
+    student = _Student(varied_model, _params(), TOOLS)
+    gs = groups(hand_pairs)
+    together = {id(g): texts for g, texts in student.batched(gs)}
+    assert [student.fast(g) for g in gs] == [together[id(g)] for g in gs]
 
 
 def test_groups_share_a_conversation_sorted_by_turn(hand_pairs):
@@ -161,8 +282,8 @@ def test_an_interrupted_run_resumes_from_the_partial_file(varied_model, hand_pai
     write_jsonl(str(out) + ".partial", done)
 
     decoded = []
-    real_fast = _Student.fast
-    monkeypatch.setattr(_Student, "fast", lambda self, g: decoded.append(g) or real_fast(self, g))
+    real_batched = _Student.batched
+    monkeypatch.setattr(_Student, "batched", lambda self, gs: decoded.extend(gs) or real_batched(self, gs))
     res = predict(varied_model, hand_pairs, _params(), out=out, tools=TOOLS, progress=False)
 
     assert [[r["turn"] for r in g] for g in decoded] == [
