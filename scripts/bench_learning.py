@@ -122,6 +122,7 @@ def run_point(
     name: str, overrides: list[str], files, root: Path, threads: int, quick: bool = False, log=print
 ) -> dict:
     from tft_utils.compare import predictions_fingerprint
+    from tft_utils.finetune import student_fingerprint
     from tft_utils.predict import predict_file
     from tft_utils.score import score_file
     from tft_utils.tool_base import student_base
@@ -137,13 +138,7 @@ def run_point(
         model = student_base(params)
     else:
         model = root / "models" / name
-        fp = fresh.make(
-            "student",
-            {"train": {**cfg, "seed": seed}, "student": params["student"]},
-            {"base": student_base(params), "tools": tools_path},
-            seed=seed,
-            data={"conversations": convs},
-        )
+        fp = student_fingerprint(convs, {"data": tools_path.parent}, params, seed)  # as notebook 05's
         if not fresh.reuse(model, fp, log=log, what=f"{name} student"):
             fresh.begin(model, fp, leftovers=[model])
             train(convs, model, params, load_tools(tools_path))
