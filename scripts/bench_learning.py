@@ -51,6 +51,8 @@ COLUMNS = (
     "calls_right_fn",
     "calls_exact",
     "calls_total",
+    "replies_called",
+    "replies_total",
     "judge",
     "staged",
     "predict_s",
@@ -97,7 +99,14 @@ def scenario_files(root: Path, sgd: Path) -> tuple[Path, Path, Path]:
 
 
 def service_counts(scored: list[dict]) -> dict:
+    """The service-call pairs judged good / right function / exact, and how many reply pairs
+    (gold respond_to_user) got a service call instead: what a recipe that pushes calls costs."""
     calls = [r for r in scored if parse_tool_call(r["answer"]).name in SERVICE]
+    replies = [r for r in scored if parse_tool_call(r["answer"]).name not in SERVICE]
+    called = 0
+    for r in replies:
+        pred = parse_tool_call(r.get("prediction"))
+        called += pred is not None and pred.name in SERVICE
     right = 0
     for r in calls:
         pred = parse_tool_call(r.get("prediction"))
@@ -107,15 +116,22 @@ def service_counts(scored: list[dict]) -> dict:
         "calls_good": int(sum(r["llm_as_a_judge"] for r in calls)),
         "calls_right_fn": right,
         "calls_exact": int(sum(r["binary_tool_call"] for r in calls)),
+        "replies_called": called,
+        "replies_total": len(replies),
     }
 
 
-def service_pairs(pairs: Path, out: Path) -> Path:
-    """The test pairs whose answer is a service call (72 of 360): the quick mode's test set."""
+def quick_pairs(pairs: Path, out: Path) -> Path:
+    """The quick mode's test set: the test pairs whose answer is a service call (72 of 360) and as
+    many reply pairs drawn with a fixed seed (to count replies turned into calls)."""
+    import random
+
     from tft_utils.io import write_jsonl
 
-    rows = [r for r in read_jsonl(pairs) if parse_tool_call(r["answer"]).name in SERVICE]
-    return write_jsonl(out, rows)
+    rows = read_jsonl(pairs)
+    calls = [r for r in rows if parse_tool_call(r["answer"]).name in SERVICE]
+    replies = [r for r in rows if parse_tool_call(r["answer"]).name not in SERVICE]
+    return write_jsonl(out, calls + random.Random(0).sample(replies, len(calls)))
 
 
 def run_point(
@@ -144,8 +160,8 @@ def run_point(
             train(convs, model, params, load_tools(tools_path))
             fresh.stamp(model, fp)
         stats = read_json(model / "train_stats.json")
-    if quick:  # exploration: the 72 service-call pairs only (overall scores left blank)
-        pairs = service_pairs(pairs, root / "data" / "service_pairs.jsonl")
+    if quick:  # exploration: the 72 service-call pairs and 72 reply pairs (overall scores left blank)
+        pairs = quick_pairs(pairs, root / "data" / "quick_pairs.jsonl")
     pred = root / "predictions" / f"{name}{'.quick' if quick else ''}.jsonl"
     pfp = predictions_fingerprint(model, pairs, tools_path, params)
     predict_s = None
@@ -256,7 +272,9 @@ def main(argv=None) -> None:
     ap.add_argument("--csv", default=str(REPO / "docs" / "learning_curve.csv"))
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument(
-        "--quick", action="store_true", help="predict the 72 service-call pairs only (rows go to *_quick.csv)"
+        "--quick",
+        action="store_true",
+        help="predict the 72 service-call pairs and 72 reply pairs only (rows go to *_quick.csv)",
     )
     args = ap.parse_args(argv)
     if args.quick:
@@ -275,7 +293,7 @@ def main(argv=None) -> None:
         row = run_point(name, overrides, files, root, torch.get_num_threads(), args.quick)
         rows.append(row)
         write_rows(Path(args.csv), [row])  # after each point: a long run keeps what it measured
-        print(" | ".join(f"{k}={row[k]}" for k in COLUMNS[:16]), flush=True)
+        print(" | ".join(f"{k}={row[k]}" for k in COLUMNS[:18]), flush=True)
     plot(Path(args.csv), Path(args.csv).with_suffix(".png"))
     print(f"wrote {args.csv} and {Path(args.csv).with_suffix('.png')}")
 

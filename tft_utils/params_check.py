@@ -49,6 +49,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "train.epochs": (0, INF, True, False),
     "train.conversations_per_step": (1, INF, True, False),
     "train.micro_batch": (1, INF, True, False),
+    "train.call_weight": (0, INF, True, False),
     "train.lr": (0, 1, False, True),
     "train.warmup_steps": (0, INF, True, False),
     "train.lora_r": (1, INF, True, False),

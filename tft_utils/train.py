@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -70,11 +71,48 @@ def conversations_from_rows(rows: list[dict], where: str = "input") -> list[dict
 
 
 def encode(
-    renderer: Renderer, conv: dict, max_tokens: int, policy: str = "split", unit: str = "conversation"
+    renderer: Renderer,
+    conv: dict,
+    max_tokens: int,
+    policy: str = "split",
+    unit: str = "conversation",
+    call_weight: float = 1.0,
 ):
     """Token sequences {ids, mask} of one conversation (several under `split` or `unit=turn`); a
-    sequence with no supervised token (every call in it masked or cut by the budget) is left out."""
-    return [s for s in _sequences(renderer, conv, max_tokens, policy, unit) if any(s["mask"])]
+    sequence with no supervised token (every call in it masked or cut by the budget) is left out.
+    With `call_weight` != 1 each sequence also carries `weights` {position: weight} for the tokens
+    that name the tool of each supervised call (see `decision_positions`)."""
+    out = [s for s in _sequences(renderer, conv, max_tokens, policy, unit) if any(s["mask"])]
+    if call_weight != 1.0:
+        for s in out:
+            s["weights"] = {p: call_weight for p in decision_positions(renderer, s["ids"], s["mask"])}
+    return out
+
+
+_NAME = re.compile(r'^(<tool_call>\n\{"name": )"[^"]*"')
+
+
+def decision_positions(renderer: Renderer, ids: list[int], mask: list[bool]) -> list[int]:
+    """Positions of the tokens of the tool's name in every supervised call, quotes included:
+    `"ReserveRestaurant"` in `<tool_call>\\n{"name": "ReserveRestaurant", ...` (~4 SmolLM2 tokens of
+    a ~40-token call; the fixed prefix before it is learnt in a few steps anyway). The name
+    decides *whether* to call a service or reply; it is 1 of ~5 such decisions per conversation
+    (S1: ~8 replies for ~2 service calls), diluted among ~30 argument and message tokens per call,
+    so `train.call_weight` multiplies its loss."""
+    out, p = [], 0
+    while p < len(ids):
+        if not mask[p]:
+            p += 1
+            continue
+        end = p
+        while end < len(ids) and mask[end]:
+            end += 1
+        m = _NAME.match(renderer.tokenizer.decode(ids[p:end]))
+        if m:  # the prefixes' own tokenizations count the tokens before and through the name
+            first = len(renderer.ids(m.group(1))) - 1  # the token holding the opening quote
+            out += range(p + max(first, 0), min(end, p + len(renderer.ids(m.group(0)))))
+        p = end
+    return out
 
 
 def _sequences(renderer: Renderer, conv: dict, max_tokens: int, policy: str, unit: str):
@@ -141,14 +179,20 @@ def _batch_loss(model, batch: list[dict], device: str, pad_id: int):
     width = max(len(s["ids"]) for s in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     attn = torch.zeros((len(batch), width), dtype=torch.long)
-    rows, cols = [], []  # position p predicts token p+1: keep hidden states where the next token carries loss
+    rows, cols, weight = (
+        [],
+        [],
+        [],
+    )  # position p predicts token p+1: keep hidden states where p+1 carries loss
     for b, s in enumerate(batch):
         ids[b, : len(s["ids"])] = torch.tensor(s["ids"])
         attn[b, : len(s["ids"])] = 1
+        w = s.get("weights") or {}
         for p in range(1, len(s["ids"])):
             if s["mask"][p]:
                 rows.append(b)
                 cols.append(p - 1)
+                weight.append(w.get(p, 1.0))
     ids, attn = ids.to(device), attn.to(device)
     core = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft or plain
     # right padding: real tokens never attend to the pads after them (causal), so no position shift
@@ -157,7 +201,10 @@ def _batch_loss(model, batch: list[dict], device: str, pad_id: int):
     ).last_hidden_state
     r, c = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
     logits = core.get_output_embeddings()(hidden[r, c]).float()
-    return F.cross_entropy(logits, ids[r, c + 1], reduction="sum"), len(rows)
+    if all(x == 1.0 for x in weight):
+        return F.cross_entropy(logits, ids[r, c + 1], reduction="sum"), len(rows)
+    ce = F.cross_entropy(logits, ids[r, c + 1], reduction="none")
+    return (ce * torch.tensor(weight, device=ce.device)).sum(), len(rows)
 
 
 def step_order(seqs: list[dict], steps: int, per_step: int, seed: int, by_length: bool) -> list[list[int]]:
@@ -241,7 +288,9 @@ def train(
     seqs = [
         s
         for c in conversations
-        for s in encode(renderer_of(c), c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])
+        for s in encode(
+            renderer_of(c), c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"], cfg["call_weight"]
+        )
     ]
     if not seqs:
         raise DataError("no training sequence: every conversation is empty or longer than train.max_tokens")

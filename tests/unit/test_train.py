@@ -134,6 +134,37 @@ def test_loss_is_summed_over_exactly_the_supervised_tokens(tok):
     assert loss.item() == pytest.approx(manual.item(), rel=1e-4)
 
 
+def test_call_weight_marks_the_tool_names_and_scales_their_loss(tok):
+    """`train.call_weight` weights exactly the tokens naming each call's tool (quotes included),
+    one run per assistant turn; the weighted loss is the plain loss plus (w - 1) x theirs."""
+    import torch
+    import torch.nn.functional as F
+
+    from tft_utils.student import base_model_dir, load_student
+    from tft_utils.train import _batch_loss
+
+    r = Renderer.create(tok, TOOLS)
+    (plain,) = encode(r, HAND, BIG)
+    (seq,) = encode(r, HAND, BIG, call_weight=4.0)
+    assert "weights" not in plain and seq["ids"] == plain["ids"] and seq["mask"] == plain["mask"]
+    named = spans([p in seq["weights"] for p in range(len(seq["ids"]))])
+    names = [call_of(m)[0] for m in HAND["messages"] if m["role"] == "assistant"]
+    assert [tok.decode(seq["ids"][a:b]).strip().rstrip(",") for a, b in named] == [f'"{n}"' for n in names]
+    assert all(seq["mask"][p] for p in seq["weights"]) and set(seq["weights"].values()) == {4.0}
+
+    model, _ = load_student(base_model_dir("smoke"), "cpu", "float32")
+    with torch.no_grad():
+        base, n = _batch_loss(model, [plain], "cpu", tok.pad_token_id)
+        weighted, n_w = _batch_loss(model, [seq], "cpu", tok.pad_token_id)
+        logits = model(input_ids=torch.tensor([seq["ids"]])).logits[0]
+    pos = sorted(seq["weights"])
+    theirs = F.cross_entropy(
+        logits[[p - 1 for p in pos]], torch.tensor([seq["ids"][p] for p in pos]), reduction="sum"
+    )
+    assert n_w == n  # the step still averages over the supervised tokens
+    assert weighted.item() == pytest.approx(base.item() + 3.0 * theirs.item(), rel=1e-4)
+
+
 def test_a_padded_micro_batch_has_the_loss_of_its_sequences(tok):
     """Right padding changes nothing: the loss of [long, short] is the sum of their own losses."""
     import torch
