@@ -104,13 +104,19 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
         fresh.stamp(pred, fp)
 
 
+# The modules whose code shapes a model's predictions (see finetune.STUDENT_CODE).
+PREDICT_CODE = ("predict.py", "render.py", "student.py", "io.py")
+
+
 def predictions_fingerprint(model, pairs_path, tools_path, params: dict) -> dict:
-    """Predictions follow their model's fingerprint (or the base's), the pairs and the decoding params."""
+    """Predictions follow their model's fingerprint (or the base's), the pairs, the decoding params
+    and the code of `PREDICT_CODE`."""
     student = {k: params["student"][k] for k in ("device", "dtype")}
     return fresh.make(
         "predictions",
         {"predict": params["predict"], "student": student},
         {"model": model, "pairs": pairs_path, "tools": tools_path},
+        code=PREDICT_CODE,
     )
 
 

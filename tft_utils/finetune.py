@@ -67,9 +67,14 @@ def size_table(sets: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("arm")
 
 
+# The modules whose code shapes a student's weights: an edit elsewhere in the package (a report, the
+# judge) leaves trained students valid; an edit here retrains them.
+STUDENT_CODE = ("train.py", "render.py", "student.py", "tool_base.py", "io.py")
+
+
 def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int) -> dict:
     """What a trained student is made of: its training conversations, the base model, the tools, the
-    training and student parameters and the seed (`tft_utils.fresh`)."""
+    training and student parameters, the seed and the code of `STUDENT_CODE` (`tft_utils.fresh`)."""
     from tft_utils import fresh
     from tft_utils.tool_base import student_base
 
@@ -80,6 +85,7 @@ def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int)
         {"train": {**params["train"], "seed": seed}, "student": student},
         {"base": base, "tools": paths["data"] / "tools.json"},
         seed=seed,
+        code=STUDENT_CODE,
         data={"conversations": convs},
     )
 

@@ -80,3 +80,33 @@ def test_in_memory_data_is_digested(tmp_path):
     a = fresh.make("student", {}, data={"conversations": [{"messages": [1]}]})
     b = fresh.make("student", {}, data={"conversations": [{"messages": [2]}]})
     assert a["digest"] != b["digest"] and a["inputs"]["conversations"] != b["inputs"]["conversations"]
+
+
+def test_students_and_predictions_follow_only_the_code_that_shapes_them(monkeypatch, dataset_dir):
+    """An edit to train.py retrains the students and an edit to predict.py re-predicts; an edit to
+    the judge or a report (outside finetune.STUDENT_CODE / compare.PREDICT_CODE) touches neither."""
+    from tft_utils.compare import PREDICT_CODE, predictions_fingerprint
+    from tft_utils.finetune import STUDENT_CODE, student_fingerprint
+    from tft_utils.params import load_params
+
+    params = load_params("smoke", "s1")
+    convs = [{"dialogue_id": "d", "messages": [{"role": "user", "content": "hi"}]}]
+    paths = {"data": dataset_dir}
+    pairs, tools = dataset_dir / "test_pairs.jsonl", dataset_dir / "tools.json"
+
+    def fps():
+        return (
+            student_fingerprint(convs, paths, params, 0)["digest"],
+            predictions_fingerprint(dataset_dir, pairs, tools, params)["digest"],
+        )
+
+    real, before = fresh.file_hash, fps()
+    for edited, changes in (
+        ("judge.py", (False, False)),
+        ("train.py", (True, False)),
+        ("predict.py", (False, True)),
+    ):
+        monkeypatch.setattr(fresh, "file_hash", lambda p, e=edited: real(p) + ("!" if p.name == e else ""))
+        after = fps()
+        assert (after[0] != before[0], after[1] != before[1]) == changes, edited
+    assert "train.py" in STUDENT_CODE and "predict.py" in PREDICT_CODE
