@@ -8,7 +8,7 @@ PROFILE ?= cpu
 # The SGD subset beside a checkout of this project (as in CI) is used when no other folder is set.
 export TFT_SGD_DIR ?= $(abspath $(wildcard ../shared/sgd))
 
-.PHONY: setup study test scenario notebook lint clean-venv
+.PHONY: setup study test scenario notebook lint sync clean-venv
 
 setup: $(VENV)/.installed
 
@@ -31,8 +31,14 @@ test: setup
 	$(PY) -m pytest -q tests
 
 lint: setup
-	$(VENV)/bin/ruff format --check tft_utils tests scripts
-	$(VENV)/bin/ruff check tft_utils tests scripts
+	$(VENV)/bin/ruff format --check tft_utils tests scripts notebooks
+	$(VENV)/bin/ruff check tft_utils tests scripts notebooks
+
+# Each notebooks/NN_name.ipynb is paired with notebooks/NN_name.py (jupytext percent format, the file to
+# edit and review): after editing either side, bring the other up to date (the newer side wins).
+# tests/notebooks/test_sources.py fails while a pair differs.
+sync: setup
+	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
 
 clean-venv:
 	rm -rf $(VENV)

@@ -94,6 +94,17 @@ def test_report_has_table_figures_and_html(smoke_run):
     assert "two-level bootstrap" in (report / "table.md").read_text()
 
 
+def test_no_cell_shows_a_stray_path(smoke_run):
+    """A cell's last value is shown as Out[n]; none is a path a writer returned (`PosixPath('/tmp/...')`),
+    least of all in the report's HTML."""
+    for nb in smoke_run.rglob("notebooks/*.ipynb"):
+        for cell in json.loads(nb.read_text())["cells"]:
+            for out in cell.get("outputs", []):
+                shown = "".join(out.get("data", {}).get("text/plain", ""))
+                assert "PosixPath(" not in shown, (nb.name, "".join(cell["source"])[:100])
+    assert "PosixPath(" not in (smoke_run / "report" / "report.html").read_text()
+
+
 def test_a_rerun_skips_every_finished_stage(smoke_run):
     logs = []
     run_study(

@@ -1,0 +1,97 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Data: SGD dialogues → tool-calling traces
+#
+# Converts the Restaurants_1 dialogues of the Schema-Guided Dialogue dataset into OpenAI-format traces
+# (STUDY §2), splits them into the training pool (327 conversations) and the published test set
+# (34 conversations, expanded into one evaluation pair per assistant turn), and writes the tool schemas.
+# Every scenario of the study starts from these files.
+
+# %% tags=["parameters"]
+PROFILE = "cpu"  # cpu | paper | smoke
+RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
+OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
+PIPELINES = ["direct", "tft"]  # direct, tft
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+SGD_DIR = None  # None: data.sgd_dir, $TFT_SGD_DIR, data/sgd, then download
+
+# %%
+from IPython.display import display
+
+from tft_utils.data import build_dataset, load_traces
+from tft_utils.figures import call_counts, conversation_text, plot_calls, plot_lengths
+from tft_utils.io import read_json, read_jsonl, write_json
+from tft_utils.params import load_params
+from tft_utils.provenance import provenance
+from tft_utils.run import run_paths
+from tft_utils.sgd import resolve_sgd_dir
+
+# %% [markdown]
+# ## 1. Parameters and paths
+
+# %%
+params = load_params(PROFILE, None, OVERRIDES)
+paths = run_paths(RUN_DIR)
+params["data"]
+
+# %% [markdown]
+# ## 2. Locate the SGD files
+
+# %%
+sgd_dir = resolve_sgd_dir(SGD_DIR or params["data"]["sgd_dir"], params["data"]["sgd_url"])
+print(sgd_dir)
+
+# %% [markdown]
+# ## 3. Convert and split
+#
+# 327 training traces, 34 test conversations → 360 pairs (`sgd`) or 359 (`published`).
+
+# %%
+d = params["data"]
+stats = build_dataset(
+    sgd_dir, paths["data"], d["service"], d["test_set"], d["published_test"], d["test_ids"], d["excluded_ids"]
+)
+stats
+
+# %% [markdown]
+# ## 4. One trace, read as a conversation
+
+# %%
+pool = load_traces(paths["data"] / "train_pool.jsonl")
+test = load_traces(paths["data"] / "test.jsonl")
+print(conversation_text(test[0]))
+
+# %% [markdown]
+# ## 5. Conversation lengths: training pool vs test set
+
+# %%
+fig = plot_lengths({"train pool": pool, "test": test})
+
+# %% [markdown]
+# ## 6. Which tools the assistant calls
+
+# %%
+display(call_counts({"train pool": pool, "test": test}))
+fig = plot_calls({"train pool": pool, "test": test})
+
+# %% [markdown]
+# ## 7. Evaluation pairs and tool schemas
+
+# %%
+pairs = read_jsonl(paths["data"] / "test_pairs.jsonl")
+tools = read_json(paths["data"] / "tools.json")
+print(len(pairs), "pairs;", [t["function"]["name"] for t in tools])
+pairs[0]["answer"]
+
+# %% [markdown]
+# ## 8. Record the results
+
+# %%
+recorded = write_json(paths["data"] / "01_results.json", {"stats": stats, "provenance": provenance(params)})

@@ -1,0 +1,160 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Filter, align and relabel (TFT steps 1-2)
+#
+# TFT's cleaning of the scenario's traces (STUDY §4.1-4.2): every trace is scored for relevance and
+# coherence (1-5, with a reason) and kept at or above the thresholds; foreign tool and parameter names are
+# mapped onto the target schema; a committee of independent relabelers proposes every assistant call,
+# votes stage by stage (name → keys → values), keeps what it agrees on and masks the rest out of training.
+# The stages read only `traces.jsonl`. Because our corruptions are recorded per turn, the last sections
+# score each stage against the known noise: per kind of corruption, how much the filter dropped and the
+# committee restored (the scenario's `corruptions.jsonl` is read here, for scoring only).
+
+# %% tags=["parameters"]
+PROFILE = "cpu"  # cpu | paper | smoke
+RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
+OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
+PIPELINES = ["direct", "tft"]  # direct, tft
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
+
+# %%
+from IPython.display import display
+
+from tft_utils.backends import LEDGER
+from tft_utils.clean import run_clean
+from tft_utils.clean_report import (
+    confusion,
+    kind_record,
+    mapping_table,
+    per_kind,
+    plot_confusion,
+    plot_per_kind,
+    plot_scores,
+    score_distribution,
+    targets,
+    turn_outcomes,
+)
+from tft_utils.data import load_traces
+from tft_utils.figures import conversation_text
+from tft_utils.io import read_jsonl, write_json
+from tft_utils.params import load_params
+from tft_utils.provenance import provenance
+from tft_utils.run import run_paths
+
+# %% [markdown]
+# ## 1. Parameters and paths
+#
+# The filter thresholds, the aligner's evidence weights and the committee.
+
+# %%
+params = load_params(PROFILE, SCENARIO, OVERRIDES)
+paths = run_paths(RUN_DIR, SCENARIO)
+out = paths["clean"]
+{k: params[k] for k in ("filter", "align", "relabel")} | {"roles": params["roles"]}
+
+# %% [markdown]
+# ## 2. Clean: filter → align → committee relabel
+#
+# A finished run with the same traces and parameters is not redone.
+
+# %%
+stats = run_clean(paths["traces"], out, params)
+{
+    k: stats[k]
+    for k in ("traces_in", "kept", "dropped", "turns", "decisions", "masked_share", "renamed_traces")
+}
+
+# %% [markdown]
+# ## 3. Filter scores: kept and dropped traces
+#
+# Groups: the trace's service (S3, S5) or, in S2, whether the scenario corrupted it.
+
+# %%
+traces = load_traces(paths["traces"])
+corruptions = read_jsonl(paths["corruptions"])
+scores = read_jsonl(out / "scores.jsonl")
+dist = score_distribution(scores, traces, corruptions)
+display(dist.groupby("group")[["relevance", "coherence", "kept"]].mean().round(3))
+fig = plot_scores(dist)
+
+# %% [markdown]
+# Why traces were dropped (the first reasons):
+
+# %%
+display([(d["dialogue_id"], d["drop_reason"]) for d in read_jsonl(out / "dropped.jsonl")[:8]])
+
+# %% [markdown]
+# ## 4. Alignment: foreign names mapped onto the target schema, with their evidence
+
+# %%
+mapping_table(read_jsonl(out / "align.jsonl"))
+
+# %% [markdown]
+# ## 5. The committee: decisions and agreement between members
+
+# %%
+{k: stats[k] for k in ("members", "decisions", "mean_stage_agreement", "member_agreement")}
+
+# %% [markdown]
+# ## 6. Relabel changes: logged function → final function (or masked)
+
+# %%
+turns = read_jsonl(out / "turns.jsonl")
+pool = load_traces(paths["data"] / "train_pool.jsonl")
+df = turn_outcomes(traces, corruptions, pool, scores, turns)
+conf = confusion(df)
+display(conf)
+fig = plot_confusion(conf)
+
+# %% [markdown]
+# ## 7. Scored against the known noise
+#
+# Per kind of turn (`clean` = not corrupted): dropped with its trace by the filter, masked by the committee, restored (final call = the clean call), or left wrong.
+
+# %%
+kinds = per_kind(df)
+display(kinds)
+fig = plot_per_kind(kinds, SCENARIO)
+targets(df)
+
+# %% [markdown]
+# ## 8. One relabelled turn, read in its conversation
+
+# %%
+changed = next((r for r in turns if r["decision"] == "relabelled"), None)
+changed = changed or next((r for r in turns if r["masked"]), None)
+if changed:
+    kept = {t["dialogue_id"]: t for t in read_jsonl(out / "kept.jsonl")}
+    print({k: changed[k] for k in ("dialogue_id", "turn", "original", "proposals", "final", "masked")})
+    print(conversation_text(kept[changed["dialogue_id"]], mark=changed["turn"]))
+
+# %% [markdown]
+# ## 9. The call ledger
+#
+# Committee, filter and teacher calls (empty with the `rules` backends: no LLM was called).
+
+# %%
+LEDGER.table()
+
+# %% [markdown]
+# ## 10. Record the results
+
+# %%
+recorded = write_json(
+    paths["scenario"] / "03_results.json",
+    {
+        "clean": {k: v for k, v in stats.items() if k not in ("provenance", "ledger")},
+        "targets": targets(df),
+        "per_corruption_kind": kind_record(kinds),
+        "ledger": LEDGER.rows(),
+        "provenance": provenance(params),
+    },
+)

@@ -1,0 +1,79 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Fine-tune the Direct and the TFT students
+#
+# Trains two students from the same base model with the same budget (STUDY §4-5): **Direct** on the
+# scenario's raw traces, **TFT** on the validated synthetic conversations of notebook 04 plus the cleaned
+# seeds of notebook 03 (turns the committee masked are context, not targets). LoRA through peft, merged
+# into the base afterwards; one sequence per conversation with the loss on every assistant call and on
+# nothing else; one model per training seed (`run.seeds`). Records sizes, time, tokens/s and final loss.
+
+# %% tags=["parameters"]
+PROFILE = "cpu"  # cpu | paper | smoke
+RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
+OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
+PIPELINES = ["direct", "tft"]  # direct, tft
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
+
+# %%
+from tft_utils.finetune import arm_sources, plot_curves, size_table, train_arms, training_sets
+from tft_utils.io import write_json
+from tft_utils.params import load_params
+from tft_utils.provenance import provenance
+from tft_utils.run import run_paths
+from tft_utils.student import base_model_dir, pick_device
+
+# %% [markdown]
+# ## 1. Parameters: the student, the budget, the seeds
+
+# %%
+params = load_params(PROFILE, SCENARIO, OVERRIDES)
+paths = run_paths(RUN_DIR, SCENARIO)
+base = base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
+device = pick_device(params["student"]["device"], params["student"]["dtype"])
+{"base": str(base), "device": str(device), "seeds": params["run"]["seeds"], "train": params["train"]}
+
+# %% [markdown]
+# ## 2. What each arm trains on
+
+# %%
+sources = arm_sources(paths, params, PIPELINES)
+sets = training_sets(sources)
+sizes = size_table(sets)
+sizes
+
+# %% [markdown]
+# ## 3. Train (a finished model is kept; a killed run resumes from its checkpoint)
+
+# %%
+stats = train_arms(sets, paths, params)
+columns = ["arm", "seed", "conversations", "sequences", "steps", "tokens", "supervised_tokens", "seconds"]
+stats[[*columns, "tokens_per_s", "final_loss", "device", "dtype"]]
+
+# %% [markdown]
+# ## 4. Training curves
+
+# %%
+fig = plot_curves(paths, stats)
+
+# %% [markdown]
+# ## 5. Record the results
+
+# %%
+recorded = write_json(
+    paths["scenario"] / "05_results.json",
+    {
+        "sizes": sizes.reset_index().to_dict(orient="records"),
+        "sources": {a: [str(f) for f in fs] for a, fs in sources.items()},
+        "training": stats.to_dict(orient="records"),
+        "provenance": provenance(params),
+    },
+)

@@ -1,0 +1,118 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Evaluate: base, Direct and TFT students on the test pairs
+#
+# Predicts every evaluation pair (one per assistant turn of the 34 test conversations) with the untuned
+# base model, the Direct student and the TFT student (each training seed), scores them with every metric
+# of STUDY §6 and the configured judge, and records the scenario's results for the report. Intervals are
+# 95% bootstraps over test conversations (360 pairs come from only 34 conversations) and, when an arm has
+# several training seeds, over its seeds too (two-level bootstrap); with one seed per arm they cover test
+# sampling only. TFT − Direct is a paired comparison on the same pairs, with a verdict and the smallest
+# difference this sample detects.
+
+# %% tags=["parameters"]
+PROFILE = "cpu"  # cpu | paper | smoke
+RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
+OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
+PIPELINES = ["direct", "tft"]  # direct, tft
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
+WORST_K = 3  # worst turns shown per trained arm
+
+# %%
+import pandas as pd
+
+from tft_utils.compare import (
+    paired_frame,
+    plan_arms,
+    predict_arms,
+    record,
+    results_frame,
+    scenario_results,
+    score_arms,
+    worst_turns,
+)
+from tft_utils.params import load_params
+from tft_utils.provenance import provenance
+from tft_utils.run import run_paths
+from tft_utils.score import score_baselines
+
+# %% [markdown]
+# ## 1. The models to evaluate
+
+# %%
+params = load_params(PROFILE, SCENARIO, OVERRIDES)
+paths = run_paths(RUN_DIR, SCENARIO)
+pairs_path = paths["data"] / "test_pairs.jsonl"
+arms = plan_arms(paths, params, PIPELINES)
+pd.DataFrame(arms)
+
+# %% [markdown]
+# ## 2. Predict (greedy; skipped where predictions are newer than the model)
+
+# %%
+predict_arms(arms, pairs_path, params)
+
+# %% [markdown]
+# ## 3. Score every pair
+
+# %%
+scored = score_arms(arms, params)
+results = scenario_results(scored, params, SCENARIO)
+print(results["interval"]["text"])
+results_frame(results)
+
+# %% [markdown]
+# ## 4. TFT − Direct on the same pairs (paired bootstrap)
+#
+# verdict: TFT ahead / behind when the paired interval lies above / below 0, else no difference detected.
+# min_detectable_diff: the smallest difference this sample detects with 80% power, from the interval's
+# half-width h: h × (z₀.₉₇₅ + z₀.₈) / z₀.₉₇₅ ≈ 1.43 h (`tft_utils.stats.min_detectable_difference`).
+
+# %%
+paired_frame(results) if results["paired"] else "only one trained arm in this run"
+
+# %% [markdown]
+# ## 5. Spread over training seeds (the noise floor)
+
+# %%
+pd.DataFrame({arm: {m: v["per_seed"] for m, v in s.items()} for arm, s in results["seed_spread"].items()})
+
+# %% [markdown]
+# ## 6. Which function each model called (rows: gold, columns: predicted)
+
+# %%
+pd.concat({arm: pd.DataFrame(c).T.fillna(0).astype(int) for arm, c in results["confusion"].items()})
+
+# %% [markdown]
+# ## 7. Scores per gold function
+
+# %%
+pd.concat({arm: pd.DataFrame(f).T for arm, f in results["per_function"].items()}).round(3)
+
+# %% [markdown]
+# ## 8. Reference baselines: the floor any student must clear
+
+# %%
+score_baselines(pairs_path, params).round(3)
+
+# %% [markdown]
+# ## 9. The worst turns, read as conversations
+
+# %%
+for arm in [a for a in ("direct", "tft") if a in scored]:
+    print(f"===== {arm} =====")
+    print(worst_turns(scored[arm][0], WORST_K))
+
+# %% [markdown]
+# ## 10. Record the results
+
+# %%
+recorded = record(paths, results, provenance(params))

@@ -1,0 +1,117 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Report: TFT vs Direct across the five scenarios
+#
+# Builds the study's table from what each scenario recorded in notebook 06 (`results.json`) — nothing is
+# recomputed here — and sets it beside the published numbers (distil labs, Qwen3-1.7B student, GLM-5
+# teacher, gpt-oss-120b judge). Every number carries its interval: a 95% bootstrap over the 34 test
+# conversations and, when an arm was trained with several seeds, over its seeds too (with one seed per arm
+# the intervals cover test sampling only); a paired interval for TFT − Direct with its verdict and the
+# smallest difference the sample detects; and the spread over training seeds when several were run.
+
+# %% tags=["parameters"]
+PROFILE = "cpu"  # cpu | paper | smoke
+RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
+OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
+PIPELINES = ["direct", "tft"]  # direct, tft
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+METRIC = "llm_as_a_judge"  # the table's metric, one of:
+# llm_as_a_judge | staged_tool_call | binary_tool_call | tool_call_equivalence | rouge_l
+
+# %%
+from IPython.display import Markdown, display
+
+from tft_utils.io import write_json
+from tft_utils.params import load_params
+from tft_utils.provenance import provenance
+from tft_utils.report import (
+    interval_text,
+    load_results,
+    per_function_table,
+    plot_arms,
+    plot_deltas,
+    plot_per_function,
+    plot_stage_effects,
+    save_figure,
+    setup_text,
+    stage_effects,
+    study_table,
+    table_markdown,
+    write_report,
+)
+from tft_utils.run import run_paths
+
+# %% [markdown]
+# ## 1. What produced these results
+
+# %%
+params = load_params(PROFILE, None, OVERRIDES)
+paths = run_paths(RUN_DIR)
+results = load_results(paths["run"], SCENARIOS)
+display(Markdown(setup_text(results)))
+
+# %% [markdown]
+# ## 2. The study's table
+#
+# Ours beside the published numbers; Δ = TFT − Direct on the same test pairs, with its verdict, the smallest Δ this sample detects, and what the intervals cover.
+
+# %%
+table = study_table(results, METRIC)
+files = write_report(paths["report"], table, results, METRIC)
+display(Markdown(table_markdown(table) + "\n\n" + interval_text(results, METRIC)))
+
+# %% [markdown]
+# ## 3. Scores per scenario, with intervals
+
+# %%
+fig = plot_arms(results, METRIC)
+files["scores_png"] = save_figure(fig, paths["report"] / "scores.png")
+
+# %% [markdown]
+# ## 4. TFT − Direct: ours vs published
+
+# %%
+fig = plot_deltas(table)
+files["delta_png"] = save_figure(fig, paths["report"] / "delta.png")
+
+# %% [markdown]
+# ## 5. Per function
+
+# %%
+display(
+    per_function_table(results, METRIC)
+    .pivot_table(index=["scenario", "function"], columns="arm", values=METRIC)
+    .round(3)
+)
+fig = plot_per_function(results, METRIC)
+files["per_function_png"] = save_figure(fig, paths["report"] / "per_function.png")
+
+# %% [markdown]
+# ## 6. What each TFT stage removed or fixed, per kind of noise
+
+# %%
+effects = stage_effects(results)
+display(effects)
+fig = plot_stage_effects(effects)
+files["stage_effects_png"] = save_figure(fig, paths["report"] / "stage_effects.png")
+
+# %% [markdown]
+# ## 7. Record the results
+
+# %%
+recorded = write_json(
+    paths["report"] / "report.json",
+    {
+        "metric": METRIC,
+        "table": table.reset_index().to_dict(orient="records"),
+        "files": files,
+        "provenance": provenance(params),
+    },
+)
