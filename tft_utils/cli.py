@@ -8,11 +8,15 @@ import argparse
 import importlib
 import sys
 
+from tft_utils.backends import BackendError
 from tft_utils.io import DataError
 from tft_utils.params import ParamsError, load_params
 
 # Modules that contribute subcommands, in the order `tft --help` lists them.
 COMMAND_MODULES = ("data", "scenarios", "clean", "synth", "train", "predict", "score", "run")
+# Known failures: bad input, a bad parameter, an endpoint that keeps failing (after its retries) or
+# refuses the key. Each ends a command with one line `tft CMD: error: ...` and exit code 2.
+KNOWN_FAILURES = (DataError, ParamsError, FileNotFoundError, BackendError)
 
 
 def add_params_args(p: argparse.ArgumentParser) -> None:
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (DataError, ParamsError, FileNotFoundError) as e:
+    except KNOWN_FAILURES as e:
         print(f"tft {args.command}: error: {e}", file=sys.stderr)
         return 2
 
