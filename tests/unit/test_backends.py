@@ -1,11 +1,13 @@
 """The `openai` backend against real servers on loopback: `transformers serve` with the local
 SmolLM2-135M-Instruct copy (concurrency, cache, garbage replies, a crash mid-stage) and a scripted
-http.server (retries, timeouts, refused requests, keys). Replies are kept to a few tokens: the
-CPU is small and shared."""
+http.server (the SDK's retries and timeouts as our client sees them, refused requests, keys, the
+reply shapes of reasoning models). Replies are kept to a few tokens: the CPU is small and shared."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import threading
 import time
 
@@ -71,9 +73,9 @@ def test_garbage_replies_come_back_as_is_and_are_counted_unparseable(served_smol
             proxy.base_url, model, sampling={"max_tokens": 3}, cache_dir=tmp_path, concurrency=2
         )
         out = client.complete_many(requests, stage="judge", prompt_version="rubric-v1", progress=False)
-        assert sorted(c.text for c in out) == sorted(
-            proxy.reply_texts()
-        )  # byte for byte what the server sent
+        # byte for byte what the server sent; no reasoning in it, so the content is the answer
+        assert sorted(c.content for c in out) == sorted(proxy.reply_texts())
+    assert all(c.text == c.content and c.reasoning is None and c.reasoning_tokens == 0 for c in out)
     assert all(c.error is None and c.completion_tokens <= 3 for c in out)
     assert verdicts(out) == ([], 2)
 
@@ -85,11 +87,106 @@ def test_garbage_from_a_scripted_server_is_kept_and_cached(tmp_path):
         out = client.complete_many(
             [ask(i) for i in range(5)], stage="judge", prompt_version="v1", progress=False
         )
-    assert [c.text for c in out] == texts and all(c.error is None for c in out)
+    assert [c.text for c in out] == texts == [c.content for c in out] and all(c.error is None for c in out)
     assert verdicts(out) == ([{"score": 4, "reason": "grounded"}], 4)
     rerun = OpenAIChat(server.base_url, "m", cache_dir=tmp_path)
     assert [c.text for c in rerun.complete_many([ask(i) for i in range(5)], "judge", "v1", False)] == texts
     assert rerun.requests_made == 0
+
+
+# -- reasoning models: the reply shapes their servers return ------------------------------------
+ANSWER = '{"verdict": "bad", "reason": "wrong city"}'
+THOUGHT = 'The user asked for San Jose. A first guess: {"verdict": "good", "reason": "looks fine"}. No.'
+VLLM_USAGE = {
+    "prompt_tokens": 120,
+    "total_tokens": 200,
+    "completion_tokens": 80,
+    "prompt_tokens_details": None,
+}
+REASONING_REPLIES = {
+    # gpt-oss / DeepSeek-R1 on vLLM <= 0.10 with --reasoning-parser: the reasoning in its own field
+    "vllm reasoning_content": {
+        "text": ANSWER,
+        "message": {"reasoning_content": THOUGHT, "tool_calls": []},
+        "usage": VLLM_USAGE,
+    },
+    # vLLM >= 0.11 and Ollama name the field `reasoning`
+    "reasoning field": {
+        "text": ANSWER,
+        "message": {"reasoning": THOUGHT, "tool_calls": []},
+        "usage": VLLM_USAGE,
+    },
+    # a gateway (OpenRouter-style): `reasoning` + reasoning_details, the count in completion_tokens_details
+    "gateway reasoning + token count": {
+        "text": ANSWER,
+        "message": {
+            "refusal": None,
+            "reasoning": THOUGHT,
+            "reasoning_details": [
+                {"type": "reasoning.text", "text": THOUGHT, "format": "unknown", "index": 0}
+            ],
+        },
+        "usage": {
+            "prompt_tokens": 120,
+            "completion_tokens": 80,
+            "total_tokens": 200,
+            "completion_tokens_details": {"reasoning_tokens": 64},
+        },
+    },
+    # GLM / Qwen3 without a reasoning parser: the reasoning inline, before the answer
+    "inline think": {"text": f"<think>\n{THOUGHT}\n</think>\n\n{ANSWER}", "usage": VLLM_USAGE},
+    # Qwen3 with enable_thinking=False: an empty block
+    "empty think": {"text": f"<think>\n\n</think>\n\n{ANSWER}", "usage": VLLM_USAGE},
+    # the chat template opened the block in the prompt (DeepSeek-R1, QwQ): only the closing tag
+    "think opened by the template": {"text": f"{THOUGHT}\n</think>\n\n{ANSWER}", "usage": VLLM_USAGE},
+    # cut by max_tokens while reasoning: no answer
+    "unclosed think": {"text": f"<think>\n{THOUGHT}", "usage": VLLM_USAGE, "finish_reason": "length"},
+    "reasoning_content, content null": {
+        "text": None,
+        "message": {"reasoning_content": THOUGHT},
+        "usage": VLLM_USAGE,
+        "finish_reason": "length",
+    },
+    "reasoning, content empty": {"text": "", "message": {"reasoning": THOUGHT}, "usage": VLLM_USAGE},
+}
+# (answer, reasoning, reasoning tokens, estimated); the estimate shares the 80 completion tokens by length
+SHARE = round(80 * len(THOUGHT) / (len(THOUGHT) + len(ANSWER)))
+EXPECTED = {
+    "vllm reasoning_content": (ANSWER, THOUGHT, SHARE, True),
+    "reasoning field": (ANSWER, THOUGHT, SHARE, True),
+    "gateway reasoning + token count": (ANSWER, THOUGHT, 64, False),
+    "inline think": (ANSWER, THOUGHT, SHARE, True),
+    "empty think": (ANSWER, None, 0, False),
+    "think opened by the template": (ANSWER, THOUGHT, SHARE, True),
+    "unclosed think": (None, THOUGHT, 80, True),
+    "reasoning_content, content null": (None, THOUGHT, 80, True),
+    "reasoning, content empty": ("", THOUGHT, 80, True),
+}
+
+
+def test_reasoning_replies_answer_from_the_final_content_through_the_client(tmp_path):
+    names = list(REASONING_REPLIES)
+    with ScriptedOpenAIServer([REASONING_REPLIES[n] for n in names]) as server:
+        client = OpenAIChat(server.base_url, "gpt-oss", cache_dir=tmp_path, concurrency=1)
+        out = client.complete_many([ask(i) for i in range(len(names))], "judge", "v1", progress=False)
+    for name, c in zip(names, out, strict=True):
+        assert (c.text, c.reasoning, c.reasoning_tokens, c.reasoning_estimated) == EXPECTED[name], name
+        assert c.content == REASONING_REPLIES[name]["text"] and c.error is None  # kept as sent
+        assert c.no_answer == (EXPECTED[name][0] in (None, "")), name
+    # a role's strict parser finds the final answer and never the verdict inside the reasoning
+    parsed = [parse_json_object(c.text) for c in out]
+    assert parsed == [json.loads(ANSWER)] * 6 + [None] * 3
+    row = client.ledger.rows()[0]
+    assert (row["calls"], row["no_answer"], row["errors"]) == (9, 3, 0)
+    assert row["reasoning_tokens"] == sum(EXPECTED[n][2] for n in names)
+    assert row["reasoning_estimated"] == sum(EXPECTED[n][3] for n in names) == 7
+    assert row["completion_tokens"] == 9 * 80  # reasoning tokens are part of them, cost unchanged
+
+    # the cache keeps the content as sent and the reasoning field: a rerun gives the same completions
+    rerun = OpenAIChat(server.base_url, "gpt-oss", cache_dir=tmp_path)
+    again = rerun.complete_many([ask(i) for i in range(len(names))], "judge", "v1", progress=False)
+    assert rerun.requests_made == 0 and all(c.cached for c in again)
+    assert [dataclasses.replace(c, cached=False) for c in again] == out
 
 
 @pytest.mark.slow
@@ -98,9 +195,7 @@ def test_server_killed_mid_stage_resumes_without_repeating(served_smollm2, tmp_p
     requests = [ask(100 + i) for i in range(4)]
 
     def client():
-        return OpenAIChat(
-            base_url, model, sampling=TINY, cache_dir=tmp_path, concurrency=1, max_retries=2, backoff_s=0.2
-        )
+        return OpenAIChat(base_url, model, sampling=TINY, cache_dir=tmp_path, concurrency=1, max_retries=2)
 
     first = client()
     errors: list[BaseException] = []
@@ -138,45 +233,74 @@ def test_server_killed_mid_stage_resumes_without_repeating(served_smollm2, tmp_p
 
 
 # -- against a scripted loopback http.server ------------------------------------------------------
-def test_retries_429_and_5xx_with_backoff_then_succeeds(tmp_path):
+def test_retries_429_and_5xx_with_backoff_and_retry_after_then_succeeds(tmp_path):
     script = [
-        {"status": 429, "headers": {"Retry-After": "0"}},
-        {"status": 503},
-        {"status": 500},
+        {"status": 500},  # no Retry-After: the SDK's backoff, 0.5 s less up to 25 % jitter
+        {"status": 429, "headers": {"Retry-After": "0.3"}},  # the server's wait is honoured
+        {"status": 503, "headers": {"Retry-After": "0.3"}},
         {"text": "fine"},
     ]
     with ScriptedOpenAIServer(script) as server:
-        client = OpenAIChat(server.base_url, "m", cache_dir=tmp_path, max_retries=4, backoff_s=0.1)
-        t0 = time.monotonic()
+        client = OpenAIChat(server.base_url, "m", cache_dir=tmp_path, max_retries=4)
         c = client.complete(ask(0), stage="s", prompt_version="v1")
-        waited = time.monotonic() - t0
-    assert c == Completion(text="fine", cached=False, error=None, prompt_tokens=10, completion_tokens=5)
+    assert c == Completion(
+        text="fine", cached=False, error=None, prompt_tokens=10, completion_tokens=5, content="fine"
+    )
     assert client.requests_made == 4 == len(server.received)
-    # Retry-After: 0 for the 429, then 0.1 * 2**1 + 0.1 * 2**2 = 0.6 s of backoff
-    assert waited >= 0.6
+    assert client.ledger.rows()[0]["requests"] == 4 and client.ledger.rows()[0]["calls"] == 1
+    gaps = [b["at"] - a["at"] for a, b in zip(server.received, server.received[1:], strict=False)]
+    assert 0.37 <= gaps[0] < 1.0  # had the SDK ignored Retry-After, the next two would be >= 0.75 s
+    assert all(0.3 <= g < 0.7 for g in gaps[1:]), gaps
+
+
+def test_retries_stop_after_max_retries_naming_the_last_status(tmp_path):
+    with ScriptedOpenAIServer(default={"status": 503, "headers": {"Retry-After": "0.05"}}) as server:
+        client = OpenAIChat(server.base_url, "some-model", cache_dir=tmp_path, max_retries=2)
+        with pytest.raises(BackendError) as info:
+            client.complete(ask(0), stage="judge", prompt_version="v1")
+    message = str(info.value)
+    assert "3 attempt(s): HTTP 503" in message and server.base_url in message and "some-model" in message
+    assert client.requests_made == 3 == len(server.received) and cache_files(tmp_path) == []
+
+
+def test_concurrency_bound_holds_across_batches_sharing_a_client(tmp_path):
+    with ScriptedOpenAIServer(default={"delay": 0.2, "text": "ok"}) as server:
+        client = OpenAIChat(server.base_url, "m", cache_dir=tmp_path, concurrency=2)
+        batches = [[ask(10 * b + i) for i in range(4)] for b in range(2)]
+        workers = [
+            threading.Thread(target=client.complete_many, args=(reqs, f"stage{b}", "v1", False))
+            for b, reqs in enumerate(batches)
+        ]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(30)
+    assert client.requests_made == 8 == len(server.received)
+    assert server.max_in_flight == 2  # two batches of 2 workers each, one bound of 2 for the client
+    assert {r["stage"]: r["requests"] for r in client.ledger.rows()} == {"stage0": 4, "stage1": 4}
 
 
 def test_timeout_is_retried(tmp_path):
     with ScriptedOpenAIServer([{"delay": 1.5, "text": "late"}], default={"text": "on time"}) as server:
-        client = OpenAIChat(server.base_url, "m", cache_dir=tmp_path, timeout=0.5, backoff_s=0.01)
+        client = OpenAIChat(server.base_url, "m", cache_dir=tmp_path, timeout=0.5)
         c = client.complete(ask(0), stage="s", prompt_version="v1")
     assert c.text == "on time" and client.requests_made == 2
 
 
 def test_server_down_gives_clear_error_naming_endpoint_and_model(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens here
-    client = OpenAIChat(url, "some-model", cache_dir=tmp_path, max_retries=2, backoff_s=0.01)
+    client = OpenAIChat(url, "some-model", cache_dir=tmp_path, max_retries=2)
     with pytest.raises(BackendError) as info:
         client.complete_many([ask(0), ask(1)], stage="filter", prompt_version="v1", progress=False)
     message = str(info.value)
     assert url in message and "some-model" in message and "filter" in message and "3 attempt" in message
-    assert "0 of 2 calls are finished" in message
+    assert "0 of 2 calls are finished" in message and "ConnectError" in message
 
 
 def test_refused_request_is_a_per_call_error_not_cached(tmp_path):
     script = [{"status": 400}, {"raw": b"<html>gateway</html>"}]
     with ScriptedOpenAIServer(script, default={"text": '{"score": 4}'}) as server:
-        client = OpenAIChat(server.base_url, "m", cache_dir=tmp_path, backoff_s=0.01)
+        client = OpenAIChat(server.base_url, "m", cache_dir=tmp_path)
         a = client.complete(ask(0), stage="s", prompt_version="v1")
         b = client.complete(ask(0), stage="s", prompt_version="v1")
         c = client.complete(ask(0), stage="s", prompt_version="v1")
@@ -190,25 +314,28 @@ def test_refused_request_is_a_per_call_error_not_cached(tmp_path):
 
 def test_auth_errors_stop_at_once(tmp_path):
     with ScriptedOpenAIServer([{"status": 401}]) as server:
-        client = OpenAIChat(server.base_url, "m", cache_dir=tmp_path, backoff_s=0.01)
-        with pytest.raises(BackendError, match="HTTP 401"):
-            client.complete(ask(0), stage="s", prompt_version="v1")
-    assert client.requests_made == 1
+        client = OpenAIChat(server.base_url, "some-model", cache_dir=tmp_path, concurrency=1, max_retries=4)
+        with pytest.raises(BackendError, match="HTTP 401") as info:
+            client.complete_many([ask(0), ask(1)], stage="s", prompt_version="v1", progress=False)
+    assert server.base_url in str(info.value) and "some-model" in str(info.value)
+    assert client.requests_made == 1 == len(server.received)
 
 
-def test_key_comes_from_the_named_env_var_and_is_never_written(tmp_path, monkeypatch):
+def test_key_comes_from_the_named_env_var_and_is_never_written(tmp_path, monkeypatch, caplog):
     secret = "sk-test-1234567890"
     monkeypatch.setenv("TFT_TEST_KEY", secret)
-    with ScriptedOpenAIServer() as server:
+    caplog.set_level(logging.DEBUG)  # the SDK's own request and retry logs, at their most verbose
+    with ScriptedOpenAIServer([{"status": 500}]) as server:
         client = OpenAIChat(server.base_url, "m", api_key_env="TFT_TEST_KEY", cache_dir=tmp_path / "c")
-        client.complete(ask(0), stage="s", prompt_version="v1")
+        client.complete(ask(0), stage="s", prompt_version="v1")  # a 500, then the retry answers
         client.ledger.save(tmp_path / "ledger.json")
-        assert server.received[0]["authorization"] == f"Bearer {secret}"
+        assert [r["authorization"] for r in server.received] == [f"Bearer {secret}"] * 2
         local = OpenAIChat(server.base_url, "m", cache_dir=tmp_path / "c")  # no key configured: dummy
         local.complete(ask(1), stage="s", prompt_version="v1")
-        assert server.received[1]["authorization"] == f"Bearer {backends.DUMMY_KEY}"
+        assert server.received[2]["authorization"] == f"Bearer {backends.DUMMY_KEY}"
     written = "".join(p.read_text() for p in tmp_path.rglob("*.json"))
     assert secret not in written and secret not in repr(client) and secret not in str(vars(client))
+    assert "Retrying request" in caplog.text and secret not in caplog.text
 
     # without the key: a clear error naming the variable, but a fully cached rerun still works
     monkeypatch.delenv("TFT_TEST_KEY")
