@@ -272,7 +272,7 @@ def synthesize(seeds_path, out, params: dict, n: int | None = None, progress: bo
         return read_json(out / "synth_stats.json")
     # candidates of other seeds/params are dropped (not resumed); the same ones are replayed
     fresh.begin(out, fp, leftovers=[cand_path, out / "synth_state.json", *(out / f for f in OUTPUTS)])
-    accepted, rejected, meta, examined = [], [], [], [0]
+    accepted, rejected, meta, examined, unparseable = [], [], [], [0], [0]
     bar = tqdm(total=n, desc="synth (validated)", disable=not progress)
 
     def take(recs: list[dict]) -> None:
@@ -287,7 +287,8 @@ def synthesize(seeds_path, out, params: dict, n: int | None = None, progress: bo
                 progress=False,
             )
             for k, c in zip(ok, replies, strict=True):
-                scores[k] = parse_judge(c.text)
+                scores[k] = parse_judge(c.text)  # the answer, never the reasoning; None: rules stand in
+                unparseable[0] += scores[k] is None
         for rec, row, score in zip(recs, rows, scores, strict=True):
             if len(accepted) >= n:
                 return
@@ -324,6 +325,8 @@ def synthesize(seeds_path, out, params: dict, n: int | None = None, progress: bo
     write_jsonl(out / "synthetic_meta.jsonl", meta)
     write_jsonl(out / "rejected.jsonl", rejected)
     stats = summary(accepted, meta, rejected, teacher, n, examined[0], test_path)
+    # LLM judge replies without a score (an error, no answer, garbage): counted; the rules judge stood in
+    stats["judge_unparseable"] = None if judge is None else unparseable[0]
     from tft_utils.provenance import provenance
 
     write_json(out / "synth_stats.json", {**stats, "provenance": provenance(params)})

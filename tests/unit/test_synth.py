@@ -267,6 +267,53 @@ def test_llm_teacher_against_a_real_loopback_server(dataset_dir, s4_seeds, bank,
     assert stats2["validated"] == 1
 
 
+def test_llm_teacher_and_judge_answer_from_the_final_content_not_the_reasoning(
+    dataset_dir, s4_seeds, bank, tmp_path
+):
+    """Reasoning models (shapes as in test_backends.py): the teacher's conversation and the judge's
+    score are read from the final content while the reasoning holds decoys (a seed copy, a failing
+    score); a reply cut while reasoning is a parse rejection (teacher) or an unparseable score that
+    is counted and left to the rules judge (judge)."""
+    cuisines = sorted(bank.cuisines)
+    new = [
+        json.dumps(
+            {"messages": compact(simulate(bank, "medium", WINDOWS["medium"], f"think-{k}", cuisines, "x")[0])}
+        )
+        for k in range(2)
+    ]
+    copy = json.dumps({"messages": compact(s4_seeds[1]["messages"])})
+    teacher_replies = [
+        {"text": new[0], "message": {"reasoning_content": f"A draft: {copy}"}},  # vLLM's field
+        {"text": f"<think>\nA draft: {copy}", "finish_reason": "length"},  # cut while reasoning
+        {"text": f"<think>\nA draft: {copy}\n</think>\n\n{new[1]}"},  # GLM / Qwen3 inline
+    ]
+    judge_replies = [
+        {"text": '{"score": 5}', "message": {"reasoning": 'Perhaps {"score": 1}? No.'}},
+        {"text": '<think>\nPerhaps {"score": 1}', "finish_reason": "length"},
+    ]
+    write_jsonl(tmp_path / "seeds.jsonl", s4_seeds)
+    with ScriptedOpenAIServer(teacher_replies) as t, ScriptedOpenAIServer(judge_replies) as j:
+        endpoints = {
+            "t": {"base_url": t.base_url, "model": "teach", "concurrency": 1},
+            "j": {"base_url": j.base_url, "model": "judge", "concurrency": 1},
+        }
+        params = params_for(
+            dataset_dir,
+            "roles.teacher=t",
+            "roles.judge=j",
+            "synth.batch=3",
+            "synth.max_candidates_factor=1.5",
+            f"backends.cache_dir={tmp_path / 'cache'}",
+            {"backends": {"endpoints": endpoints}},
+        )
+        stats = synthesize(tmp_path / "seeds.jsonl", tmp_path / "o", params, n=2, progress=False)
+        assert (len(t.received), len(j.received)) == (3, 2)
+    assert stats["validated"] == 2 and stats["rejection_reasons"] == {"parse": 1}
+    assert stats["judge_unparseable"] == 1
+    scores = [m["judge"] for m in read_jsonl(tmp_path / "o" / "synthetic_meta.jsonl")]
+    assert scores[0] == 5 and scores[1] >= params["validate"]["min_judge"]  # the rules, not the decoy's 1
+
+
 def test_teacher_request_names_topic_window_and_rotates_seeds(s4_seeds):
     tools = [{"type": "function", "function": {"name": "FindRestaurants", "parameters": {}}}]
     a = teacher_request(s4_seeds, tools, "long", (21, 29), 0, 2)
