@@ -30,13 +30,16 @@ WORST_K = 3  # worst turns shown per trained arm
 import pandas as pd
 
 from tft_utils.compare import (
+    confusion_frame,
     paired_frame,
+    per_function_frame,
     plan_arms,
     predict_arms,
     record,
     results_frame,
     scenario_results,
     score_arms,
+    seed_table,
     worst_turns,
 )
 from tft_utils.params import load_params
@@ -66,7 +69,7 @@ predict_arms(arms, pairs_path, params)
 # %%
 scored = score_arms(arms, params)
 results = scenario_results(scored, params, SCENARIO)
-print(results["interval"]["text"])
+print(results.interval.text)
 results_frame(results)
 
 # %% [markdown]
@@ -77,25 +80,25 @@ results_frame(results)
 # half-width h: h × (z₀.₉₇₅ + z₀.₈) / z₀.₉₇₅ ≈ 1.43 h (`tft_utils.stats.min_detectable_difference`).
 
 # %%
-paired_frame(results) if results["paired"] else "only one trained arm in this run"
+paired_frame(results) if results.paired else "only one trained arm in this run"
 
 # %% [markdown]
 # ## 5. Spread over training seeds (the noise floor)
 
 # %%
-pd.DataFrame({arm: {m: v["per_seed"] for m, v in s.items()} for arm, s in results["seed_spread"].items()})
+seed_table(results)
 
 # %% [markdown]
 # ## 6. Which function each model called (rows: gold, columns: predicted)
 
 # %%
-pd.concat({arm: pd.DataFrame(c).T.fillna(0).astype(int) for arm, c in results["confusion"].items()})
+confusion_frame(results)
 
 # %% [markdown]
 # ## 7. Scores per gold function
 
 # %%
-pd.concat({arm: pd.DataFrame(f).T for arm, f in results["per_function"].items()}).round(3)
+per_function_frame(results)
 
 # %% [markdown]
 # ## 8. Reference baselines: the floor any student must clear

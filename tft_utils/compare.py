@@ -12,6 +12,7 @@ this sample could detect.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ import pandas as pd
 
 from tft_utils import fresh
 from tft_utils.figures import conversation_text
-from tft_utils.io import read_json, read_jsonl, write_json
+from tft_utils.io import read_json, read_jsonl
+from tft_utils.results import ArmMetric, Interval, Paired, ScenarioResults
 from tft_utils.score import JUDGE, SCORES, score_file, summarize
 from tft_utils.stats import ONE_SEED, SEEDS_TOO, bootstrap_seeds, paired_seeds
 
@@ -150,37 +152,35 @@ def arm_seeds(arm: str, runs: list, params: dict) -> list | None:
     return seeds if len(seeds) == len(runs) else list(range(len(runs)))
 
 
-def arm_metric(runs: list[list[dict]], metric: str, seeds: list | None, ev: dict) -> dict:
-    """One arm, one metric, as recorded in results.json `metrics`: mean, ci_low, ci_high (two-level
-    bootstrap over test conversations and the arm's seeds), seeds, per_seed, seed_sd, pairs,
-    conversations, resampled."""
+def arm_metric(runs: list[list[dict]], metric: str, seeds: list | None, ev: dict) -> ArmMetric:
+    """One arm, one metric (results.json `metrics.<arm>.<metric>`): the two-level bootstrap over test
+    conversations and the arm's seeds."""
     b = bootstrap_seeds(runs, metric, ev["bootstrap_samples"], ev["seed"], ev["ci"])
-    return {
-        "mean": b["mean"],
-        "ci_low": b["ci_low"],
-        "ci_high": b["ci_high"],
-        "seeds": seeds,
-        "per_seed": b["per_seed"],
-        "seed_sd": b["seed_sd"],
-        "pairs": b["n"],
-        "conversations": b["groups"],
-        "resampled": b["resampled"],
-    }
+    return ArmMetric(
+        mean=b["mean"],
+        ci_low=b["ci_low"],
+        ci_high=b["ci_high"],
+        seeds=seeds,
+        per_seed=b["per_seed"],
+        seed_sd=b["seed_sd"],
+        pairs=b["n"],
+        conversations=b["groups"],
+        resampled=b["resampled"],
+    )
 
 
 def paired_metric(
     tft: list[list[dict]], direct: list[list[dict]], metric: str, seeds: dict, ev: dict
-) -> dict:
+) -> Paired:
     """TFT − Direct on the same pairs for one metric, as recorded in results.json `paired`: diff,
     ci_low, ci_high (paired two-level bootstrap), p_not_better, verdict ("TFT ahead" | "TFT behind" |
     "no difference detected"), min_detectable_diff (80% power, `stats.min_detectable_difference`),
     seeds ({tft, direct}), per_seed (TFT seed i − Direct seed i) and seed_sd, resampled."""
     d = paired_seeds(tft, direct, metric, ev["bootstrap_samples"], ev["seed"], ev["ci"], name_a="TFT")
-    d["seeds"] = {"tft": seeds.get("tft"), "direct": seeds.get("direct")}
-    return d
+    return Paired(**d, seeds={"tft": seeds.get("tft"), "direct": seeds.get("direct")})
 
 
-def interval_note(seeds_per_arm: dict) -> dict:
+def interval_note(seeds_per_arm: dict, ev: dict) -> Interval:
     """What the scenario's intervals cover, for the report: `over` and a plain sentence."""
     trained = {arm: n for arm, n in seeds_per_arm.items() if arm not in ("base", "teacher")}
     several = any(n > 1 for n in trained.values())
@@ -194,61 +194,77 @@ def interval_note(seeds_per_arm: dict) -> dict:
             "95% intervals cover test sampling only: each arm was trained with one seed, so they leave out "
             "how much the training seed moves a score (run several, e.g. `tft run --seeds 0,1,2`)."
         )
-    return {"over": SEEDS_TOO if several else ONE_SEED, "seeds_per_arm": seeds_per_arm, "text": text}
+    return Interval(
+        ci=ev["ci"],
+        bootstrap_samples=ev["bootstrap_samples"],
+        over=SEEDS_TOO if several else ONE_SEED,
+        seeds_per_arm=seeds_per_arm,
+        text=text,
+    )
 
 
-def scenario_results(scored: dict, params: dict, scenario: str) -> dict:
-    """The scenario's results.json body from `score_arms`' {arm: [scored rows of each seed]}."""
+def scenario_results(scored: dict, params: dict, scenario: str) -> ScenarioResults:
+    """The scenario's results (results.json, `tft_utils.results`) from `score_arms`' {arm: [scored
+    rows of each seed]}."""
     ev = params["evaluate"]
     seeds = {arm: arm_seeds(arm, runs, params) for arm, runs in scored.items()}
     metrics = {arm: {m: arm_metric(runs, m, seeds[arm], ev) for m in SCORES} for arm, runs in scored.items()}
-    # kept for readers of earlier results: the same per-seed means and sd as in `metrics`
-    spread = {
-        arm: {m: {"per_seed": v["per_seed"], "sd": v["seed_sd"]} for m, v in ms.items()}
-        for arm, ms in metrics.items()
-        if seeds[arm] is not None
-    }
     paired = {}
     if "tft" in scored and "direct" in scored:
         paired = {m: paired_metric(scored["tft"], scored["direct"], m, seeds, ev) for m in SCORES}
     pooled = {arm: seed_mean_rows(runs) for arm, runs in scored.items()}
     full = {arm: summarize(rows, params) for arm, rows in pooled.items()}
-    return {
-        "scenario": scenario,
-        "profile": params["run"]["profile"],
-        "student": params["student"]["model"],
-        "judge": ev["judge"],
-        "test_set": params["data"]["test_set"],
-        "seeds": params["run"]["seeds"],
-        "roles": params["roles"],
-        "interval": {
-            "ci": ev["ci"],
-            "bootstrap_samples": ev["bootstrap_samples"],
-            **interval_note({arm: len(runs) for arm, runs in scored.items()}),
-        },
-        "metrics": metrics,
-        "paired": paired,
-        "seed_spread": spread,
-        "per_function": {arm: s["per_function"] for arm, s in full.items()},
-        "confusion": {arm: s["confusion"] for arm, s in full.items()},
-        "error_types": {arm: s["error_types"] for arm, s in full.items()},
-    }
+    return ScenarioResults(
+        scenario=scenario,
+        profile=params["run"]["profile"],
+        student=params["student"]["model"],
+        judge=ev["judge"],
+        test_set=params["data"]["test_set"],
+        seeds=list(params["run"]["seeds"]),
+        roles=params["roles"],
+        interval=interval_note({arm: len(runs) for arm, runs in scored.items()}, ev),
+        metrics=metrics,
+        paired=paired,
+        per_function={arm: s["per_function"] for arm, s in full.items()},
+        confusion={arm: s["confusion"] for arm, s in full.items()},
+        error_types={arm: s["error_types"] for arm, s in full.items()},
+    )
 
 
-def results_frame(results: dict) -> pd.DataFrame:
+def seed_table(results: ScenarioResults) -> pd.DataFrame:
+    """Each trained arm's per-seed means (rows: arm x metric, columns: seeds)."""
+    return pd.DataFrame(
+        {
+            (arm, m): dict(zip(v.seeds or range(len(v.per_seed)), v.per_seed, strict=False))
+            for arm, ms in results.metrics.items()
+            if arm in ("tft", "direct")
+            for m, v in ms.items()
+        }
+    ).T
+
+
+def confusion_frame(results: ScenarioResults) -> pd.DataFrame:
+    """Gold function x predicted function counts, one block per arm (pooled over seeds)."""
+    return pd.concat({arm: pd.DataFrame(c).T.fillna(0).astype(int) for arm, c in results.confusion.items()})
+
+
+def per_function_frame(results: ScenarioResults) -> pd.DataFrame:
+    """Each metric per gold function, one block per arm (pooled over seeds)."""
+    return pd.concat({arm: pd.DataFrame(f).T for arm, f in results.per_function.items()}).round(3)
+
+
+def results_frame(results: ScenarioResults) -> pd.DataFrame:
     """Arms x metrics, 'mean [low, high]' strings, for display (seeds per arm in the last column)."""
     rows = {
-        arm: {m: f"{v['mean']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" for m, v in ms.items()}
-        for arm, ms in results["metrics"].items()
+        arm: {m: f"{v.mean:.3f} [{v.ci_low:.3f}, {v.ci_high:.3f}]" for m, v in ms.items()}
+        for arm, ms in results.metrics.items()
     }
     frame = pd.DataFrame(rows).T
-    frame["seeds"] = [
-        len(next(iter(ms.values())).get("per_seed") or [0]) for ms in results["metrics"].values()
-    ]
+    frame["seeds"] = [len(next(iter(ms.values())).per_seed or [0]) for ms in results.metrics.values()]
     return frame
 
 
-def paired_frame(results: dict) -> pd.DataFrame:
+def paired_frame(results: ScenarioResults) -> pd.DataFrame:
     cols = [
         "diff",
         "ci_low",
@@ -259,7 +275,7 @@ def paired_frame(results: dict) -> pd.DataFrame:
         "pairs",
         "conversations",
     ]
-    frame = pd.DataFrame(results["paired"]).T
+    frame = pd.DataFrame({m: asdict(p) for m, p in results.paired.items()}).T
     return frame[[c for c in cols if c in frame]]
 
 
@@ -293,9 +309,9 @@ def stage_summary(paths: dict) -> dict:
     return out
 
 
-def record(paths: dict, results: dict, provenance: dict) -> Path:
-    results = {**results, "stages": stage_summary(paths), "provenance": provenance}
-    return write_json(paths["results"], results)
+def record(paths: dict, results: ScenarioResults, provenance: dict) -> Path:
+    """Write results.json through its schema, with what 03/04 recorded and the run's provenance."""
+    return replace(results, stages=stage_summary(paths), provenance=provenance).write(paths["results"])
 
 
 def load_scored(path) -> list[dict]:

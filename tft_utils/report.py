@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from tft_utils.io import DataError, read_json, write_text
-from tft_utils.stats import min_detectable_difference, verdict
+from tft_utils.io import DataError, write_text
+from tft_utils.results import ScenarioResults
 
 SCENARIO_NAMES = {
     "s1": "S1 Baseline",
@@ -30,30 +30,24 @@ def published_results() -> pd.DataFrame:
         return pd.DataFrame(list(csv.DictReader(f))).astype({"score": float})
 
 
-def load_results(run_dir: str | Path, scenarios) -> dict:
+def load_results(run_dir: str | Path, scenarios) -> dict[str, ScenarioResults]:
+    """{scenario: its results.json, read and checked through the schema}."""
     out = {}
     for s in scenarios:
         path = Path(run_dir) / s / "results.json"
         if path.exists():
-            out[s] = read_json(path)
+            out[s] = ScenarioResults.read(path)
     if not out:
         raise DataError(f"{run_dir}: no <scenario>/results.json yet; run stage 06 first")
     return out
 
 
-def seeds_per_arm(r: dict, metric: str = "llm_as_a_judge") -> dict:
+def seeds_per_arm(r: ScenarioResults, metric: str = "llm_as_a_judge") -> dict:
     """{arm: number of training seeds} of one scenario's results (trained arms only)."""
-    out = {}
-    for arm in ("tft", "direct"):
-        m = r.get("metrics", {}).get(arm, {}).get(metric)
-        if m is None:
-            continue
-        per_seed = m.get("per_seed") or r.get("seed_spread", {}).get(arm, {}).get(metric, {}).get("per_seed")
-        out[arm] = len(per_seed) if per_seed else 1
-    return out
+    return r.arm_seeds(metric)
 
 
-def interval_covers(r: dict, metric: str = "llm_as_a_judge") -> str:
+def interval_covers(r: ScenarioResults, metric: str = "llm_as_a_judge") -> str:
     n = seeds_per_arm(r, metric)
     return "test sampling + training seeds" if any(v > 1 for v in n.values()) else "test sampling only"
 
@@ -64,29 +58,25 @@ def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
     pub = published_results()
     rows = []
     for s, r in results.items():
-        m = r["metrics"]
+        m = r.metrics
         row = {"scenario": SCENARIO_NAMES[s]}
         for arm in ("tft", "direct", "base"):
             if arm in m:
-                row[arm] = m[arm][metric]["mean"]
-                row[f"{arm}_ci"] = f"[{m[arm][metric]['ci_low']:.3f}, {m[arm][metric]['ci_high']:.3f}]"
-        d = r.get("paired", {}).get(metric)
+                row[arm] = m[arm][metric].mean
+                row[f"{arm}_ci"] = f"[{m[arm][metric].ci_low:.3f}, {m[arm][metric].ci_high:.3f}]"
+        d = r.paired.get(metric)
         if d:
-            ci = r.get("interval", {}).get("ci", 0.95)
             row.update(
-                delta=d["diff"],
-                delta_ci=f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]",
-                verdict=d.get("verdict") or verdict(d["ci_low"], d["ci_high"], "TFT"),
-                min_detectable=d.get(
-                    "min_detectable_diff", min_detectable_difference(d["ci_low"], d["ci_high"], ci)
-                ),
-                p_not_better=d["p_not_better"],
+                delta=d.diff,
+                delta_ci=f"[{d.ci_low:+.3f}, {d.ci_high:+.3f}]",
+                verdict=d.verdict,
+                min_detectable=d.min_detectable_diff,
+                p_not_better=d.p_not_better,
             )
         n = seeds_per_arm(r, metric)
         row["seeds"] = " / ".join(f"{arm} {k}" for arm, k in n.items())
         row["ci_covers"] = interval_covers(r, metric)
-        spread = r.get("seed_spread", {})
-        sds = [v[metric]["sd"] for v in spread.values() if v.get(metric, {}).get("sd") is not None]
+        sds = [ms[metric].seed_sd for arm, ms in m.items() if metric in ms and ms[metric].seed_sd is not None]
         row["seed_sd"] = max(sds) if sds else np.nan  # one seed per arm: no spread measured
         p = pub[(pub.scenario == SCENARIO_NAMES[s]) & (pub.metric == "llm_as_a_judge")].set_index("pipeline")[
             "score"
@@ -149,16 +139,15 @@ def _plain_markdown(df: pd.DataFrame) -> str:
 
 def plot_arms(results: dict, metric: str = "llm_as_a_judge"):
     """Grouped bars: base, Direct, TFT per scenario, with their 95% intervals."""
-    arms = [
-        a for a in ("base", "direct", "tft", "teacher") if any(a in r["metrics"] for r in results.values())
-    ]
+    arms = [a for a in ("base", "direct", "tft", "teacher") if any(a in r.metrics for r in results.values())]
     x = np.arange(len(results))
     width = 0.8 / len(arms)
     fig, ax = plt.subplots(figsize=(10, 4))
     for k, arm in enumerate(arms):
-        mean = [r["metrics"].get(arm, {}).get(metric, {}).get("mean", np.nan) for r in results.values()]
-        lo = [r["metrics"].get(arm, {}).get(metric, {}).get("ci_low", np.nan) for r in results.values()]
-        hi = [r["metrics"].get(arm, {}).get(metric, {}).get("ci_high", np.nan) for r in results.values()]
+        cells = [r.metrics.get(arm, {}).get(metric) for r in results.values()]
+        mean = [c.mean if c else np.nan for c in cells]
+        lo = [c.ci_low if c else np.nan for c in cells]
+        hi = [c.ci_high if c else np.nan for c in cells]
         err = np.array([np.subtract(mean, lo), np.subtract(hi, mean)])
         ax.bar(x + (k - (len(arms) - 1) / 2) * width, mean, width, yerr=err, capsize=3, label=arm)
     ax.set_xticks(x, [SCENARIO_NAMES[s] for s in results], rotation=15)
@@ -203,7 +192,7 @@ def plot_deltas(table: pd.DataFrame):
 def per_function_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
     rows = []
     for s, r in results.items():
-        for arm, funcs in r.get("per_function", {}).items():
+        for arm, funcs in r.per_function.items():
             for fn, scores in funcs.items():
                 rows.append({"scenario": s, "arm": arm, "function": fn, metric: scores.get(metric)})
     return pd.DataFrame(rows)
@@ -222,7 +211,7 @@ def stage_effects(results: dict) -> pd.DataFrame:
     """What each TFT stage removed or fixed per corruption kind (as recorded by notebook 03)."""
     rows = []
     for s, r in results.items():
-        for kind, v in (r.get("stages", {}).get("per_corruption_kind") or {}).items():
+        for kind, v in (r.stages.get("per_corruption_kind") or {}).items():
             rows.append({"scenario": s, "kind": kind, **v})
     return pd.DataFrame(rows)
 
@@ -231,7 +220,7 @@ def setup_text(results: dict) -> str:
     """Which profile, models, judge and test set produced the table."""
     first = next(iter(results.values()))
     keys = ("profile", "student", "judge", "test_set", "seeds", "roles")
-    return "\n".join(f"- **{k}**: {json.dumps(first.get(k))}" for k in keys if k in first)
+    return "\n".join(f"- **{k}**: {json.dumps(getattr(first, k))}" for k in keys)
 
 
 def write_report(

@@ -76,24 +76,18 @@ def test_one_seed_per_arm_records_todays_intervals_and_says_test_sampling_only()
     for arm, [rows] in scored.items():
         old = summary_table(rows, SCORES, ev["bootstrap_samples"], ev["seed"], ev["ci"])
         for m in SCORES:
-            rec = res["metrics"][arm][m]
-            assert (rec["mean"], rec["ci_low"], rec["ci_high"]) == tuple(
-                old.loc[m, ["mean", "ci_low", "ci_high"]]
-            )
-            assert rec["resampled"] == "test conversations" and rec["seed_sd"] is None
-            assert rec["seeds"] == (None if arm == "base" else [0]) and len(rec["per_seed"]) == 1
-    d = res["paired"]["llm_as_a_judge"]
-    assert d["verdict"] in ("TFT ahead", "TFT behind", "no difference detected")
-    assert d["verdict"] == verdict(d["ci_low"], d["ci_high"])
-    assert d["min_detectable_diff"] == pytest.approx(min_detectable_difference(d["ci_low"], d["ci_high"]))
-    assert d["seeds"] == {"tft": [0], "direct": [0]} and d["resampled"] == "test conversations"
-    assert res["interval"]["over"] == "test conversations"
-    assert "test sampling only" in res["interval"]["text"]
-    assert res["seed_spread"]["tft"]["llm_as_a_judge"] == {
-        "per_seed": res["metrics"]["tft"]["llm_as_a_judge"]["per_seed"],
-        "sd": None,
-    }
-    json.dumps(res)  # results.json must serialise
+            rec = res.metrics[arm][m]
+            assert (rec.mean, rec.ci_low, rec.ci_high) == tuple(old.loc[m, ["mean", "ci_low", "ci_high"]])
+            assert rec.resampled == "test conversations" and rec.seed_sd is None
+            assert rec.seeds == (None if arm == "base" else [0]) and len(rec.per_seed) == 1
+    d = res.paired["llm_as_a_judge"]
+    assert d.verdict in ("TFT ahead", "TFT behind", "no difference detected")
+    assert d.verdict == verdict(d.ci_low, d.ci_high)
+    assert d.min_detectable_diff == pytest.approx(min_detectable_difference(d.ci_low, d.ci_high))
+    assert d.seeds == {"tft": [0], "direct": [0]} and d.resampled == "test conversations"
+    assert res.interval.over == "test conversations"
+    assert "test sampling only" in res.interval.text
+    json.dumps(res.to_dict())  # results.json must serialise
 
 
 def test_several_seeds_record_per_seed_means_sd_and_a_wider_interval():
@@ -104,17 +98,17 @@ def test_several_seeds_record_per_seed_means_sd_and_a_wider_interval():
     }
     r1 = scenario_results(one, params_with([0]), "s2")
     r2 = scenario_results(two, params_with([0, 1]), "s2")
-    m = r2["metrics"]["direct"]["llm_as_a_judge"]
-    assert m["seeds"] == [0, 1] and len(m["per_seed"]) == 2 and m["seed_sd"] > 0
-    assert m["mean"] == pytest.approx(np.mean(m["per_seed"]))
-    assert m["resampled"] == "test conversations and training seeds"
-    w1 = r1["metrics"]["direct"]["llm_as_a_judge"]
-    assert m["ci_high"] - m["ci_low"] > w1["ci_high"] - w1["ci_low"]  # seed 1 scores far lower
-    d1, d2 = r1["paired"]["llm_as_a_judge"], r2["paired"]["llm_as_a_judge"]
-    assert d2["seeds"] == {"tft": [0, 1], "direct": [0, 1]} and len(d2["per_seed"]) == 2
-    assert d2["min_detectable_diff"] > d1["min_detectable_diff"]
-    assert r2["interval"]["over"] == "test conversations and training seeds"
-    assert r2["interval"]["seeds_per_arm"] == {"direct": 2, "tft": 2}
+    m = r2.metrics["direct"]["llm_as_a_judge"]
+    assert m.seeds == [0, 1] and len(m.per_seed) == 2 and m.seed_sd > 0
+    assert m.mean == pytest.approx(np.mean(m.per_seed))
+    assert m.resampled == "test conversations and training seeds"
+    w1 = r1.metrics["direct"]["llm_as_a_judge"]
+    assert m.ci_high - m.ci_low > w1.ci_high - w1.ci_low  # seed 1 scores far lower
+    d1, d2 = r1.paired["llm_as_a_judge"], r2.paired["llm_as_a_judge"]
+    assert d2.seeds == {"tft": [0, 1], "direct": [0, 1]} and len(d2.per_seed) == 2
+    assert d2.min_detectable_diff > d1.min_detectable_diff
+    assert r2.interval.over == "test conversations and training seeds"
+    assert r2.interval.seeds_per_arm == {"direct": 2, "tft": 2}
 
 
 def test_report_table_has_verdict_and_detectable_difference_and_says_what_intervals_cover(tmp_path):
@@ -128,9 +122,9 @@ def test_report_table_has_verdict_and_detectable_difference_and_says_what_interv
     )
     table = study_table({"s2": one, "s3": two})
     assert {"verdict", "min_detectable", "seeds", "ci_covers"} <= set(table.columns)
-    d = one["paired"]["llm_as_a_judge"]
-    assert table.loc["S2 Noisy Labels", "verdict"] == d["verdict"]
-    assert table.loc["S2 Noisy Labels", "min_detectable"] == d["min_detectable_diff"]
+    d = one.paired["llm_as_a_judge"]
+    assert table.loc["S2 Noisy Labels", "verdict"] == d.verdict
+    assert table.loc["S2 Noisy Labels", "min_detectable"] == d.min_detectable_diff
     assert table.loc["S2 Noisy Labels", "ci_covers"] == "test sampling only"
     assert table.loc["S3 Schema Drift", "ci_covers"] == "test sampling + training seeds"
     assert table.loc["S3 Schema Drift", "seeds"] == "tft 2 / direct 2"
@@ -139,26 +133,37 @@ def test_report_table_has_verdict_and_detectable_difference_and_says_what_interv
     assert "| verdict | min_detectable |" in md
     assert "there they cover test sampling only" in md and "S2 Noisy Labels" in md
     csv = pd.read_csv(files["table_csv"], index_col=0)
-    assert csv.loc["S2 Noisy Labels", "verdict"] == d["verdict"]
+    assert csv.loc["S2 Noisy Labels", "verdict"] == d.verdict
     # one seed everywhere: said plainly; several everywhere: the two-level bootstrap is named
     assert "cover test sampling only" in interval_text({"s2": one})
     assert "two-level bootstrap" in interval_text({"s3": two})
 
 
-def test_report_reads_results_written_before_verdicts_were_recorded():
+def test_results_round_trip_through_the_schema_and_name_a_bad_field(tmp_path):
+    from tft_utils.io import DataError, write_json
+    from tft_utils.results import SCHEMA_VERSION, ScenarioResults
+
     res = scenario_results(
         {"direct": [scored_run(0.5, 1)], "tft": [scored_run(0.9, 2)]}, params_with([0]), "s2"
     )
-    for d in res["paired"].values():
-        for k in ("verdict", "min_detectable_diff", "seeds", "per_seed", "seed_sd", "resampled"):
-            d.pop(k)
-    for ms in res["metrics"].values():
-        for v in ms.values():
-            for k in ("seeds", "per_seed", "seed_sd", "resampled", "pairs", "conversations"):
-                v.pop(k)
-    res.pop("interval")
-    row = study_table({"s2": res}).iloc[0]
-    d = res["paired"]["llm_as_a_judge"]
-    assert row["verdict"] == verdict(d["ci_low"], d["ci_high"])
-    assert row["min_detectable"] == pytest.approx(min_detectable_difference(d["ci_low"], d["ci_high"]))
-    assert row["ci_covers"] == "test sampling only"
+    path = res.write(tmp_path / "results.json")
+    back = ScenarioResults.read(path)
+    assert back == res and back.schema_version == SCHEMA_VERSION
+    assert study_table({"s2": back}).equals(study_table({"s2": res}))
+
+    bad = json.loads(path.read_text())
+    bad["metrics"]["tft"]["llm_as_a_judge"]["ci_low"] = "n/a"
+    write_json(tmp_path / "bad.json", bad)
+    with pytest.raises(
+        DataError, match=r"bad.json: metrics.tft.llm_as_a_judge.ci_low: expected a number, got 'n/a'"
+    ):
+        ScenarioResults.read(tmp_path / "bad.json")
+    del bad["metrics"]["tft"]["llm_as_a_judge"]["ci_low"]
+    write_json(tmp_path / "bad.json", bad)
+    with pytest.raises(DataError, match=r"metrics.tft.llm_as_a_judge.ci_low: missing"):
+        ScenarioResults.read(tmp_path / "bad.json")
+    older = json.loads(path.read_text())
+    older.pop("schema_version")  # written before the schema: refused with what to do
+    write_json(tmp_path / "old.json", older)
+    with pytest.raises(DataError, match=r"old.json: no schema_version .*rerun stage 06"):
+        ScenarioResults.read(tmp_path / "old.json")
