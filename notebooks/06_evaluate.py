@@ -42,6 +42,7 @@ from tft_utils.compare import (
     seed_table,
     worst_turns,
 )
+from tft_utils.model_card import write_cards
 from tft_utils.params import load_params
 from tft_utils.provenance import provenance
 from tft_utils.run import run_paths
@@ -119,3 +120,4 @@ for arm in [a for a in ("direct", "tft") if a in scored]:
 
 # %%
 recorded = record(paths, results, provenance(params))
+cards = write_cards(paths)  # a Hugging Face model card (README.md) in every student's folder

@@ -76,6 +76,16 @@ def test_results_are_recorded_and_well_formed(smoke_run):
         assert len(m["per_seed"]) == 2 and m["seed_sd"] >= 0.0
         assert m_close(np.mean(m["per_seed"]), m["mean"])
         assert m["seeds"] == [0, 1] and m["resampled"] == "test conversations and training seeds"
+    # a model card per student, its model-index holding that seed's own score (issue 14 item 4)
+    from huggingface_hub import ModelCard
+
+    for arm in ("direct", "tft"):
+        for k, seed in enumerate((0, 1)):
+            meta = ModelCard.load(
+                smoke_run / "s2" / "models" / f"{arm}-seed{seed}" / "README.md"
+            ).data.to_dict()
+            scores = {m["type"]: m["value"] for r in meta["model-index"][0]["results"] for m in r["metrics"]}
+            assert scores["llm_as_a_judge"] == round(res["metrics"][arm]["llm_as_a_judge"]["per_seed"][k], 4)
     # seed-aware verdict (issue 11, item 6) and the machine it ran on (item 7)
     d = res["paired"]["llm_as_a_judge"]
     assert d["verdict"] in ("TFT ahead", "TFT behind", "no difference detected")
