@@ -70,7 +70,7 @@ KNOWN = {
 # Filters a user states in words; without them in the conversation a missing one is no error.
 TOPIC = {
     "has_live_music": r"music|band|live|entertain",
-    "serves_alcohol": r"alcohol|liquor|drink|wine|beer|bar\b",
+    "serves_alcohol": r"alcohol|liquor|booze|drink|wine|beer|bar\b",
     "price_range": r"cheap|expensive|pric|cost|budget|moderate|afford|high.end|fancy",
 }
 
@@ -223,12 +223,13 @@ _SUCCESS = (
     r"\b(reservation|booking|table|reserved)\b[^.!?]*\b(is|has been|was|have been|are)\s+(now\s+)?"
     r"(confirmed|successful|success|made|booked|reserved|complete|completed|done|set|placed)"
     r"|success|\b(i|we)('ve| have)?\s+(booked|reserved|made|placed|finished)|all set|is booked|been booked"
-    r"|you('re| are) (confirmed|booked)|booked (you|your|a table)"
+    r"|you('re| are) (confirmed|booked)|booked (you|your|a table)|\ball booked\b(?! up)"
 )
 _FAILURE = (
     r"(could not|couldn't|can't|cannot|unable|wasn't able|was not able|not able|failed|unsuccessful"
     r"|not possible)[^.!?]*(book|reserv|table)|(booking|reservation)[^.!?]*(fail|unsuccessful|not (be )?"
-    r"(made|possible|confirmed|successful))|no (tables?|availability|openings?|seats)|(all|fully) booked"
+    r"(made|possible|confirmed|successful))|no (tables?|availability|openings?|seats)|\bfully booked|(are|were|'re) all booked"
+    r"|all booked up"
 )
 _COUNT = (
     r"\b(?:found|are|have|is|of|see|got|returned)\s+(\d+|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?:[a-z]+\s+){0,2}?"
@@ -240,6 +241,22 @@ _ADDRESS = (
     r"|way|lane|ln|court|ct|place|pl|plaza|square|highway|hwy|parkway|pkwy|alley|terrace|circle|real"
     r"|center|centre|mall|row|loop|walk|broadway|expressway)\b"
 )
+# between the number and the street kind: a street's name, not "1 place" (a count), "2 at Broadway"
+_NOT_STREET = {"at", "for", "in", "on", "of", "to", "and", "is", "are", "was", "their", "its"}
+_NOT_STREET |= {"people", "persons", "person", "guests", "pm", "am", "restaurants", "places", "options"}
+
+
+def street_addresses(message: str) -> list[re.Match]:
+    """Street addresses a message states ("1441 Polk Street", "16 Broadway")."""
+    out = []
+    for m in re.finditer(_ADDRESS, message.lower()):
+        words = m.group(2).split()
+        in_phone = m.start() > 0 and message[m.start() - 1] in "-.)("  # "650-925-6810 The street ..."
+        if (words or m.group(3) == "broadway") and not _NOT_STREET & set(words) and not in_phone:
+            out.append(m)
+    return out
+
+
 _PHONE = r"\(?\b(\d{3})\)?[-. ]?(\d{3})[-. ](\d{4})\b"
 _OFF_DOMAIN = r"\b(hotels?|motels?|check-?in|check-?out|flights?|airlines?|movies?|cinema|bus|trains?|rental car|apartments?|dentist|doctor|salon|stylist)\b"
 _NAME_BEFORE = r"\b(?i:how about|what about|maybe|recommend|suggest|called|named|try|at|there's|there is|enjoy)\s+(?i:also\s+)?(?:the\s+)?"
@@ -283,7 +300,9 @@ def _polarity_claims(message: str, pattern: str, last_user: str) -> set[bool]:
         and re.search(pattern, last_user, re.I)
         and not re.search(_ALCOHOL + "|" + _MUSIC, message, re.I)
     ):
-        if re.match(r"\s*(no\b|nope|they do not|they don't|unfortunately not)", message, re.I):
+        if re.match(
+            r"\s*(no\b(?! problem| worries)|nope|they do not|they don't|unfortunately not)", message, re.I
+        ):
             claims.add(False)
         elif re.match(r"\s*(yes|yeah|yep|they do\b(?! not))", message, re.I):
             claims.add(True)
@@ -293,13 +312,10 @@ def _polarity_claims(message: str, pattern: str, last_user: str) -> set[bool]:
 def _focus(message: str, ctx: Context) -> dict | None:
     """The restaurant a reply talks about: named in it, else the last one named before it."""
     rests = ctx.restaurants
-    named = [r for r in rests if _mentions(message, r["restaurant_name"])]
-    if named:
-        return named[-1]
-    for text in reversed(ctx.assistant_texts + ctx.user_texts[-1:]):
+    for text in [message, *reversed(ctx.assistant_texts + ctx.user_texts[-1:])]:
         named = [r for r in rests if _mentions(text, r["restaurant_name"])]
-        if named:
-            return named[-1]
+        if named:  # the most specific name ("Beijing Wasabi Sushi" over "Beijing Restaurant"), then the last
+            return max(reversed(named), key=lambda r: len(name_tokens(r["restaurant_name"])))
     last = ctx.calls[-1][2] if ctx.calls else []
     return last[0] if len(last) == 1 and isinstance(last[0], dict) else None
 
@@ -308,6 +324,15 @@ def _mentions(text: str, name: str) -> bool:
     toks, name_t = name_tokens(text), name_tokens(name)
     n = len(name_t)
     return n > 0 and any(toks[i : i + n] == name_t for i in range(len(toks) - n + 1))
+
+
+def without_names(message: str, ctx: Context) -> str:
+    """The message with every restaurant name the tools returned blanked out (a name's words,
+    "Wine Bar", "3rd Cousin", are not claims about alcohol or dates)."""
+    names = sorted({r["restaurant_name"] for r in ctx.restaurants if len(r["restaurant_name"]) > 2}, key=len)
+    for n in reversed(names):
+        message = re.sub(rf"(?i)(?<!\w){re.escape(n)}(?!\w)", "the restaurant", message)
+    return message
 
 
 def _booking_status(ctx: Context) -> str:
@@ -369,7 +394,8 @@ _ANY_TIME = (
     r"(?:(?:half|quarter) (?:past|to) )?\b(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
     r"twelve)(?:[:.]\d{2})?\b(?:\s*(?:am|pm|a\.m\.|p\.m\.|o'clock|in the \w+|at night))?"
 )
-_SIZE = r"(?:table|reservations?|booking) for (\d+|one|two|three|four|five|six)\b|\b(\d+|one|two|three|four|five|six) (?:people|persons?|guests)|party of (\d+|\w+)"
+# "a table for 2", not "a reservation for 7:30 pm" / "for 5 pm" (a time)
+_SIZE = r"(?:table|reservations?|booking) for (\d+|one|two|three|four|five|six)\b(?![:.]\d|\s*(?:am|pm|a\.m|p\.m|o'clock|in the))|\b(\d+|one|two|three|four|five|six) (?:people|persons?|guests)|party of (\d+|\w+)"
 
 
 _ASKS = r"\b(what|which|where|when|how|type|kind|cuisine|city|time|make|book|reserve|find|change|want|need|like)\b|\?"
@@ -549,6 +575,7 @@ def judge_reply(message, ctx: Context, gold_message: str = "") -> Verdict:
 
 def _check_facts(message: str, r: dict, ctx: Context, last_user: str) -> Verdict:
     name = r.get("restaurant_name")
+    message = without_names(message, ctx)  # "Baan Thai House & Wine Bar" claims no alcohol
     for key, pattern, what in (
         ("serves_alcohol", _ALCOHOL, "alcohol"),
         ("has_live_music", _MUSIC, "live music"),
@@ -573,7 +600,7 @@ def _check_facts(message: str, r: dict, ctx: Context, last_user: str) -> Verdict
         and not re.search(_NEG, statements)
     ):
         return Verdict(False, f"says {name} is {prices[0]}; the result says {r['price_range']}")
-    for m in re.finditer(_ADDRESS, message.lower()):
+    for m in street_addresses(message):
         addresses = [
             str(x.get("street_address", "")).lower()
             for x in ([r] if r.get("street_address") else ctx.restaurants)

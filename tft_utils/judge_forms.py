@@ -36,12 +36,22 @@ CUISINES = {
     "steakhouse": "steak|steaks",
 }
 CUISINE_INDEX = {a: canon for canon, al in CUISINES.items() for a in [canon, *al.split("|")]}
+# What the SGD dialogues file some user words under besides their own group: "burgers" searched as
+# Steakhouse or Sandwich, "Cambodian" as Thai or Vietnamese (a call with that cuisine is what they asked).
+CUISINE_ALSO = {
+    "burger": "steakhouse|sandwich",
+    "burgers": "steakhouse|sandwich",
+    "cambodian": "thai|vietnamese",
+    "malaysian": "thai",
+    "spicy noodles": "thai",
+}
 CITY_ALIASES = {
     "sf": "san francisco",
     "san fran": "san francisco",
     "nyc": "new york",
     "new york city": "new york",
     "la": "los angeles",
+    "sfo": "san francisco",
     "sj": "san jose",
 }
 PRICES = {
@@ -49,16 +59,34 @@ PRICES = {
     "cheap": "inexpensive",
     "budget": "inexpensive",
     "low": "inexpensive",
+    "low cost": "inexpensive",
+    "low-cost": "inexpensive",
+    "low priced": "inexpensive",
+    "cheaper": "inexpensive",
+    "budget friendly": "inexpensive",
     "moderate": "moderate",
     "moderately priced": "moderate",
     "mid": "moderate",
     "medium": "moderate",
     "average": "moderate",
+    "average priced": "moderate",
+    "affordable": "moderate",
+    "afforadable": "moderate",  # sic: SGD users' spelling
+    "economical": "moderate",
+    "intermediate": "moderate",
+    "intermediate priced": "moderate",
+    "reasonable": "moderate",
+    "reasonably priced": "moderate",
+    "not very costly": "moderate",
+    "not too expensive": "moderate",
     "expensive": "expensive",
     "pricey": "expensive",
     "high": "expensive",
     "high-end": "expensive",
     "upscale": "expensive",
+    "costly": "expensive",
+    "fancy": "expensive",
+    "above average": "expensive",
     "very expensive": "very expensive",
     "ultra high-end": "very expensive",
     "extravagant": "very expensive",
@@ -79,6 +107,12 @@ def norm_text(v) -> str:
 def cuisine_key(v) -> str:
     s = norm_text(re.sub(r"(?i)\b(food|cuisine|restaurants?|style)\b", " ", str(v)))
     return CUISINE_INDEX.get(s, s)
+
+
+def cuisine_keys(v) -> set[str]:
+    """Every service category a user's phrase may stand for (its group, and CUISINE_ALSO)."""
+    s = norm_text(re.sub(r"(?i)\b(food|cuisine|restaurants?|style)\b", " ", str(v)))
+    return {cuisine_key(v), *CUISINE_ALSO.get(s, "").split("|")} - {""}
 
 
 def city_key(v) -> str:
@@ -136,9 +170,9 @@ def time_options(v) -> frozenset[int]:
 
 def _time_options(v) -> set[int]:
     s = norm_text(v).replace("o'clock", "").replace('o"clock', "")
-    if "noon" in s:
+    if re.search(r"\bnoon\b", s):  # not "afternoon"
         return {720}
-    if "midnight" in s:
+    if re.search(r"\bmidnight\b", s):
         return {0}
     for word, n in NUMBERS.items():
         s = re.sub(rf"\b{word}\b", str(n), s)

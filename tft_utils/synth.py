@@ -324,7 +324,7 @@ def synthesize(seeds_path, out, params: dict, n: int | None = None, progress: bo
     write_jsonl(out / "synthetic.jsonl", accepted)
     write_jsonl(out / "synthetic_meta.jsonl", meta)
     write_jsonl(out / "rejected.jsonl", rejected)
-    stats = summary(accepted, meta, rejected, teacher, n, examined[0], test_path)
+    stats = {**summary(accepted, meta, rejected, teacher, n, examined[0], test_path), **validator.summary()}
     # LLM judge replies without a score (an error, no answer, garbage): counted; the rules judge stood in
     stats["judge_unparseable"] = None if judge is None else unparseable[0]
     from tft_utils.provenance import provenance
@@ -369,7 +369,14 @@ def _cmd(args) -> int:
     stats = synthesize(args.seeds, args.out, params, n=args.n, progress=not args.quiet)
     print(
         json.dumps(
-            {k: stats[k] for k in ("validated", "candidates", "rejection_reasons", "topics", "max_jaccard")}
+            {
+                **{
+                    k: stats[k]
+                    for k in ("validated", "candidates", "rejection_reasons", "topics", "max_jaccard")
+                },
+                "grounding_rate": stats["grounding"]["rate"],
+                "test_near_duplicates_dropped": stats["leakage"]["test_near_duplicates_dropped"],
+            }
         )
     )
     return 0 if stats["validated"] >= stats["target"] else 1

@@ -30,15 +30,14 @@ NUMBER_WORDS = [
     "twelve",
 ]
 NUM = r"(?:\d{1,2}|" + "|".join(NUMBER_WORDS[1:]) + r")"
-DAYPART = (
-    r"(?: in the (?:morning|afternoon|evening)| at night| o'clock(?: in the (?:morning|afternoon|evening))?)"
-)
+DAYPART = r"(?: in the (?:morning|afternoon|evening|night)| at night| o['\"]clock(?: in the (?:morning|afternoon|evening))?)"
 AMPM = r"(?:am|pm|a\.m\.|p\.m\.)"
 # Longest forms first so "half past 5 in the evening" is one {time}, not "5 in the evening" inside it.
 TIME_RES = [
     re.compile(rf"\b(?:a )?(?:quarter (?:past|to)|half past) {NUM}(?:{DAYPART}| {AMPM})?", re.I),
     re.compile(rf"\b\d{{1,2}}:\d{{2}}(?: ?{AMPM}|{DAYPART})?", re.I),
     re.compile(rf"\b{NUM}(?: ?{AMPM}\b|{DAYPART})", re.I),
+    re.compile(rf"\b(?:this )?(?:morning|afternoon|evening|night) {NUM}(?::\d{{2}})?\b", re.I),  # "evening 7"
 ]
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
@@ -52,10 +51,10 @@ DATE_RES = [
 TODAY_RE = re.compile(r"\btoday\b", re.I)
 PARTY_RES = [
     re.compile(
-        rf"(?:(?<=\bfor )|(?<=\bof )){NUM}(?![:\d])(?! ?{AMPM}\b)(?!{DAYPART})(?= (?:people|persons|person|guests|of us)\b|[ .,?!]|$)",
+        rf"(?:(?<=\bfor )|(?<=\bfor just )|(?<=\bof )){NUM}(?![:\d])(?! ?{AMPM}\b)(?!{DAYPART})(?= (?:people|persons|person|guests|of us)\b|[ .,?!]|$)",
         re.I,
     ),
-    re.compile(rf"\b{NUM}(?= (?:people|persons|person|guests)\b)", re.I),
+    re.compile(rf"\b{NUM}(?= (?:people|persons|person|guests|of us)\b)", re.I),  # "four of us"
 ]
 COUNT_RE = re.compile(
     rf"\b{NUM}(?= (?:[\w{{}}]+ )?(?:restaurants?|places?|options?|results?|match(?:es)?)\b)", re.I

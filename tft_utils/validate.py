@@ -6,10 +6,18 @@ Near-duplicates: Jaccard similarity of the sets of word n-grams of the user and 
 (tool results left out: they are catalogue rows, not writing). An inverted index over n-grams keeps
 it exact and fast: a candidate is compared only with conversations it shares an n-gram with.
 
+Grounding (`grounding.check_grounding`, the same check for every teacher): a candidate with a call
+value nobody said or returned, a reply stating a name, address, phone, price or fact no tool result
+gives, a booking announced without a successful ReserveRestaurant, or an offer to book whose details
+are not the call's, is rejected with a `grounding:<kind>` reason; every candidate's verdict is kept.
+
+Leakage (STUDY §8): a candidate whose nearest test conversation reaches `dup_test` is rejected as a
+near-duplicate of it; `Validator.leaks` counts them (synth_stats.json: `leakage`).
+
 Rules judge (1-5): counts violations of coherence (calls followed by results, results that match
-their call, a reply after each result, turns that alternate), grounding (every call value was said
-by the user or returned by a tool before), and replies that contradict the tool results
-(`judge.judge_reply`); 0 violations -> 5, 1 -> 4, 2 -> 3, 3-4 -> 2, more -> 1.
+their call, a reply after each result, turns that alternate), grounding of call values (as above),
+and replies that contradict the tool results (`judge.judge_reply`); 0 violations -> 5, 1 -> 4,
+2 -> 3, 3-4 -> 2, more -> 1.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ import json
 import re
 from collections import Counter
 
-from tft_utils.synth_lex import DATE_RES, NUMBER_WORDS, RESPOND, TIME_RES, TODAY, events
+from tft_utils.grounding import CALL_VALUE, check_grounding
+from tft_utils.synth_lex import RESPOND, events
 
 PROMPT_VERSION = "synth-judge-v1"
 # SGD's system states the defaults it will book with ("a table for 2 people today"): not a contradiction.
@@ -121,48 +130,8 @@ class NearDup:
 # ---------------------------------------------------------------- the rules judge
 
 
-def _times(text: str) -> set[int]:
-    from tft_utils.judge_forms import time_options
-
-    return {t for pat in TIME_RES for m in pat.finditer(text) for t in time_options(m.group(0))}
-
-
-def _dates(text: str) -> set[str]:
-    from tft_utils.judge_forms import date_options
-
-    found = {
-        d.isoformat() for pat in DATE_RES for m in pat.finditer(text) for d in date_options(m.group(0), TODAY)
-    }
-    return found | ({TODAY.isoformat()} if re.search(r"\btoday\b", text, re.I) else set())
-
-
-def _grounded(slot: str, value: str, said: str, returned: list[dict], call: str) -> bool:
-    if slot == "time":
-        h, m = (int(x) for x in value.split(":")) if re.fullmatch(r"\d{1,2}:\d{2}", value) else (-1, 0)
-        return h * 60 + m in _times(said)
-    if slot == "date":
-        return value == TODAY.isoformat() or value in _dates(said)  # SGD books today unless told
-    if slot == "party_size":
-        words = {value} | ({NUMBER_WORDS[int(value)]} if value.isdigit() and int(value) < 13 else set())
-        return value == "2" or any(re.search(rf"\b{w}\b", said, re.I) for w in words)
-    if slot in ("restaurant_name", "city") and any(r.get(slot) == value for r in returned):
-        return True
-    if slot in ("has_live_music", "serves_alcohol", "price_range") and call == "FindRestaurants":
-        return True  # stated in words ("a drink", "not too pricey"): not checkable by string match
-    if value.lower() in said.lower():
-        return True
-    if slot in ("city", "cuisine"):  # "SF", "sushi": the judge's synonym tables name the same intent
-        from tft_utils.judge_forms import city_key, cuisine_key
-
-        key = city_key if slot == "city" else cuisine_key
-        words = re.findall(r"[a-z\-']+", said.lower())
-        grams = {" ".join(words[i : i + k]) for k in (1, 2, 3) for i in range(len(words))}
-        return key(value) in {key(g) for g in grams}
-    return False
-
-
-def judge_conversation(row: dict) -> tuple[int, list[str]]:
-    """Rules judge: (score 1-5, the violations found)."""
+def judge_conversation(row: dict, grounding=None) -> tuple[int, list[str]]:
+    """Rules judge: (score 1-5, the violations found); `grounding`: the row's check_grounding, if known."""
     from tft_utils.judge import build_context, judge_reply
 
     evs, issues = events(row), []
@@ -171,17 +140,12 @@ def judge_conversation(row: dict) -> tuple[int, list[str]]:
         issues.append("does not start with the user")
     if evs and evs[-1]["kind"] != "say":
         issues.append("does not end with an assistant reply")
-    said, returned = "", []
     for i, ev in enumerate(evs):
         prev = evs[i - 1]["kind"] if i else None
         if ev["kind"] == prev and ev["kind"] in ("user", "say"):
             issues.append(f"event {i}: two {ev['kind']} turns in a row")
-        if ev["kind"] == "call":
-            if i + 1 >= len(evs) or evs[i + 1]["kind"] != "result":
-                issues.append(f"event {i}: {ev['name']} without a result")
-            for slot, value in ev["args"].items():
-                if not _grounded(slot, str(value), said, returned, ev["name"]):
-                    issues.append(f"event {i}: {ev['name']}.{slot}={value!r} was never said or returned")
+        if ev["kind"] == "call" and (i + 1 >= len(evs) or evs[i + 1]["kind"] != "result"):
+            issues.append(f"event {i}: {ev['name']} without a result")
         if ev["kind"] == "result":
             call = evs[i - 1].get("args", {})
             keys = (
@@ -199,11 +163,13 @@ def judge_conversation(row: dict) -> tuple[int, list[str]]:
                 if bad:
                     issues.append(f"event {i}: result does not match the call on {', '.join(bad)}")
                     break
-            returned += [r for r in ev["results"] if isinstance(r, dict)]
             if i + 1 < len(evs) and evs[i + 1]["kind"] != "say":
                 issues.append(f"event {i}: no reply after the tool result")
-        if ev["kind"] in ("user", "say"):
-            said += " " + ev["text"]
+    issues += [  # call values nobody said or returned: the grounding check's rule
+        f"message {p.turn}: {p.message}"
+        for p in (grounding or check_grounding(row)).problems
+        if p.error_type == CALL_VALUE
+    ]
     position = 0
     for k, m in enumerate(msgs):  # replies that contradict the tool results
         if (
@@ -255,6 +221,8 @@ class Validator:
             self.seeds.add(r["dialogue_id"], dialogue_text(r))
         for r in test or []:
             self.test.add(r["dialogue_id"], dialogue_text(r))
+        self.leaks: list[dict] = []  # candidates dropped as near-duplicates of a test conversation
+        self.grounding: list[dict] = []  # every parsed candidate's grounding verdict, in order
 
     def check(self, row: dict | None, parse_error: str | None = None, llm_score: int | None = None) -> dict:
         """{'ok', 'reasons', 'judge', 'nearest': {seed, test, synthetic}}; accepted rows join the index."""
@@ -278,10 +246,15 @@ class Validator:
             nearest[kind] = {"id": key, "jaccard": round(sim, 4)}
             if sim >= limit:
                 reasons.append(f"near-duplicate of {kind} {key} (jaccard {sim:.2f} >= {limit})")
+                if kind == "test":
+                    self.leaks.append({"dialogue_id": row.get("dialogue_id"), "test_id": key, "jaccard": sim})
+        grounding = check_grounding(row)
+        self.grounding.append({"dialogue_id": row.get("dialogue_id"), **grounding.as_dict()})
+        reasons += [f"{p.error_type}: message {p.turn}: {p.message}" for p in grounding.problems]
         score, issues = (
             (None, [])
             if reasons and any(r.startswith("schema") for r in reasons)
-            else judge_conversation(row)
+            else judge_conversation(row, grounding)
         )
         if llm_score is not None:
             score, issues = llm_score, [f"LLM judge score {llm_score}"]
@@ -296,6 +269,24 @@ class Validator:
             "judge": score,
             "issues": issues,
             "nearest": nearest,
+            "grounding": grounding.as_dict(),
             "turns": n_turns,
             "messages": n_msgs,
+        }
+
+    def summary(self) -> dict:
+        """Grounding of every parsed candidate (before any filtering) and the test near-duplicates dropped."""
+        failed = [g for g in self.grounding if not g["valid"]]
+        return {
+            "grounding": {
+                "candidates": len(self.grounding),
+                "passed": len(self.grounding) - len(failed),
+                "rate": round((len(self.grounding) - len(failed)) / max(1, len(self.grounding)), 4),
+                "by_error_type": dict(sorted(Counter(g["error_type"] for g in failed).items())),
+            },
+            "leakage": {
+                "test_near_duplicates_dropped": len(self.leaks),
+                "threshold": self.cfg["dup_test"],
+                "dropped": [{**x, "jaccard": round(x["jaccard"], 4)} for x in self.leaks],
+            },
         }

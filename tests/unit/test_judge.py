@@ -455,3 +455,35 @@ def test_llm_request_carries_rubric_conversation_and_both_calls():
     assert msgs[0]["role"] == "system" and "contradicts" in msgs[0]["content"]
     assert "ASSISTANT calls FindRestaurants" in msgs[1]["content"] and "Which city?" in msgs[1]["content"]
     assert PROMPT_VERSION.startswith("tft-judge-v")
+
+
+def test_reply_rules_read_sgd_wordings_right():
+    """Found calibrating the grounding check on the 327 real traces: "successfully booked" is not
+    "fully booked", "a reservation for 7:30 pm" is a time not a party size, a name's words ("Wine
+    Bar") are no claim about alcohol, "1 place" is a count not an address, "afternoon" is not noon."""
+    from tft_utils.judge import _reply_claims, street_addresses
+    from tft_utils.judge_forms import time_options
+
+    assert _reply_claims("Your table was successfully booked.") == "succeeded"
+    assert _reply_claims("All booked for you.") == "succeeded"
+    assert _reply_claims("Sorry, they are fully booked.") == "failed"
+    assert _reply_claims("They're all booked tonight.") == "failed"
+    q = booking(True)[:-2] + [user("No, make it 7:30 pm.")]
+    assert reply_ok(q, "Please confirm: a reservation for 7:30 pm tomorrow.", "Please confirm: 7:30 pm.")
+    assert not reply_ok(q, "Please confirm: a table for 5 tomorrow.", "Please confirm: 7:30 pm.")
+    wine = {**MIMIS, "restaurant_name": "Baan Thai House & Wine Bar", "serves_alcohol": "False"}
+    q = [
+        user("Thai food in San Jose."),
+        assistant("FindRestaurants", city="San Jose", cuisine="Thai"),
+        results([wine]),
+    ]
+    assert reply_ok(q, "I found 1 place: Baan Thai House & Wine Bar.", "I found 1 restaurant.")
+    assert not reply_ok(q, "Baan Thai House & Wine Bar serves alcohol.", "I found 1 restaurant.")
+    assert [m.group(0) for m in street_addresses("I found 1 place called X. It is at 1441 Polk Street.")] == [
+        "1441 polk street"
+    ]
+    assert (
+        street_addresses("The phone number is 650-925-6810 The street address is 2 Main Street.")[0].group(1)
+        == "2"
+    )
+    assert time_options("half past 12 in the afternoon") == {750} and time_options("noon") == {720}

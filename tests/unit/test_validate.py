@@ -114,3 +114,30 @@ def test_validator_rejects_with_reasons_and_checks_the_test_set(data, cfg):
     long_row["messages"] = long_row["messages"] * 3
     assert any(r.startswith("length:") for r in v.check(long_row)["reasons"])
     assert v.check(None, "no JSON object")["reasons"] == ["parse: no JSON object"]
+
+
+def test_validator_rejects_ungrounded_candidates_and_counts_test_leaks(data, cfg):
+    seeds, test = data["pool"][:5], data["test"]
+    v = Validator(seeds, test, data["tools"], cfg)
+    row = {**copy.deepcopy(data["pool"][100]), "dialogue_id": "synth/000001"}
+    assert v.check(row)["grounding"]["valid"]
+    i = first_call(row)
+    name = row["messages"][i]["tool_calls"][0]["function"]["name"]
+    args = json.loads(row["messages"][i]["tool_calls"][0]["function"]["arguments"])
+    bad = {**set_call(row, i, name, {**args, "city": "Atlantis"}), "dialogue_id": "synth/000002"}
+    out = v.check(bad)
+    assert not out["ok"] and out["grounding"]["error_type"] == "grounding:call_value"
+    assert f"grounding:call_value: message {i}: {name}.city='Atlantis' was never said" in " ".join(
+        out["reasons"]
+    )
+    leaked = {**copy.deepcopy(test[7]), "dialogue_id": "synth/000003"}
+    assert not v.check(leaked)["ok"]
+    summary = v.summary()
+    assert (
+        summary["grounding"]["candidates"] == 3
+        and summary["grounding"]["by_error_type"]["grounding:call_value"] == 1
+    )
+    assert summary["leakage"]["test_near_duplicates_dropped"] == 1
+    assert summary["leakage"]["dropped"][0]["test_id"] == test[7]["dialogue_id"]
+    assert v.check(None, "no JSON object")["reasons"] == ["parse: no JSON object"]
+    assert v.summary()["grounding"]["candidates"] == 3  # an unparsed candidate has no grounding verdict
