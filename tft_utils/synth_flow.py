@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import random
+import re
 
 from tft_utils.synth_lex import RESPOND, TODAY, fill
 from tft_utils.synth_rules import BOOL_SLOTS, CONSTRAINTS, Bank
@@ -203,7 +204,8 @@ class Walk:
         head, tail = a["restaurant_name"].split()[0], b["restaurant_name"].split()[1:]
         name = " ".join([head, *(tail or ["Kitchen"])])
         street = rng.choice(cat)["street_address"].split(" ", 1)
-        area = rng.choice(cat)["phone_number"].split("-")[0]
+        area = re.match(r"\D*(\d{3})", rng.choice(cat)["phone_number"])  # "(415) 567-5432" -> 415
+        area = area.group(1) if area else "415"
         return {
             "restaurant_name": name,
             "street_address": f"{rng.randint(1, 4999)} {street[-1]}",
@@ -217,7 +219,7 @@ class Walk:
         self.search = {"city": self.v["city"], "cuisine": self.v["cuisine"], **t.get("constraints", {})}
         if "price_range" in t["slots"]:
             self.search["price_range"] = self.v["price_range"]
-        self.fill_in({"city", "cuisine"} - t["slots"])
+        self.fill_in({"city", "cuisine"} - t["slots"], search=True)
         self.find()
         for _ in range(self.k["alts"]):
             self.v["price_range"] = self.rng.choice(
@@ -264,9 +266,11 @@ class Walk:
         t = self.user("affirm" if affirm else "ask", allow=set(), ok=lambda t: affirm or bool(t["asks"]))
         return set(t["asks"])
 
-    def fill_in(self, missing: set) -> set:
+    def fill_in(self, missing: set, search: bool = False) -> set:
         """System requests for the missing slots (one or several at once) until the user gave all;
-        returns the slots the user gave (a reply may give a missing slot nobody asked for yet)."""
+        returns the slots the user gave (a reply may give a missing slot nobody asked for yet).
+        While a search is being specified (`search`), a reply may also state a constraint in words
+        ("economical pricing preferred"): the search then carries it; elsewhere such replies are not used."""
         given: set = set()
         missing = set(missing)
         while missing:
@@ -278,7 +282,13 @@ class Walk:
             )
             self.say(fill(t["text"], self._values(), self.rng, "assistant"))
             asked = t["requests"]
-            got = self.user("inform", allow=missing, ok=lambda u, a=asked: bool(u["slots"] & a))
+            got = self.user(
+                "inform",
+                allow=missing,
+                ok=lambda u, a=asked: bool(u["slots"] & a) and (search or not u.get("constraints")),
+            )
+            if search:
+                self.search.update(got.get("constraints", {}))
             given |= got["slots"]
             missing -= got["slots"]
         return given

@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from tft_utils.grounding import user_gave
+from tft_utils.judge import _OFF_DOMAIN, _PHONE, _reply_claims, street_addresses
+from tft_utils.judge_forms import CUISINE_ALSO, CUISINE_INDEX, PRICES
 from tft_utils.synth_lex import INFO_WORDS, RESERVE_WORDS, delexicalise, events, placeholders, trace_values
 
 BOOL_SLOTS = ("has_live_music", "serves_alcohol")
@@ -55,11 +58,37 @@ FAILURE = re.compile(
 )
 
 
+# Every cuisine word of the domain's vocabulary (judge_forms): left in a template, it would name a
+# cuisine the re-filled conversation may not be about ("Malaysian in {city} would be great").
+CUISINE_WORDS = re.compile(
+    r"(?<![\w{])("
+    + "|".join(re.escape(w) for w in sorted({*CUISINE_INDEX, *CUISINE_ALSO}, key=len, reverse=True))
+    + r")(?![\w}])",
+    re.I,
+)
+PRICE_WORDS = re.compile(
+    r"(?<![\w{])(" + "|".join(re.escape(w) for w in sorted(PRICES, key=len, reverse=True)) + r")(?![\w}])",
+    re.I,
+)
+
+
 def literal_left(text: str) -> bool:
     """A slot value the de-lexicaliser could not see ("Pizza", "Thai food"): unsafe to re-fill."""
-    return bool(LITERAL.search(text)) or (
-        "{cuisine}" not in text and bool(re.search(r"\b(food|cuisine)\b", text))
+    return (
+        bool(LITERAL.search(text))
+        or bool(CUISINE_WORDS.search(text))
+        or ("{cuisine}" not in text and bool(re.search(r"\b(food|cuisine)\b", text)))
     )
+
+
+def states_literal(text: str) -> str | None:
+    """What an utterance states in words that re-filling would not keep true: a phone number or
+    street address left in it ("contact"), another domain ("domain"); None when neither."""
+    if re.search(_PHONE, text) or street_addresses(text):
+        return "contact"
+    if re.search(_OFF_DOMAIN, text, re.I):
+        return "domain"
+    return None
 
 
 # Fallback wording, used only for an act that no seed shows (e.g. a failed booking in 5 seeds);
@@ -199,7 +228,10 @@ def add_catalogue(bank: Bank, evs: list[dict]) -> None:
 def _system_act(text: str, prev: dict | None, after_alts: bool, is_last: bool) -> str:
     if prev and prev["kind"] == "result":
         if prev.get("reserve"):  # SGD sometimes reports a failure beside a non-empty result: trust the words
-            return "failure" if not prev["results"] or FAILURE.search(text) else "success"
+            claim = _reply_claims(text)  # the judge's reading of the words ("sorry ... but I've booked it")
+            if claim == "failed" or (claim is None and (not prev["results"] or FAILURE.search(text))):
+                return "failure"
+            return "success" if prev["results"] else "other"  # "booked" beside an empty result: noise
         return "offer" if "{restaurant_name}" in text else "no_results"
     slots = placeholders(text)
     if is_last:
@@ -317,34 +349,53 @@ def add_seed(bank: Bank, row: dict) -> None:
         )
         if act == "other" or literal or ("{time}" in text and DAYPART.search(text)):
             continue
+        if CUISINE_WORDS.search(text) or states_literal(text):
+            continue  # "Do they serve pasta?", "I want a hotel": words re-filling cannot keep true
+        constraints = _constraints(text, evs, i)
+        if constraints is None:
+            continue
         bank.add(
             act,
             text,
             seed,
             asks=asks_of(text) if act in ("ask", "affirm") else set(),
-            constraints=_constraints(text, evs, i),
+            constraints=constraints,
             facts={},
         )
 
 
-def _constraints(text: str, evs: list[dict], i: int) -> dict:
+def _constraints(text: str, evs: list[dict], i: int) -> dict | None:
     """Optional search slots a user utterance states in words ('not very costly', 'a drink'):
-    taken from the FindRestaurants call that follows, so a reused template keeps its meaning."""
+    taken from the FindRestaurants call that follows, so a reused template keeps its meaning.
+    None when the words state a constraint the call does not carry as said ("expensive" searched
+    as moderate because of a later utterance): re-used, that template would not be grounded."""
     call = next((e for e in evs[i:] if e["kind"] == "call"), None)
+    stated = [s for s in CONSTRAINTS if INFO_WORDS[s].search(text) and "{" + s + "}" not in text]
     if not call or call["name"] != "FindRestaurants":
         return {}
-    return {
-        s: call["args"][s]
-        for s in CONSTRAINTS
-        if s in call["args"] and INFO_WORDS[s].search(text) and "{" + s + "}" not in text
-    }
+    out = {s: call["args"][s] for s in stated if s in call["args"]}
+    if any(not user_gave(s, v, text) for s, v in out.items()):
+        return None
+    if evs[i + 1] is call and set(stated) - set(out):  # "one which serves alcohol", searched without it
+        return None
+    return out
+
+
+FACT_WORDS = re.compile(r"\b(alcohol\w*|liquor|booze|wine|beer|live music|music|band)\b", re.I)
 
 
 def _add_system(bank: Bank, act: str, text: str, seed: str, focus: dict) -> None:
     if act == "other" or ("{time}" in text and DAYPART.search(text)):
         return
-    if act != "request" and LITERAL.search(text):  # "their cuisine type is Sushi": a value left in words
+    if act != "request" and (LITERAL.search(text) or CUISINE_WORDS.search(text)):
+        return  # "their cuisine type is Sushi", "1 noodle place": a value left in words
+    if states_literal(text):  # a phone, an address, a hotel left in the words
         return
+    claim = _reply_claims(text)  # booking news only where the act is that news
+    if claim and {"success": "succeeded", "failure": "failed"}.get(act) != claim:
+        return
+    if act not in ("inform_fact", "success") and (PRICE_WORDS.search(text) or FACT_WORDS.search(text)):
+        return  # "1 cheaper restaurant": a fact only inform_fact/success templates record and check
     if act in ("inform_fact", "success"):  # one template per sentence, each with the facts it states
         for sent in sentences(text) if act == "inform_fact" else [text]:
             informs = asks_of(sent)

@@ -153,6 +153,9 @@ def test_s4_done_when_300_validated_from_five_seeds(dataset_dir, s4_seeds, tmp_p
     assert set(stats["topics"]) == set(WINDOWS) and min(stats["topics"].values()) >= 30
     assert stats["max_jaccard"]["seed"] < params["validate"]["dup_seed"]
     assert stats["max_jaccard"]["test"] < params["validate"]["dup_test"]
+    # grounding of what the teacher wrote, before validation, and the test near-duplicates dropped
+    assert stats["grounding"]["candidates"] == stats["candidates"] and stats["grounding"]["rate"] >= 0.95
+    assert stats["leakage"]["test_near_duplicates_dropped"] == 0 and stats["leakage"]["threshold"] == 0.4
     assert all(
         re.fullmatch(r"synth/\d{6}", r["dialogue_id"]) and r["service"] == "Restaurants_1" for r in rows
     )
@@ -320,3 +323,63 @@ def test_teacher_request_names_topic_window_and_rotates_seeds(s4_seeds):
     b = teacher_request(s4_seeds, tools, "long", (21, 29), 1, 2)
     assert "21-29 turns" in a[1]["content"] and a[1]["content"] != b[1]["content"]
     assert a[0]["role"] == "system" and "FindRestaurants" in a[0]["content"]
+
+
+@pytest.fixture(scope="module")
+def s1_sample(dataset_dir):
+    """90 of the 327 S1 traces (the published base size), drawn as `seed_rows` draws them."""
+    import random
+
+    pool = read_jsonl(dataset_dir / "train_pool.jsonl")
+    return sorted(random.Random(0).sample(pool, 90), key=lambda r: r["dialogue_id"])
+
+
+@pytest.mark.parametrize("seeds_name", ["s4_seeds", "s1_sample"])
+def test_rules_teacher_writes_grounded_conversations(dataset_dir, seeds_name, request):
+    """At least 95% of what the rules teacher writes passes the grounding check before any filtering."""
+    from tft_utils.grounding import check_grounding
+    from tft_utils.io import read_json
+    from tft_utils.synth import Teacher
+
+    seeds = request.getfixturevalue(seeds_name)
+    teacher = Teacher(seeds, read_json(dataset_dir / "tools.json"), params_for(dataset_dir))
+    rows = [rec["row"] for rec in teacher.make(list(range(200)), progress=False) if "row" in rec]
+    failed = [(r["dialogue_id"], g.message) for r in rows if not (g := check_grounding(r)).valid]
+    assert len(rows) == 200 and len(failed) <= 10, failed
+
+
+SYSTEM_ACTS = {
+    "request",
+    "offer",
+    "offer_alt",
+    "no_results",
+    "offer_intent",
+    "confirm",
+    "confirm_change",
+    "success",
+    "failure",
+    "inform_fact",
+    "req_more",
+    "goodbye",
+}
+
+
+def test_bank_keeps_no_template_whose_words_refilling_would_falsify(s1_sample):
+    """Phones, addresses, cuisines and other domains left in an utterance's words, booking news in an
+    act that is not that news, a user constraint its search did not carry: none become templates."""
+    from tft_utils.judge import _reply_claims
+    from tft_utils.synth_rules import CUISINE_WORDS, states_literal
+
+    bank = Bank.from_seeds(s1_sample)
+    for act, templates in bank.templates.items():
+        for t in templates:
+            assert not states_literal(t["text"]), (act, t["text"])
+            if act != "request":
+                assert not CUISINE_WORDS.search(t["text"]), (act, t["text"])
+            claim = _reply_claims(t["text"]) if act in SYSTEM_ACTS else None  # the assistant's words
+            assert claim is None or (act, claim) in (("success", "succeeded"), ("failure", "failed"))
+    # a seed where the user says "expensive" but the search (after a later turn) is moderate: not a template
+    assert all(
+        t["constraints"].get("price_range") != "moderate" or "expensive" not in t["text"]
+        for t in bank.templates["open_find"]
+    )
