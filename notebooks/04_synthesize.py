@@ -38,14 +38,23 @@ from tft_utils.provenance import provenance
 from tft_utils.run import run_paths
 from tft_utils.synth import seed_rows, synthesize
 from tft_utils.synth_report import (
+    candidate_rows,
+    flow_table,
+    grounding_failures,
+    grounding_table,
     judge_calibration,
+    leakage_summary,
     length_frame,
+    plot_coverage,
     plot_lengths,
     plot_rejections,
     plot_similarity,
     plot_topics,
     rejection_table,
     similarity_frame,
+    tool_call_table,
+    topic_turn_table,
+    uncovered_flows,
     with_data_paths,
 )
 
@@ -127,8 +136,56 @@ sims = similarity_frame(synthetic, seeds, test, pool, params["validate"]["ngram"
 display(sims.groupby("pair")["jaccard"].describe(percentiles=[0.5, 0.9, 0.99]).round(3))
 fig = plot_similarity(sims, params["validate"])
 
+# %%
+leakage_summary(stats)
+
 # %% [markdown]
-# ## 8. The judge on real traces
+# ## 8. Grounding: every value said or returned before
+#
+# `tft_utils/grounding.py`: each call's values come from the user's words or earlier tool results, each
+# name, address, phone, price or fact a reply states from a tool result, a booking is confirmed only after
+# a `ReserveRestaurant` that succeeded, with its details. Calibrated on the human-written traces (their
+# few failures are SGD's own mistakes, listed below); the teacher's candidates are checked *before*
+# validation removes the failures.
+
+# %%
+candidates = candidate_rows(out)
+grounded = grounding_table(
+    {
+        "real S1 training traces": pool,
+        "test set": test,
+        "teacher candidates (before validation)": candidates,
+        "validated synthetic": synthetic,
+    }
+)
+grounded
+
+# %%
+display(grounding_failures(candidates, k=5))
+grounding_failures(pool + test, k=6)  # the human-written ones that fail, and why
+
+# %% [markdown]
+# ## 9. Flow coverage: synthetic against real and test conversations
+#
+# Share of conversations showing each flow (one may show several), service calls per conversation, and
+# turns per mutation topic beside the test set's. Every flow of the test set must appear in the synthetic set.
+
+# %%
+flows = flow_table({"test": test, "real pool": pool, "seeds": seeds, "synthetic": synthetic})
+print(
+    "flows of the test set missing from the synthetic set:",
+    uncovered_flows(flows, "test", "synthetic") or "none",
+)
+flows
+
+# %%
+tool_calls = tool_call_table({"test": test, "real pool": pool, "synthetic": synthetic})
+display(tool_calls)
+display(topic_turn_table(meta, test, params["synth"]["topics"]))
+fig = plot_coverage(flows, tool_calls, meta, test)
+
+# %% [markdown]
+# ## 10. The judge on real traces
 #
 # The rules judge scored on the real training pool: if it rejected many real SGD conversations it would bias the synthetic set away from real conventions.
 
@@ -137,7 +194,7 @@ calibration = judge_calibration(pool, params["validate"]["min_judge"])
 calibration
 
 # %% [markdown]
-# ## 9. One synthetic conversation per topic
+# ## 11. One synthetic conversation per topic
 
 # %%
 for topic in sorted(params["synth"]["topics"]):
@@ -147,7 +204,7 @@ for topic in sorted(params["synth"]["topics"]):
         print(conversation_text(next(r for r in synthetic if r["dialogue_id"] == first)))
 
 # %% [markdown]
-# ## 10. The call ledger
+# ## 12. The call ledger
 #
 # Teacher and judge calls, cache hits, tokens and cost (empty with the `rules` backends: no LLM was called).
 
@@ -155,7 +212,7 @@ for topic in sorted(params["synth"]["topics"]):
 LEDGER.table()
 
 # %% [markdown]
-# ## 11. Record the results
+# ## 13. Record the results
 
 # %%
 recorded = write_json(
@@ -163,6 +220,8 @@ recorded = write_json(
     {
         "stats": stats,
         "judge_calibration": calibration,
+        "grounding": grounded.reset_index().to_dict(orient="records"),
+        "flows": flows.reset_index().to_dict(orient="records"),
         "similarity": sims.groupby("pair")["jaccard"].max().round(4).to_dict(),
         "ledger": LEDGER.rows(),
         "provenance": provenance(params),
