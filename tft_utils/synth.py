@@ -21,6 +21,7 @@ import json
 import random
 from pathlib import Path
 
+from tft_utils.align import read_results
 from tft_utils.io import DataError, iter_jsonl, read_json, read_jsonl, write_json, write_jsonl
 from tft_utils.synth_lex import RESPOND
 from tft_utils.validate import Validator, llm_judge_requests, parse_judge
@@ -95,11 +96,12 @@ def compact(messages: list[dict]) -> list[dict]:
             args = json.loads(fn["arguments"]) if isinstance(fn["arguments"], str) else fn["arguments"]
             out.append({"role": "assistant", "name": fn["name"], "arguments": args})
             after_call = fn["name"] != RESPOND
-        elif after_call:
-            out.append({"role": "tool", "content": json.loads(m["content"])})
+        elif after_call and (results := read_results(m)) is not None:
+            out.append({"role": "tool", "content": results})
             after_call = False
-        else:
+        else:  # a user turn; also after a call no tool answered (an S2 reply corrupted into a call)
             out.append({"role": "user", "content": m["content"]})
+            after_call = False
     return out
 
 

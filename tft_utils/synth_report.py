@@ -79,6 +79,11 @@ def plot_rejections(stats: dict, table: pd.DataFrame):
 
 
 def plot_topics(meta: list[dict]):
+    if not meta:  # no conversation passed validation (e.g. an endpoint teacher that wrote none): say so
+        fig, ax = plt.subplots(figsize=(6, 1.2))
+        ax.text(0.5, 0.5, "no validated synthetic conversation", ha="center", va="center")
+        ax.set_axis_off()
+        return pd.DataFrame(columns=["count", "min", "mean", "max"]), fig
     frame = pd.DataFrame(meta)
     counts = frame.groupby("topic")["turns"].describe()[["count", "min", "mean", "max"]]
     fig, ax = plt.subplots(figsize=(6, 2.8))

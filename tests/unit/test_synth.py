@@ -383,3 +383,19 @@ def test_bank_keeps_no_template_whose_words_refilling_would_falsify(s1_sample):
         t["constraints"].get("price_range") != "moderate" or "expensive" not in t["text"]
         for t in bank.templates["open_find"]
     )
+
+
+def test_compact_keeps_a_user_turn_after_a_call_no_tool_answered():
+    """S2 corrupts replies into service calls: the next message is the user's words, not a tool result.
+    The teacher's prompt shows it as the user turn it is (it used to raise JSONDecodeError)."""
+    call = {"name": "FindRestaurants", "arguments": json.dumps({"city": "San Jose", "cuisine": "Thai"})}
+    msgs = [
+        {"role": "user", "content": "Thai food in San Jose?"},
+        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function", "function": call}]},
+        {"role": "user", "content": "Something cheap, please."},
+        {"role": "assistant", "tool_calls": [{"id": "call_2", "type": "function", "function": call}]},
+        {"role": "user", "content": '[{"name": "Thai Basil"}]'},
+    ]
+    assert [m["role"] for m in compact(msgs)] == ["user", "assistant", "user", "assistant", "tool"]
+    assert compact(msgs)[2]["content"] == "Something cheap, please."
+    assert compact(msgs)[4]["content"] == [{"name": "Thai Basil"}]
