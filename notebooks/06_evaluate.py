@@ -29,6 +29,7 @@ WORST_K = 3  # worst turns shown per trained arm
 # %%
 import pandas as pd
 
+from tft_utils.backends import LEDGER
 from tft_utils.compare import (
     confusion_frame,
     paired_frame,
@@ -116,7 +117,18 @@ for arm in [a for a in ("direct", "tft") if a in scored]:
     print(worst_turns(scored[arm][0], WORST_K))
 
 # %% [markdown]
-# ## 10. Record the results
+# ## 10. The call ledger
+#
+# The endpoint teacher's answers to the test turns (stage `evaluate`) and the LLM judge's verdicts (stage
+# `judge`): calls, cache hits, HTTP requests, tokens and cost, kept in `06_ledger.json` (empty when neither
+# role is an endpoint: no LLM was called).
+
+# %%
+LEDGER.save(paths["scenario"] / "06_ledger.json")
+LEDGER.table()
+
+# %% [markdown]
+# ## 11. Record the results
 
 # %%
 recorded = record(paths, results, provenance(params))

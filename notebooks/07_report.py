@@ -44,6 +44,7 @@ from tft_utils.report import (
     stage_effects,
     study_table,
     table_markdown,
+    teacher_text,
     write_report,
 )
 from tft_utils.run import run_paths
@@ -60,12 +61,13 @@ display(Markdown(setup_text(results)))
 # %% [markdown]
 # ## 2. The study's table
 #
-# Ours beside the published numbers; Δ = TFT − Direct on the same test pairs, with its verdict, the smallest Δ this sample detects, and what the intervals cover.
+# Ours beside the published numbers; Δ = TFT − Direct on the same test pairs, with its verdict, the smallest Δ this sample detects, and what the intervals cover. When the teacher is an endpoint model, its own score on the same pairs (notebook 06's teacher arm) sits beside the students', with the publishers' score for that model when they report one.
 
 # %%
 table = study_table(results, METRIC)
 files = write_report(paths["report"], table, results, METRIC)
-display(Markdown(table_markdown(table) + "\n\n" + interval_text(results, METRIC)))
+shown = [table_markdown(table), interval_text(results, METRIC), teacher_text(results, METRIC)]
+display(Markdown("\n\n".join(text for text in shown if text)))
 
 # %% [markdown]
 # ## 3. Scores per scenario, with intervals

@@ -52,18 +52,48 @@ def interval_covers(r: ScenarioResults, metric: str = "llm_as_a_judge") -> str:
     return "test sampling + training seeds" if any(v > 1 for v in n.values()) else "test sampling only"
 
 
+def _name_key(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+def published_teachers() -> dict[str, float]:
+    """{model: score} of the frontier models the publishers scored on the same test set."""
+    pub = published_results()
+    rows = pub[(pub.pipeline == "teacher") & (pub.metric == "llm_as_a_judge")]
+    return {
+        s.removeprefix("teacher ").strip(): float(v) for s, v in zip(rows.scenario, rows.score, strict=True)
+    }
+
+
+def published_teacher_score(endpoint: str | None) -> float | None:
+    """The published score of the model an endpoint name names (glm-5 -> GLM-5's 0.835), if scored."""
+    if not endpoint:
+        return None
+    key = _name_key(endpoint)
+    hits = [v for name, v in published_teachers().items() if _name_key(name) and _name_key(name) in key]
+    return hits[0] if len(hits) == 1 else None
+
+
 def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
     """Per scenario: ours (TFT, Direct, Δ with its paired interval, its verdict and the smallest Δ this
-    sample detects, seeds per arm, what the intervals cover, seed spread) beside the published."""
+    sample detects, seeds per arm, what the intervals cover, seed spread) beside the published. When the
+    teacher is an endpoint (notebook 06's `teacher` arm), its score on the same pairs sits beside the
+    students' (`teacher`, `teacher_ci`, `teacher_model`: the endpoint's name in params, and
+    `published_teacher` when the publishers scored that model)."""
     pub = published_results()
     rows = []
     for s, r in results.items():
         m = r.metrics
         row = {"scenario": SCENARIO_NAMES[s]}
-        for arm in ("tft", "direct", "base"):
+        for arm in ("tft", "direct", "base", "teacher"):
             if arm in m:
                 row[arm] = m[arm][metric].mean
                 row[f"{arm}_ci"] = f"[{m[arm][metric].ci_low:.3f}, {m[arm][metric].ci_high:.3f}]"
+        if "teacher" in m:
+            row["teacher_model"] = (r.roles or {}).get("teacher")
+            published = published_teacher_score(row["teacher_model"])
+            if published is not None and metric == "llm_as_a_judge":
+                row["published_teacher"] = published
         d = r.paired.get(metric)
         if d:
             row.update(
@@ -127,6 +157,20 @@ def interval_text(results: dict, metric: str = "llm_as_a_judge") -> str:
     return "\n\n".join(lines)
 
 
+def teacher_text(results: dict, metric: str = "llm_as_a_judge") -> str:
+    """A line under the table when an endpoint model was scored as the teacher arm: what it is, and the
+    frontier models the publishers scored on the same test set (their teacher table). Empty otherwise."""
+    models = sorted({str((r.roles or {}).get("teacher")) for r in results.values() if "teacher" in r.metrics})
+    if not models:
+        return ""
+    published = ", ".join(f"{k} {v:.3f}" for k, v in published_teachers().items())
+    return (
+        f"**teacher**: the endpoint model `{'`, `'.join(models)}` (roles.teacher) asked the same test turns as "
+        f"the students and scored the same way ({metric}), the ceiling they are distilled towards. "
+        f"Published frontier models on the publishers' test set (llm_as_a_judge): {published}."
+    )
+
+
 def _plain_markdown(df: pd.DataFrame) -> str:
     cols = [df.index.name or ""] + list(df.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
@@ -138,7 +182,8 @@ def _plain_markdown(df: pd.DataFrame) -> str:
 
 
 def plot_arms(results: dict, metric: str = "llm_as_a_judge"):
-    """Grouped bars: base, Direct, TFT per scenario, with their 95% intervals."""
+    """Grouped bars: base, Direct, TFT (and the endpoint teacher, when scored) per scenario, with their 95%
+    intervals."""
     arms = [a for a in ("base", "direct", "tft", "teacher") if any(a in r.metrics for r in results.values())]
     x = np.arange(len(results))
     width = 0.8 / len(arms)
@@ -232,6 +277,8 @@ def write_report(
         f"# TFT vs Direct\n\n{setup_text(results)}\n\n{table_markdown(table)}\n\n"
         f"{interval_text(results, metric)}\n"
     )
+    teacher = teacher_text(results, metric)
+    md += f"\n{teacher}\n" if teacher else ""
     write_text(report_dir / "table.md", md)
     return {"table_csv": str(report_dir / "table.csv"), "table_md": str(report_dir / "table.md")}
 
