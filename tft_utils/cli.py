@@ -13,7 +13,7 @@ from tft_utils.io import DataError
 from tft_utils.params import ParamsError, load_params
 
 # Modules that contribute subcommands, in the order `tft --help` lists them.
-COMMAND_MODULES = ("data", "scenarios", "clean", "synth", "train", "predict", "score", "run")
+COMMAND_MODULES = ("data", "scenarios", "clean", "synth", "train", "predict", "score", "plan", "run")
 # Known failures: bad input, a bad parameter, an endpoint that keeps failing (after its retries) or
 # refuses the key. Each ends a command with one line `tft CMD: error: ...` and exit code 2.
 KNOWN_FAILURES = (DataError, ParamsError, FileNotFoundError, BackendError)

@@ -280,8 +280,43 @@ def add_cli(subparsers) -> None:
     p.add_argument("--seeds", default=None, help="training seeds per arm, e.g. 0,1,2")
     p.add_argument("--force", action="store_true", help="rerun stages even when their inputs are unchanged")
     p.add_argument("--wait", action="store_true", help="wait for another run writing the same folder to end")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="USD: ask before spending past it (not interactive: refuse)",
+    )
+    p.add_argument("--yes", action="store_true", help="run even when the plan's spend is past --budget")
     cli.add_params_args(p)
     p.set_defaults(func=_cmd_run)
+
+
+def show_plan(args, scenarios: list[str], pipelines: list[str], stages, seeds, log=print) -> None:
+    """Before a run that calls endpoints (or has a --budget): print the plan of what it will call,
+    send and cost (`tft_utils.plan`), write it to outputs/<run>/plan.json, and stop with BudgetError
+    when the spend is past --budget and nobody said yes."""
+    from tft_utils import plan as planning
+    from tft_utils.plan_inputs import is_endpoint
+
+    profile = args.profile or "cpu"
+    roles = [load_params(profile, s, args.overrides)["roles"] for s in scenarios]
+    specs = [spec for r in roles for v in r.values() for spec in (v if isinstance(v, list) else [v])]
+    spends = not stages or {"03", "04", "05", "06"} & set(stages)  # 01, 02, 07 call no model
+    if args.budget is None and not (spends and any(is_endpoint(spec) for spec in specs)):
+        return
+    try:
+        plan = planning.make_plan(
+            profile, scenarios, args.overrides, pipelines, args.run, seeds, stages=stages
+        )
+    except DataError as e:
+        if args.budget is not None:
+            raise DataError(f"no plan, so --budget cannot be checked: {e}") from None
+        log(f"plan: not made ({e})")
+        return
+    path = planning.write(plan, Path(plan.run_dir) / "plan.json")
+    log(planning.render(plan))
+    log(f"plan written to {path}")
+    planning.check_budget(plan, args.budget, args.yes)
 
 
 def _cmd_run(args) -> int:
@@ -291,15 +326,19 @@ def _cmd_run(args) -> int:
     for s in scenarios:
         if s not in SCENARIOS:
             raise FileNotFoundError(f"unknown scenario '{s}' (choose from {', '.join(SCENARIOS)}, all)")
+    pipelines = [p.strip() for p in args.pipelines.split(",")]
+    stages = args.stages.split(",") if args.stages else None
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    show_plan(args, scenarios, pipelines, stages, seeds)
     run_study(
         scenarios,
         args.profile or "cpu",
         args.run,
-        [p.strip() for p in args.pipelines.split(",")],
+        pipelines,
         args.overrides,
-        args.stages.split(",") if args.stages else None,
+        stages,
         args.force,
-        [int(s) for s in args.seeds.split(",")] if args.seeds else None,
+        seeds,
         wait=args.wait,
     )
     return 0
