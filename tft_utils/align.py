@@ -17,37 +17,10 @@ import json
 import re
 from collections import Counter, defaultdict
 
-RESPOND = "respond_to_user"
-FIND, RESERVE = "FindRestaurants", "ReserveRestaurant"
-# The target schema (public task knowledge: the tools the student is trained to call).
-TARGET = {
-    FIND: {"required": ["city", "cuisine"], "optional": ["price_range", "has_live_music", "serves_alcohol"]},
-    RESERVE: {"required": ["restaurant_name", "city", "time"], "optional": ["date", "party_size"]},
-    RESPOND: {"required": ["message"], "optional": []},
-}
-RESULT_SLOTS = [
-    "restaurant_name",
-    "city",
-    "cuisine",
-    "price_range",
-    "has_live_music",
-    "serves_alcohol",
-    "phone_number",
-    "street_address",
-    "date",
-    "time",
-    "party_size",
-]
-PRICES = ["inexpensive", "moderate", "expensive", "very expensive"]
-# Other services' price words onto the target enum (Restaurants_2 says cheap / pricey / ultra high-end).
-PRICE_SYNONYMS = {
-    "cheap": "inexpensive",
-    "budget": "inexpensive",
-    "affordable": "inexpensive",
-    "pricey": "expensive",
-    "ultra high-end": "very expensive",
-    "high-end": "very expensive",
-}
+from tft_utils.domain.calls import read_call, read_results, write_call
+from tft_utils.domain.tools import FIND, RESERVE, RESPOND, RESULT_SLOTS, TARGET, parameters
+from tft_utils.domain.values import KIND_OF_SLOT, normalise_value, value_kind
+
 # Words that name each target slot in other schemas (SGD-X-like human renamings).
 SYNONYMS = {
     "restaurant_name": {"name", "establishment", "business", "venue", "eatery", "place", "restaurant"},
@@ -90,83 +63,13 @@ STOP = {
     "estimated",
     "info",
 }
-KIND_OF_SLOT = {
-    "time": "time",
-    "date": "date",
-    "party_size": "count",
-    "has_live_music": "bool",
-    "serves_alcohol": "bool",
-    "price_range": "price",
-    "phone_number": "phone",
-    "street_address": "address",
-    "city": "text",
-    "cuisine": "text",
-    "restaurant_name": "text",
-}
-
 SHARED_KINDS = {"bool", "text"}  # kinds more than one slot carries
-
-
-# --------------------------------------------------------------------------- messages
-
-
-def read_call(msg: dict) -> dict | None:
-    """`{"name", "arguments"}` of an assistant message; None when it has no readable tool call."""
-    try:
-        fn = msg["tool_calls"][0]["function"]
-        args = fn.get("arguments") or {}
-        args = json.loads(args) if isinstance(args, str) else dict(args)
-        return {"name": str(fn["name"]), "arguments": args if isinstance(args, dict) else {}}
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
-
-
-def write_call(msg: dict, call: dict) -> None:
-    fn = msg["tool_calls"][0]["function"]
-    fn["name"], fn["arguments"] = call["name"], json.dumps(call["arguments"], ensure_ascii=False)
-
-
-def read_results(msg: dict) -> list[dict] | None:
-    """The result list of a tool-result message (a user message holding a JSON list), else None."""
-    if msg.get("role") != "user" or not str(msg.get("content") or "").lstrip().startswith("["):
-        return None
-    try:
-        res = json.loads(msg["content"])
-    except ValueError:
-        return None
-    return [r for r in res if isinstance(r, dict)] if isinstance(res, list) else None
 
 
 def words(name: str) -> list[str]:
     """'SearchRestaurantsByCuisine' / 'type_of_food' -> lower-case words."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name))
     return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
-
-
-def value_kind(v) -> str:
-    s = str(v).strip()
-    if re.fullmatch(r"\d{1,2}:\d{2}", s):
-        return "time"
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
-        return "date"
-    if re.fullmatch(r"\d{1,2}", s):
-        return "count"
-    if s in ("True", "False", "true", "false"):
-        return "bool"
-    if s.lower() in PRICES or s.lower() in PRICE_SYNONYMS:
-        return "price"
-    if re.fullmatch(r"[+\d][\d\s().-]{6,}", s):
-        return "phone"
-    if re.match(r"\d+\s+\w", s):
-        return "address"
-    return "text"
-
-
-def normalise_value(slot: str, v):
-    """Enum values onto the target's spelling (price words); everything else unchanged."""
-    if slot == "price_range" and isinstance(v, str):
-        return PRICE_SYNONYMS.get(v.lower(), v.lower() if v.lower() in PRICES else v)
-    return v
 
 
 # --------------------------------------------------------------------------- name evidence
@@ -312,8 +215,7 @@ def apply_mapping(trace: dict, mapping: dict) -> dict:
                     m, {"name": RESPOND, "arguments": {"message": call["arguments"].get("message", text)}}
                 )
                 continue
-            allowed = TARGET.get(name, {"required": [], "optional": []})
-            allowed = set(allowed["required"]) | set(allowed["optional"])
+            allowed = set(parameters(name))
             args = {}
             for k, v in call["arguments"].items():
                 slot = keys.get(k, k)

@@ -23,7 +23,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from tft_utils.align import align, read_call, write_call
+from tft_utils.align import align
+from tft_utils.domain.calls import read_call, write_call
 from tft_utils.filter import score_traces
 from tft_utils.io import DataError, read_json, read_jsonl, write_json, write_jsonl
 from tft_utils.relabel import relabel_traces

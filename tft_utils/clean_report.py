@@ -16,7 +16,9 @@ from collections import Counter, defaultdict
 
 import pandas as pd
 
-from tft_utils.align import PRICE_SYNONYMS, RESPOND, read_call
+from tft_utils.domain.calls import read_call
+from tft_utils.domain.tools import RESPOND, SERVICE
+from tft_utils.domain.values import PRICE_SYNONYMS
 from tft_utils.relabel import canon
 
 R2_TO_TARGET = {
@@ -46,7 +48,7 @@ def expected_calls(traces: list[dict], corruptions: list[dict], pool: list[dict]
         for i, m in enumerate(t["messages"]):
             if m.get("role") != "assistant":
                 continue
-            if service == "Restaurants_1" and did in src:
+            if service == SERVICE and did in src:
                 out[(did, i)] = read_call(src[did]["messages"][i])
             elif service == "Restaurants_2":
                 call = before.get((did, i)) or read_call(m)

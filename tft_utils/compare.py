@@ -107,7 +107,7 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
 
 
 # The modules whose code shapes a model's predictions (see finetune.STUDENT_CODE).
-PREDICT_CODE = ("predict.py", "render.py", "student.py", "io.py")
+PREDICT_CODE = ("predict.py", "render.py", "domain/calls.py", "domain/tools.py", "student.py", "io.py")
 
 
 def predictions_fingerprint(model, pairs_path, tools_path, params: dict) -> dict:

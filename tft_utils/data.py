@@ -13,10 +13,11 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from tft_utils.domain.calls import assistant_call, call_of
+from tft_utils.domain.tools import RESPOND, SERVICE
 from tft_utils.io import DataError, read_jsonl, write_json, write_jsonl
 from tft_utils.sgd import load_dialogues, load_schema
 
-RESPOND = "respond_to_user"
 RESOURCES = resources.files("tft_utils") / "resources"
 
 
@@ -26,19 +27,6 @@ RESOURCES = resources.files("tft_utils") / "resources"
 def call_id(dialogue_id: str, index: int) -> str:
     """Deterministic `call_<12 hex>` so a rerun writes byte-identical files."""
     return "call_" + hashlib.sha1(f"{dialogue_id}:{index}".encode()).hexdigest()[:12]
-
-
-def assistant_call(name: str, arguments: dict, cid: str) -> dict:
-    """An assistant message with one tool call; `arguments` stored as a JSON string (OpenAI)."""
-    fn = {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)}
-    return {"role": "assistant", "tool_calls": [{"id": cid, "type": "function", "function": fn}]}
-
-
-def get_call(message: dict) -> tuple[str, dict]:
-    """(name, arguments dict) of an assistant message, whichever form its arguments take."""
-    fn = message["tool_calls"][0]["function"]
-    args = fn.get("arguments") or {}
-    return fn["name"], json.loads(args) if isinstance(args, str) else dict(args)
 
 
 def results_message(results: list[dict]) -> dict:
@@ -75,7 +63,7 @@ def question_messages(messages: list[dict]) -> list[dict]:
     out = []
     for m in messages:
         if m.get("role") == "assistant" and m.get("tool_calls"):
-            name, args = get_call(m)
+            name, args = call_of(m)
             tc = m["tool_calls"][0]
             out.append(
                 {
@@ -101,7 +89,7 @@ def trace_to_pairs(trace: dict) -> list[dict]:
     for i, m in enumerate(trace["messages"]):
         if m.get("role") != "assistant":
             continue
-        name, args = get_call(m)
+        name, args = call_of(m)
         pairs.append(
             {
                 "dialogue_id": trace["dialogue_id"],
@@ -221,11 +209,11 @@ def load_published_test(path_or_url: str | os.PathLike | None, reference: list[d
             msgs.append(assistant_call(ans["name"], ans["parameters"], ""))
             for m in msgs:  # arguments as JSON strings, like every other trace file
                 if m.get("tool_calls"):
-                    name, args = get_call(m)
+                    name, args = call_of(m)
                     m["tool_calls"][0]["function"]["arguments"] = json.dumps(args, ensure_ascii=False)
-        except (json.JSONDecodeError, KeyError, TypeError, IndexError) as e:
+        except (json.JSONDecodeError, KeyError, TypeError, IndexError, DataError) as e:
             raise DataError(f"{src}:{lineno}: not a conversation with a final tool call ({e})") from e
-        traces.append({"dialogue_id": None, "service": "Restaurants_1", "messages": msgs})
+        traces.append({"dialogue_id": None, "service": SERVICE, "messages": msgs})
     for t, did in zip(traces, match_ids(traces, reference), strict=True):
         t["dialogue_id"] = did
         t["messages"][-1]["tool_calls"][0]["id"] = call_id(did, len(t["messages"]) - 1)
@@ -236,7 +224,7 @@ def load_published_test(path_or_url: str | os.PathLike | None, reference: list[d
 def build_dataset(
     sgd_dir: str | os.PathLike,
     out: str | os.PathLike,
-    service: str = "Restaurants_1",
+    service: str = SERVICE,
     test_set: str = "sgd",
     published_test: str | None = None,
     test_ids: str | None = None,

@@ -1,4 +1,4 @@
-"""Turning a model's output into a tool call, and the deterministic metrics of STUDY §6.
+"""The deterministic metrics of STUDY §6 (a model's output is read with `domain.calls.parse_tool_call`).
 
 Every metric is registered by name in `METRICS` and returns a `Check`: a score plus `valid`,
 `error_type` (`turn:unparseable`, `turn:wrong_tool`, `turn:wrong_param_keys`,
@@ -8,7 +8,6 @@ Every metric is registered by name in `METRICS` and returns a `Check`: a score p
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,13 +16,7 @@ from typing import Any
 from nltk.stem import porter
 from rouge_score import tokenize, tokenizers
 
-RESPOND = "respond_to_user"
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    parameters: dict
+from tft_utils.domain.calls import ToolCall, parse_tool_call
 
 
 @dataclass(frozen=True)
@@ -32,72 +25,6 @@ class Check:
     valid: bool
     error_type: str | None = None
     message: str = ""
-
-
-# --------------------------------------------------------------------------- parsing
-
-_TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
-_DECODER = json.JSONDecoder()
-
-
-def _as_call(obj: Any) -> ToolCall | None:
-    """A decoded JSON value -> ToolCall, accepting `parameters` or `arguments` (object or JSON string)."""
-    if isinstance(obj, list) and len(obj) == 1:
-        obj = obj[0]
-    if not isinstance(obj, dict):
-        return None
-    if isinstance(obj.get("function"), dict):  # OpenAI {"type": "function", "function": {...}}
-        obj = obj["function"]
-    name = obj.get("name")
-    args = obj.get("parameters", obj.get("arguments", {}))
-    if isinstance(args, str):
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError:
-            return None
-    if args is None:
-        args = {}
-    if not isinstance(name, str) or not name.strip() or not isinstance(args, dict):
-        return None
-    return ToolCall(name.strip(), args)
-
-
-def _first_json_call(text: str) -> ToolCall | None:
-    """Try every '{' as the start of a JSON value; the first that decodes to a call wins."""
-    for m in re.finditer(r"[{\[]", text):
-        try:
-            obj, _ = _DECODER.raw_decode(text, m.start())
-        except json.JSONDecodeError:
-            continue
-        call = _as_call(obj)
-        if call is not None:
-            return call
-    return None
-
-
-def parse_tool_call(text: Any) -> ToolCall | None:
-    """A model's raw output -> ToolCall, or None when no tool call can be read from it.
-
-    Accepts `{"name", "parameters"}` JSON, `<tool_call>{"name", "arguments"}</tool_call>`, code
-    fences and text around the JSON; an already-decoded dict is accepted as well.
-    """
-    if isinstance(text, dict):
-        return _as_call(text)
-    if not isinstance(text, str) or not text.strip():
-        return None
-    return _parse_text(text)
-
-
-@lru_cache(maxsize=65536)
-def _parse_text(text: str) -> ToolCall | None:
-    # Cached: a file repeats the same answers and predictions; callers never mutate the result.
-    for pattern in (_TOOL_CALL_TAG, _FENCE):
-        for m in pattern.finditer(text):
-            call = _first_json_call(m.group(1))
-            if call is not None:
-                return call
-    return _first_json_call(text)
 
 
 # --------------------------------------------------------------------------- metrics

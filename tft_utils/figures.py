@@ -8,7 +8,8 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from tft_utils.data import RESPOND, get_call
+from tft_utils.domain.calls import call_of
+from tft_utils.domain.tools import RESPOND
 
 
 def conversation_text(trace_or_messages, width: int = 110, mark: int | None = None) -> str:
@@ -18,7 +19,7 @@ def conversation_text(trace_or_messages, width: int = 110, mark: int | None = No
     for i, m in enumerate(messages):
         prefix = ">> " if i == mark else "   "
         if m.get("role") == "assistant" and m.get("tool_calls"):
-            name, args = get_call(m)
+            name, args = call_of(m)
             text = (
                 f"ASSISTANT: {args.get('message', '')}"
                 if name == RESPOND
@@ -71,7 +72,7 @@ def plot_lengths(named_traces: dict):
 
 def call_counts(named_traces: dict) -> pd.DataFrame:
     rows = {
-        name: Counter(get_call(m)[0] for t in traces for m in t["messages"] if m.get("role") == "assistant")
+        name: Counter(call_of(m)[0] for t in traces for m in t["messages"] if m.get("role") == "assistant")
         for name, traces in named_traces.items()
     }
     return pd.DataFrame(rows).fillna(0).astype(int)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import re
 
-from tft_utils.align import RESPOND, RESULT_SLOTS, TARGET, function_score, name_score, read_call, read_results
+from tft_utils.align import function_score, name_score
+from tft_utils.domain.calls import read_call, read_results
+from tft_utils.domain.tools import RESPOND, RESULT_SLOTS, TARGET
 
 PROMPT_VERSION = "filter-v1"
 TARGET_WORDS = {

@@ -68,8 +68,17 @@ def size_table(sets: dict[str, list[dict]]) -> pd.DataFrame:
 
 
 # The modules whose code shapes a student's weights: an edit elsewhere in the package (a report, the
-# judge) leaves trained students valid; an edit here retrains them.
-STUDENT_CODE = ("train.py", "render.py", "student.py", "tool_base.py", "io.py")
+# judge) leaves trained students valid; an edit here retrains them. render.py reads and writes calls
+# with domain/calls.py (which names the tools from domain/tools.py).
+STUDENT_CODE = (
+    "train.py",
+    "render.py",
+    "domain/calls.py",
+    "domain/tools.py",
+    "student.py",
+    "tool_base.py",
+    "io.py",
+)
 
 
 def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int) -> dict:

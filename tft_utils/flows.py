@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from tft_utils.domain.calls import call_name
+from tft_utils.domain.tools import FIND, RESERVE
 from tft_utils.judge import _reply_claims
-from tft_utils.synth_lex import RESPOND, events
+from tft_utils.synth_lex import events
 
 FLOWS = (
     "search_only",
@@ -29,7 +31,6 @@ FLOWS = (
     "no_results",
     "booking_fails",
 )
-TOOLS = ("FindRestaurants", "ReserveRestaurant", RESPOND)
 _NO = re.compile(r"^\W*(no\b|nope|nah|not\b|actually|i don'?t|i do not|sorry|wait)", re.I)
 _MORE = re.compile(r"\b(anything else|something else|anything more|further|else i can|more help)\b", re.I)
 _OFFER = re.compile(r"\?|confirm|how about|what about|would you like|shall i|should i", re.I)
@@ -40,25 +41,21 @@ def flows(row: dict) -> set[str]:
     evs = events(row)
     names = [e["name"] for e in evs if e["kind"] == "call"]
     out = set()
-    finds, reserves = names.count("FindRestaurants"), names.count("ReserveRestaurant")
+    finds, reserves = names.count(FIND), names.count(RESERVE)
     if finds and not reserves:
         out.add("search_only")
-    if (
-        finds
-        and reserves
-        and names.index("FindRestaurants") < len(names) - 1 - names[::-1].index("ReserveRestaurant")
-    ):
+    if finds and reserves and names.index(FIND) < len(names) - 1 - names[::-1].index(RESERVE):
         out.add("search_then_reserve")
     if finds >= 2:
         out.add("several_searches")
-    if reserves and "FindRestaurants" not in names[: names.index("ReserveRestaurant")]:
+    if reserves and FIND not in names[: names.index(RESERVE)]:
         out.add("reserve_without_search")
     for i, ev in enumerate(evs):
         prev = evs[i - 1] if i else None
         if ev["kind"] == "result" and prev and prev["kind"] == "call":
-            if prev["name"] == "FindRestaurants" and not ev["results"]:
+            if prev["name"] == FIND and not ev["results"]:
                 out.add("no_results")
-            if prev["name"] == "ReserveRestaurant":
+            if prev["name"] == RESERVE:
                 reply = evs[i + 1]["text"] if i + 1 < len(evs) and evs[i + 1]["kind"] == "say" else ""
                 if not ev["results"] or _reply_claims(reply) == "failed":
                     out.add("booking_fails")
@@ -76,8 +73,4 @@ def flows(row: dict) -> set[str]:
 
 def tool_counts(row: dict) -> Counter:
     """How many times the conversation calls each tool."""
-    return Counter(
-        (m.get("tool_calls") or [{}])[0].get("function", {}).get("name")
-        for m in row.get("messages", [])
-        if m.get("role") == "assistant"
-    )
+    return Counter(call_name(m) for m in row.get("messages", []) if m.get("role") == "assistant")

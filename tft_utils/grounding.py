@@ -4,7 +4,7 @@ said or returned before it? One check for every teacher (rules or an endpoint), 
 A conversation is grounded when
 - every argument of a service call comes from the user's earlier words, an earlier tool result or an
   earlier (itself grounded) call, or is the tool's default (SGD books today, for 2), after the
-  domain's normalisation (`judge_forms`: dates, times, numbers, cuisine and price synonyms, cities);
+  domain's normalisation (`domain.values`: dates, times, numbers, cuisine and price synonyms, cities);
 - every restaurant name, address, phone number, rating or price a reply states appears in an earlier
   tool result (a name may also be the user's own), and its yes/no facts (live music, alcohol) agree
   with it (`judge`'s reply rules: the same notion of "contradicts the tool results");
@@ -21,31 +21,13 @@ Result per conversation: `Grounding(valid, error_type, turn, message, problems)`
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 
-from tft_utils.judge import (
-    _CLOCK,
-    _DATE_PHRASE,
-    _NEG,
-    _REQUEST,
-    _SIZE,
-    OPTIONAL,
-    RESPOND,
-    TOPIC,
-    Context,
-    _booking_status,
-    _check_facts,
-    _focus,
-    _mentions,
-    _reply_claims,
-    _unknown_names,
-    build_context,
-    same_value,
-    without_names,
-)
-from tft_utils.judge_forms import (
+from tft_utils.domain.calls import read_call, read_results
+from tft_utils.domain.mentions import CLOCK, DATE_PHRASE, SIZE, dates_said, sizes_said, times_said
+from tft_utils.domain.tools import BOOL_SLOTS, OPTIONAL, RESERVE, RESPOND, TODAY, TODAY_ISO
+from tft_utils.domain.values import (
     bool_key,
     city_key,
     cuisine_key,
@@ -59,7 +41,21 @@ from tft_utils.judge_forms import (
     time_options,
     typo,
 )
-from tft_utils.synth_lex import DATE_RES, PARTY_RES, TIME_RES, TODAY
+from tft_utils.judge import (
+    _NEG,
+    _REQUEST,
+    TOPIC,
+    Context,
+    _booking_status,
+    _check_facts,
+    _focus,
+    _mentions,
+    _reply_claims,
+    _unknown_names,
+    build_context,
+    same_value,
+    without_names,
+)
 
 CALL_VALUE = "grounding:call_value"
 REPLY_ENTITY = "grounding:reply_entity"
@@ -99,24 +95,6 @@ class Grounding:
 # ---------------------------------------------------------------- the conversation as calls and words
 
 
-def _call(message: dict) -> tuple[str, dict] | None:
-    try:
-        fn = message["tool_calls"][0]["function"]
-        args = fn.get("arguments") or {}
-        args = json.loads(args) if isinstance(args, str) else dict(args)
-        return (fn["name"], args) if isinstance(args, dict) else None
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
-
-
-def _result(message: dict) -> list[dict] | None:
-    try:
-        res = json.loads(message.get("content") or "")
-    except (TypeError, ValueError):
-        return None
-    return [r for r in res if isinstance(r, dict)] if isinstance(res, list) else None
-
-
 @dataclass
 class _Said:
     """What the conversation holds before a message: the user's words, results, earlier calls."""
@@ -149,33 +127,15 @@ def _polarities(pattern: str, text: str) -> set[bool]:
     return out
 
 
-def _times_said(text: str) -> set[int]:
-    found = {t for pat in TIME_RES for m in pat.finditer(text) for t in time_options(m.group(0))}
-    found |= {t for m in re.finditer(_CLOCK, text, re.I) for t in time_options(m.group(0))}
-    return found | {t for m in re.finditer(r"\b(noon|midnight)\b", text, re.I) for t in time_options(m[0])}
-
-
-def _dates_said(text: str, today: dt.date) -> set[dt.date]:
-    spans = [m.group(0) for pat in DATE_RES for m in pat.finditer(text)]
-    spans += [m.group(0) for m in re.finditer(_DATE_PHRASE, text, re.I)]
-    return {d for s in spans for d in date_options(s, today)}
-
-
-def _sizes_said(text: str) -> set[int]:
-    found = {number(m.group(0)) for pat in PARTY_RES for m in pat.finditer(text)}
-    found |= {number(next(g for g in m.groups() if g)) for m in re.finditer(_SIZE, text, re.I)}
-    return found - {None}
-
-
 def user_gave(slot: str, value: str, text: str, today: dt.date = TODAY) -> bool:
     """The user's words name this value, in any of the domain's forms."""
     if slot == "time":
-        return bool(time_options(value) & _times_said(text))
+        return bool(time_options(value) & times_said(text))
     if slot == "date":
-        return bool(date_options(value, today) & _dates_said(text, today))
+        return bool(date_options(value, today) & dates_said(text, today))
     if slot == "party_size":
-        return number(value) in _sizes_said(text)
-    if slot in ("has_live_music", "serves_alcohol"):
+        return number(value) in sizes_said(text)
+    if slot in BOOL_SLOTS:
         return (bool_key(value) == "true") in _polarities(TOPIC[slot], text)
     grams = _grams(text)
     if slot == "city":
@@ -196,9 +156,7 @@ def call_value_problem(name: str, slot: str, value, said: _Said, ctx: Context) -
     if norm_text(value) in ("dontcare", "any") and slot in OPTIONAL.get(name, {}):
         return None
     default = OPTIONAL.get(name, {}).get(slot)
-    if default is not None and same_value(
-        slot, default if default != "today" else TODAY.isoformat(), value, ctx
-    ):
+    if default is not None and same_value(slot, default if default != "today" else TODAY_ISO, value, ctx):
         return None  # the tool's default (SGD books today, for 2)
     for item in [*said.results, *(args for _, args in said.calls)]:
         if slot in item and same_value(slot, item[slot], value, ctx):
@@ -216,9 +174,9 @@ _FACT_WORDS = r"alcohol|live music"
 def _stated_details(text: str, today: dt.date) -> dict[str, set]:
     low = text.lower()
     return {
-        "time": set().union(*(time_options(m.group(0)) for m in re.finditer(_CLOCK, low))),
-        "date": set().union(*(date_options(m.group(0), today) for m in re.finditer(_DATE_PHRASE, low))),
-        "party_size": {number(next(g for g in m.groups() if g)) for m in re.finditer(_SIZE, low)} - {None},
+        "time": set().union(*(time_options(m.group(0)) for m in re.finditer(CLOCK, low))),
+        "date": set().union(*(date_options(m.group(0), today) for m in re.finditer(DATE_PHRASE, low))),
+        "party_size": {number(next(g for g in m.groups() if g)) for m in re.finditer(SIZE, low)} - {None},
     }
 
 
@@ -236,7 +194,7 @@ def _details_problem(text: str, bookings: list[dict], ctx: Context, what: str) -
             if slot == "time":
                 wanted |= time_options(b.get("time", ""))
             elif slot == "date":
-                wanted |= date_options(b.get("date") or TODAY.isoformat(), ctx.today)
+                wanted |= date_options(b.get("date") or TODAY_ISO, ctx.today)
             else:
                 wanted.add(number(b.get("party_size") or "2"))
         if values and not values & wanted:
@@ -276,7 +234,7 @@ def reply_problems(text: str, ctx: Context, pending: dict | None) -> list[tuple[
     if not verdict.good:
         out.append((REPLY_FACT if re.search(_FACT_WORDS, verdict.reason) else REPLY_ENTITY, verdict.reason))
     claim = None if _asks_to_confirm(text) else _reply_claims(text)
-    reserves = [(args, res) for fn, args, res in ctx.calls if fn == "ReserveRestaurant"]
+    reserves = [(args, res) for fn, args, res in ctx.calls if fn == RESERVE]
     if claim == "succeeded":
         if not reserves or not reserves[-1][1]:
             out.append((UNCONFIRMED_BOOKING, "says the table is booked, but no reservation succeeded"))
@@ -305,17 +263,17 @@ def check_grounding(row: dict) -> Grounding:
     offers = _offers(messages)
     for k, m in enumerate(messages):
         if m.get("role") == "user":
-            res = _result(m) if after_call else None
+            res = read_results(m) if after_call else None
             if res is not None:
                 said.results += res
             else:
                 said.user.append(str(m.get("content") or ""))
             after_call = False
             continue
-        call = _call(m) if m.get("role") == "assistant" else None
+        call = read_call(m) if m.get("role") == "assistant" else None
         if call is None:
             continue
-        name, args = call
+        name, args = call["name"], call["arguments"]
         after_call = name != RESPOND
         if name == RESPOND:
             ctx = build_context(messages[:k])
@@ -339,13 +297,13 @@ def _offers(messages: list[dict]) -> dict[int, dict]:
     ReserveRestaurant call (the one the user said yes to), when no other service call came between."""
     out, last_reply = {}, None
     for k, m in enumerate(messages):
-        call = _call(m) if m.get("role") == "assistant" else None
+        call = read_call(m) if m.get("role") == "assistant" else None
         if call is None:
             continue
-        if call[0] == RESPOND:
+        if call["name"] == RESPOND:
             last_reply = k
             continue
-        if call[0] == "ReserveRestaurant" and last_reply is not None:
-            out[last_reply] = call[1]
+        if call["name"] == RESERVE and last_reply is not None:
+            out[last_reply] = call["arguments"]
         last_reply = None
     return out

@@ -5,7 +5,7 @@ Rubric, as a careful human (or a strong LLM judge) applies it:
 - a service call is good when every parameter names the same real-world entity and intent as the
   gold call: cuisine synonyms and subcategories ("Sushi" is Japanese), date forms ("tomorrow",
   "March 2nd", ISO; relative to the conversation's date), time forms ("6 pm", "18:00", "evening 6")
-  and party sizes in words or digits count as equal (tft_utils/judge_forms.py); a wrong restaurant,
+  and party sizes in words or digits count as equal (tft_utils/domain/values.py); a wrong restaurant,
   city or an invented value is bad. An optional parameter left out (or added) is fine when its value
   is the tool's default, or a filter the user never asked for;
 - a `respond_to_user` is good at any level of detail unless it contradicts the conversation: the
@@ -24,12 +24,23 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from tft_utils.evaluate import RESPOND, ToolCall, parse_tool_call, tool_call_equivalence
-from tft_utils.judge_forms import (
+from tft_utils.domain.calls import ToolCall, parse_tool_call, read_call, read_results
+from tft_utils.domain.mentions import ANY_TIME, CLOCK, DATE_PHRASE, SIZE
+from tft_utils.domain.tools import (
+    BOOKING_DETAILS,
+    BOOL_SLOTS,
+    FIND,
+    OPTIONAL,
+    RESERVE,
+    RESPOND,
+    TODAY_ISO,
+    parameters,
+)
+from tft_utils.domain.values import (
     CUISINE_INDEX,
     MONTHS,
     NUMBERS,
-    PRICES,
+    PRICE_WORDS,
     WEEKDAYS,
     bool_key,
     city_key,
@@ -43,8 +54,7 @@ from tft_utils.judge_forms import (
     time_options,
     typo,
 )
-
-DEFAULT_TODAY = "2019-03-01"  # every SGD dialogue is set on Friday 2019-03-01
+from tft_utils.evaluate import tool_call_equivalence
 
 
 @dataclass(frozen=True)
@@ -55,18 +65,6 @@ class Verdict:
 
 # --------------------------------------------------------------------------- parameters
 
-OPTIONAL = {
-    "FindRestaurants": {
-        "price_range": "dontcare",
-        "has_live_music": "dontcare",
-        "serves_alcohol": "dontcare",
-    },
-    "ReserveRestaurant": {"date": "today", "party_size": "2"},
-}
-KNOWN = {
-    "FindRestaurants": {"city", "cuisine", "price_range", "has_live_music", "serves_alcohol"},
-    "ReserveRestaurant": {"restaurant_name", "city", "time", "date", "party_size"},
-}
 # Filters a user states in words; without them in the conversation a missing one is no error.
 TOPIC = {
     "has_live_music": r"music|band|live|entertain",
@@ -103,31 +101,19 @@ class Context:
         return set(name_tokens(self.all_text))
 
 
-def _call_of(message: dict) -> tuple[str, dict] | None:
-    try:
-        fn = message["tool_calls"][0]["function"]
-        args = fn.get("arguments") or {}
-        return fn["name"], json.loads(args) if isinstance(args, str) else dict(args)
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
-
-
-def build_context(messages: list[dict], default_today: str = DEFAULT_TODAY) -> Context:
+def build_context(messages: list[dict], default_today: str = TODAY_ISO) -> Context:
     calls, users, replies = [], [], []
     pending = None  # a service call waiting for its result message
     for m in messages:
-        call = _call_of(m) if m.get("role") == "assistant" else None
-        if call and call[0] == RESPOND:
-            replies.append(str(call[1].get("message", "")))
+        call = read_call(m) if m.get("role") == "assistant" else None
+        if call and call["name"] == RESPOND:
+            replies.append(str(call["arguments"].get("message", "")))
         elif call:
-            pending = (call[0], call[1], [])
+            pending = (call["name"], call["arguments"], [])
             calls.append(pending)
         elif m.get("role") == "user" and pending is not None:
-            try:  # the result message right after a service call
-                res = json.loads(m.get("content") or "[]")
-            except ValueError:
-                res = None
-            if isinstance(res, list):
+            res = read_results(m)  # the result message right after a service call
+            if res is not None:
                 calls[-1] = (pending[0], pending[1], res)
                 pending = None
                 continue
@@ -144,13 +130,13 @@ def _infer_today(messages: list[dict], default: str) -> dt.date:
     for m in messages:
         if m.get("role") == "user" and not str(m.get("content", "")).startswith("["):
             said = norm_text(m.get("content", ""))
-        call = _call_of(m) if m.get("role") == "assistant" else None
+        call = read_call(m) if m.get("role") == "assistant" else None
         if (
             call
-            and call[0] == "ReserveRestaurant"
-            and re.match(r"\d{4}-\d\d-\d\d$", str(call[1].get("date")))
+            and call["name"] == RESERVE
+            and re.match(r"\d{4}-\d\d-\d\d$", str(call["arguments"].get("date")))
         ):
-            day = dt.date.fromisoformat(call[1]["date"])
+            day = dt.date.fromisoformat(call["arguments"]["date"])
             for word, back in (("day after tomorrow", 2), ("tomorrow", 1), ("today", 0), ("tonight", 0)):
                 if word in said:
                     return day - dt.timedelta(back)
@@ -169,7 +155,7 @@ def same_value(key: str, gold, pred, ctx: Context) -> bool:
         return same_name(gold, pred)
     if key == "price_range":
         return price_key(gold) == price_key(pred)
-    if key in ("has_live_music", "serves_alcohol"):
+    if key in BOOL_SLOTS:
         return bool_key(gold) == bool_key(pred)
     if key in ("party_size", "number_of_seats"):
         return number(gold) is not None and number(gold) == number(pred)
@@ -206,7 +192,7 @@ def judge_call(gold: ToolCall, pred: ToolCall, ctx: Context) -> Verdict:
         elif key in g:
             if not (_is_default(fn, key, g[key], ctx) or (key in TOPIC and _unasked(key, ctx))):
                 return Verdict(False, f"leaves out {key}={g[key]!r}")
-        elif key not in KNOWN.get(fn, ()):
+        elif key not in parameters(fn):
             return Verdict(False, f"{fn} has no parameter {key!r}")
         elif not (_is_default(fn, key, p[key], ctx) or (key in TOPIC and not _unasked(key, ctx))):
             return Verdict(False, f"adds {key}={p[key]!r}, which the gold call does not have")
@@ -338,13 +324,13 @@ def without_names(message: str, ctx: Context) -> str:
 def _booking_status(ctx: Context) -> str:
     """none | failed (no result) | succeeded | unclear: SGD answers a slot it cannot book with the
     nearest free one, so a result whose time/date/size differs from the request may be either."""
-    reserves = [(args, res) for fn, args, res in ctx.calls if fn == "ReserveRestaurant"]
+    reserves = [(args, res) for fn, args, res in ctx.calls if fn == RESERVE]
     if not reserves:
         return "none"
     args, res = reserves[-1]
     if not res or not isinstance(res[0], dict):
         return "failed"
-    for key in ("time", "date", "party_size"):
+    for key in BOOKING_DETAILS:
         if key in args and key in res[0] and not same_value(key, args[key], res[0][key], ctx):
             return "unclear"
     return "succeeded"
@@ -389,15 +375,6 @@ _SLOT_QUESTIONS = {
     "date": r"what date|which date|which day|what day",
 }
 _DONE = r"\b(thanks?|thank you|no\b|nope|that's all|that is all|bye|nothing|all set|i'm good|that will be all|that'?s it)"
-_CLOCK = r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)|\b\d{1,2}:\d{2}\b"
-_ANY_TIME = (
-    r"(?:(?:half|quarter) (?:past|to) )?\b(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-    r"twelve)(?:[:.]\d{2})?\b(?:\s*(?:am|pm|a\.m\.|p\.m\.|o'clock|in the \w+|at night))?"
-)
-# "a table for 2", not "a reservation for 7:30 pm" / "for 5 pm" (a time)
-_SIZE = r"(?:table|reservations?|booking) for (\d+|one|two|three|four|five|six)\b(?![:.]\d|\s*(?:am|pm|a\.m|p\.m|o'clock|in the))|\b(\d+|one|two|three|four|five|six) (?:people|persons?|guests)|party of (\d+|\w+)"
-
-
 _ASKS = r"\b(what|which|where|when|how|type|kind|cuisine|city|time|make|book|reserve|find|change|want|need|like)\b|\?"
 _YES_NO = r"^\W*(yes|yeah|yep|yup|no|nope|sorry|unfortunately|they (do|don't|do not|have|serve))\b"
 # topic: (how the user asks about it, how a reply answers it)
@@ -438,12 +415,6 @@ def _unanswered(message: str, gold_message: str, last_user: str) -> str | None:
 
 
 _BOOKING_TALK = r"confirm|reserv|book|table"
-_DAYS = "|".join(WEEKDAYS)
-_DATE_PHRASE = (
-    rf"day after tomorrow|\btoday\b|\btonight\b|\btomorrow\b|(?:next |this )?(?:{_DAYS})(?: next week| this week)?"
-    rf"|(?:{'|'.join(MONTHS)}) \d{{1,2}}(?:st|nd|rd|th)?|\d{{1,2}}(?:st|nd|rd|th)? of (?:{'|'.join(MONTHS)}|this month)"
-    r"|the \d{1,2}(?:st|nd|rd|th)"
-)
 
 
 def _details_differ(message: str, gold_message: str, ctx: Context) -> str | None:
@@ -453,9 +424,9 @@ def _details_differ(message: str, gold_message: str, ctx: Context) -> str | None
         return None
     pred, gold = message.lower(), gold_message.lower()
     kinds = (
-        ("time", _CLOCK, time_options),
-        ("date", _DATE_PHRASE, lambda x: date_options(x, ctx.today)),
-        ("party size", _SIZE, lambda x: frozenset({number(x)})),
+        ("time", CLOCK, time_options),
+        ("date", DATE_PHRASE, lambda x: date_options(x, ctx.today)),
+        ("party size", SIZE, lambda x: frozenset({number(x)})),
     )
     for what, pattern, options in kinds:
         said = [set().union(*(options(m.group(0)) for m in re.finditer(pattern, t))) for t in (pred, gold)]
@@ -488,7 +459,7 @@ def _flow_problem(message: str, ctx: Context, gold_message: str, last_user: str)
     if user_turn and (topic := _unanswered(message, gold_message, last_user)):
         return f"does not answer the user's question about {topic}"
     done = user_turn and _user_done(last_user)
-    booked = not user_turn and _booking_status(ctx) == "succeeded" and ctx.calls[-1][0] == "ReserveRestaurant"
+    booked = not user_turn and _booking_status(ctx) == "succeeded" and ctx.calls[-1][0] == RESERVE
     if (
         _closing(message)
         and not _closing(gold_message)
@@ -539,7 +510,7 @@ def judge_reply(message, ctx: Context, gold_message: str = "") -> Verdict:
             False, f"says the booking {claim}, but {'none was made' if status == 'none' else 'it ' + status}"
         )
     statements = " . ".join(_clauses(message)).lower()
-    finds = [res for fn, _, res in ctx.calls if fn == "FindRestaurants"]
+    finds = [res for fn, _, res in ctx.calls if fn == FIND]
     m = re.search(_COUNT, statements)
     if m and not finds:
         return Verdict(False, f"says {m.group(1)} {m.group(2)}, but no search was made")
@@ -548,12 +519,12 @@ def judge_reply(message, ctx: Context, gold_message: str = "") -> Verdict:
     if finds and finds[-1] and re.search(_NONE_FOUND, statements):
         return Verdict(False, f"says nothing was found, the search returned {len(finds[-1])}")
     context = (ctx.all_text + " " + gold_message).lower()
-    clocks = re.findall(_CLOCK, low)
-    known_times = set().union(*(time_options(x) for x in re.findall(_ANY_TIME, context))) if clocks else set()
+    clocks = re.findall(CLOCK, low)
+    known_times = set().union(*(time_options(x) for x in re.findall(ANY_TIME, context))) if clocks else set()
     for t in clocks:
         if not time_options(t) & known_times:
             return Verdict(False, f"mentions {t}, a time nobody asked for")
-    sizes = list(re.finditer(_SIZE, low))
+    sizes = list(re.finditer(SIZE, low))
     known_numbers = (
         {number(x) for x in re.findall(rf"\b(\d+|{'|'.join(NUMBERS)})\b", context)} if sizes else set()
     )
@@ -588,7 +559,7 @@ def _check_facts(message: str, r: dict, ctx: Context, last_user: str) -> Verdict
                 )
     statements = " . ".join(_clauses(message)).lower()
     prices = [
-        (PRICES[w])
+        (PRICE_WORDS[w])
         for w in re.findall(
             r"very expensive|ultra high-end|inexpensive|cheap|moderate|expensive|pricey", statements
         )
@@ -623,7 +594,7 @@ def _check_facts(message: str, r: dict, ctx: Context, last_user: str) -> Verdict
 # --------------------------------------------------------------------------- the rubric judge
 
 
-def rubric_judge(question, answer, prediction, default_today: str = DEFAULT_TODAY) -> Verdict:
+def rubric_judge(question, answer, prediction, default_today: str = TODAY_ISO) -> Verdict:
     """One verdict: `question` is the messages (or their JSON string), answer/prediction raw."""
     gold = parse_tool_call(answer)
     pred = parse_tool_call(prediction)

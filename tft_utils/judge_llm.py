@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from tft_utils.backends import parse_json_object
-from tft_utils.evaluate import parse_tool_call
+from tft_utils.domain.calls import parse_tool_call
 from tft_utils.judge import Verdict
 
 PROMPT_VERSION = "tft-judge-v1"

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tft_utils.domain.calls import call_of, call_text
 from tft_utils.io import write_jsonl
 from tft_utils.predict import PAIR_FIELDS, load_pairs
-from tft_utils.render import TASK_PROMPT, call_of, call_text, fallback_tools_text
+from tft_utils.render import TASK_PROMPT, fallback_tools_text
 
 PROMPT_VERSION = "tft-predict-v1"
 STAGE = "evaluate"

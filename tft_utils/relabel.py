@@ -23,7 +23,17 @@ import json
 import re
 from collections import Counter
 
-from tft_utils.align import FIND, RESERVE, RESPOND, TARGET, read_call, read_results
+from tft_utils.domain.calls import read_call, read_results
+from tft_utils.domain.tools import (
+    BOOKING_DETAILS,
+    CONSTRAINTS,
+    FIND,
+    RESERVE,
+    RESPOND,
+    SERVICE_TOOLS,
+    TARGET,
+    parameters,
+)
 from tft_utils.filter import FOREIGN_WORDS
 from tft_utils.relabel_dst import DialogueState
 
@@ -141,8 +151,8 @@ def result_grounded(trace: dict, ctx: Context) -> dict[int, dict | None]:
             ok = orig["name"] == RESPOND and reply_grounded(_msg_text(orig), context, prev, ctx)
             out[i] = {"name": RESPOND, "arguments": {"message": _msg_text(orig) if ok else None}}
         elif not res:  # executed, nothing returned: only the logged call says what it was
-            out[i] = orig if orig["name"] in (FIND, RESERVE) else None
-        elif {"time", "date", "party_size"} & set(res[0]):
+            out[i] = orig if orig["name"] in SERVICE_TOOLS else None
+        elif set(BOOKING_DETAILS) & set(res[0]):
             r, logged = res[0], orig["arguments"]
             args = {k: r.get(k) for k in ("restaurant_name", "city", "date", "party_size")}
             # The booked time may differ from the asked one (the service offers the nearest slot).
@@ -152,9 +162,7 @@ def result_grounded(trace: dict, ctx: Context) -> dict[int, dict | None]:
         else:
             const = {k: res[0][k] for k in res[0] if all(r.get(k) == res[0][k] for r in res)}
             args = {k: const.get(k) for k in ("city", "cuisine")}
-            for k in TARGET[FIND][
-                "optional"
-            ]:  # a constraint only if the logged call had it and results agree
+            for k in CONSTRAINTS:  # a constraint only if the logged call had it and results agree
                 if (
                     k in orig["arguments"]
                     and str(orig["arguments"][k]).lower() == str(const.get(k, "")).lower()
@@ -249,7 +257,7 @@ def parse_call(text: str | None) -> dict | None:
     obj = parse_json_object(text)
     if not obj or obj.get("name") not in TARGET or not isinstance(obj.get("arguments", {}), dict):
         return None
-    allowed = set(TARGET[obj["name"]]["required"]) | set(TARGET[obj["name"]]["optional"])
+    allowed = set(parameters(obj["name"]))
     args = {k: str(v) for k, v in (obj.get("arguments") or {}).items() if k in allowed}
     return {"name": obj["name"], "arguments": args}
 

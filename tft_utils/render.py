@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from tft_utils.domain.calls import call_of, call_text
 from tft_utils.io import DataError
 
 TASK_PROMPT = (
@@ -61,31 +62,6 @@ def fallback_tools_text(tools: list[dict]) -> str:
         + "\n".join(lines)
         + '\nAnswer with one call: <tool_call>\n{"name": <tool>, "arguments": {<arg>: <value>}}\n</tool_call>'
     )
-
-
-def call_of(message: dict, where: str = "message") -> tuple[str, dict]:
-    """(name, arguments) of an assistant message; arguments may be a JSON string or an object.
-    An assistant message with text content and no tool call is read as respond_to_user(text)."""
-    calls = message.get("tool_calls")
-    if not calls:
-        if isinstance(message.get("content"), str):
-            return "respond_to_user", {"message": message["content"]}
-        raise DataError(f"{where}: assistant message without tool_calls or content")
-    fn = calls[0].get("function", calls[0])
-    args = fn.get("arguments")
-    if isinstance(args, str):
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError as e:
-            raise DataError(f"{where}: tool-call arguments are not valid JSON ({e.msg})") from e
-    if not isinstance(fn.get("name"), str) or not isinstance(args or {}, dict):
-        raise DataError(f"{where}: tool call needs a string name and object arguments")
-    return fn["name"], dict(args or {})
-
-
-def call_text(name: str, arguments: dict) -> str:
-    body = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
-    return f"<tool_call>\n{body}\n</tool_call>"
 
 
 @dataclass

@@ -12,29 +12,13 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from tft_utils.data import (
-    RESPOND,
-    dialogue_to_trace,
-    get_call,
-    load_traces,
-    read_ids,
-    trace_to_pairs,
-)
+from tft_utils.data import dialogue_to_trace, load_traces, read_ids, trace_to_pairs
+from tft_utils.domain.calls import call_of, read_call, write_call
+from tft_utils.domain.tools import FIND, RESERVE, RESPOND, SERVICE, SERVICE_TOOLS, TOOLS
 from tft_utils.io import DataError, write_json, write_jsonl
 from tft_utils.sgd import load_dialogues, load_schema
 
-SERVICE_TOOLS = ("FindRestaurants", "ReserveRestaurant")
-HOTEL_TO_R1 = {"SearchHotel": "FindRestaurants", "ReserveHotel": "ReserveRestaurant"}
-
-
-def _set_call(msg: dict, name: str, args: dict) -> None:
-    fn = msg["tool_calls"][0]["function"]
-    fn["name"], fn["arguments"] = name, json.dumps(args, ensure_ascii=False)
-
-
-def _call(msg: dict) -> dict:
-    name, args = get_call(msg)
-    return {"name": name, "arguments": args}
+HOTEL_TO_R1 = {"SearchHotel": FIND, "ReserveHotel": RESERVE}
 
 
 def _assistant_turns(trace: dict) -> list[int]:
@@ -54,22 +38,22 @@ def noisy_labels(pool: list[dict], foreign: list[dict], cfg: dict, rng: random.R
     traces = copy.deepcopy(pool)
     # Donors: other traces' service calls and replies, and replies from a foreign domain (hotels).
     service_calls = [
-        (t["dialogue_id"], _call(m))
+        (t["dialogue_id"], read_call(m))
         for t in pool
         for m in t["messages"]
-        if m.get("role") == "assistant" and get_call(m)[0] != RESPOND
+        if m.get("role") == "assistant" and call_of(m)[0] != RESPOND
     ]
     replies = [
-        get_call(m)[1]["message"]
+        call_of(m)[1]["message"]
         for t in pool
         for m in t["messages"]
-        if m.get("role") == "assistant" and get_call(m)[0] == RESPOND
+        if m.get("role") == "assistant" and call_of(m)[0] == RESPOND
     ]
     foreign_replies = [
-        get_call(m)[1]["message"]
+        call_of(m)[1]["message"]
         for t in foreign
         for m in t["messages"]
-        if m.get("role") == "assistant" and get_call(m)[0] == RESPOND
+        if m.get("role") == "assistant" and call_of(m)[0] == RESPOND
     ]
     n_clean = round(cfg["clean_fraction"] * len(traces))  # 0.1 x 327 = 33 clean traces
     clean_ids = {t["dialogue_id"] for t in rng.sample(traces, n_clean)}
@@ -81,7 +65,7 @@ def noisy_labels(pool: list[dict], foreign: list[dict], cfg: dict, rng: random.R
             if rng.random() >= cfg["p_corrupt"]:
                 continue
             msg = t["messages"][i]
-            before = _call(msg)
+            before = read_call(msg)
             if before["name"] != RESPOND:
                 kind = _pick(rng, cfg["service_kinds"])
                 if kind == "swap_tool":  # the other service tool, same arguments
@@ -90,30 +74,30 @@ def noisy_labels(pool: list[dict], foreign: list[dict], cfg: dict, rng: random.R
                         if before["name"] in SERVICE_TOOLS
                         else SERVICE_TOOLS[0]
                     )
-                    _set_call(msg, other, before["arguments"])
+                    write_call(msg, {"name": other, "arguments": before["arguments"]})
                 elif kind == "swap_params":  # another call's parameters (of another trace)
                     donors = [
                         c
                         for did, c in service_calls
                         if did != t["dialogue_id"] and c["arguments"] != before["arguments"]
                     ]
-                    _set_call(msg, before["name"], rng.choice(donors)["arguments"])
+                    write_call(msg, {"name": before["name"], "arguments": rng.choice(donors)["arguments"]})
                 else:  # to_respond: a reply taken from elsewhere in the pool
-                    _set_call(msg, RESPOND, {"message": rng.choice(replies)})
+                    write_call(msg, {"name": RESPOND, "arguments": {"message": rng.choice(replies)}})
             else:
                 kind = _pick(rng, cfg["respond_kinds"])
                 if kind == "to_service_call":
                     donor = rng.choice([c for did, c in service_calls if did != t["dialogue_id"]])
-                    _set_call(msg, donor["name"], donor["arguments"])
+                    write_call(msg, {"name": donor["name"], "arguments": donor["arguments"]})
                 else:  # foreign_domain: a reply from another service's dialogues
-                    _set_call(msg, RESPOND, {"message": rng.choice(foreign_replies)})
+                    write_call(msg, {"name": RESPOND, "arguments": {"message": rng.choice(foreign_replies)}})
             rows.append(
                 {
                     "dialogue_id": t["dialogue_id"],
                     "turn": i,
                     "kind": kind,
                     "before": before,
-                    "after": _call(msg),
+                    "after": read_call(msg),
                 }
             )
     return traces, rows
@@ -136,19 +120,25 @@ def _rename_trace(trace: dict, fn_map: dict, slot_map: dict) -> list[dict]:
     rows = []
     for i, m in enumerate(trace["messages"]):
         if m.get("role") == "assistant":
-            name, args = get_call(m)
+            name, args = call_of(m)
             if name == RESPOND:
                 continue
             before = {"name": name, "arguments": args}
-            _set_call(m, fn_map.get(name, name), {slot_map.get(k, k): v for k, v in args.items()})
-            if _call(m) != before:
+            write_call(
+                m,
+                {
+                    "name": fn_map.get(name, name),
+                    "arguments": {slot_map.get(k, k): v for k, v in args.items()},
+                },
+            )
+            if read_call(m) != before:
                 rows.append(
                     {
                         "dialogue_id": trace["dialogue_id"],
                         "turn": i,
                         "kind": "rename",
                         "before": before,
-                        "after": _call(m),
+                        "after": read_call(m),
                     }
                 )
         elif (
@@ -166,7 +156,7 @@ def _rename_trace(trace: dict, fn_map: dict, slot_map: dict) -> list[dict]:
 
 def schema_drift(pool: list[dict], r2: list[dict], sgd_dir, cfg: dict, rng: random.Random):
     """S3: R2 traces under SGD-X R2 function names; R1 traces renamed per trace (name by name)."""
-    r1_fn, r1_slots = _renames(sgd_dir, "Restaurants_1")
+    r1_fn, r1_slots = _renames(sgd_dir, SERVICE)
     r2_fn, _ = _renames(sgd_dir, "Restaurants_2")
     if len(r2) < cfg["n_r2"] or len(pool) < cfg["n_r1"]:
         raise DataError(
@@ -255,15 +245,14 @@ def make_scenario(scenario: str, data_dir, sgd_dir, params: dict, seed: int = 0)
 
 
 def scenario_stats(scenario: str, traces: list[dict], rows: list[dict]) -> dict:
-    calls = [get_call(m) for t in traces for m in t["messages"] if m.get("role") == "assistant"]
+    calls = [call_of(m) for t in traces for m in t["messages"] if m.get("role") == "assistant"]
     changed_turns = {(r["dialogue_id"], r["turn"]) for r in rows if r["turn"] is not None}
     touched = {r["dialogue_id"] for r in rows}
     fn_names = Counter(n for n, _ in calls)
     param_names = Counter(k for n, a in calls if n != RESPOND for k in a)
-    canonical = set(SERVICE_TOOLS) | {RESPOND}
+    canonical = set(TOOLS)
     only_canonical = sum(
-        all(get_call(m)[0] in canonical for m in t["messages"] if m.get("role") == "assistant")
-        for t in traces
+        all(call_of(m)[0] in canonical for m in t["messages"] if m.get("role") == "assistant") for t in traces
     )
     return {
         "scenario": scenario,

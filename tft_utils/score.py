@@ -19,7 +19,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from tft_utils.evaluate import METRICS, RESPOND, evaluate_pair, parse_tool_call
+from tft_utils.domain.calls import call_of, parse_tool_call
+from tft_utils.domain.tools import RESPOND
+from tft_utils.evaluate import METRICS, evaluate_pair
 from tft_utils.io import DataError, write_json, write_jsonl
 from tft_utils.judge import rubric_judge
 from tft_utils.stats import (
@@ -69,10 +71,8 @@ def baseline_prediction(row: dict, kind: str, question: str) -> str:
         calls = [m for m in _messages(row, "row") if m.get("role") == "assistant" and m.get("tool_calls")]
         if not calls:
             return ""
-        fn = calls[-1]["tool_calls"][0]["function"]
-        args = fn.get("arguments") or {}
-        args = json.loads(args) if isinstance(args, str) else args
-        return json.dumps({"name": fn["name"], "parameters": args}, ensure_ascii=False)
+        name, args = call_of(calls[-1])
+        return json.dumps({"name": name, "parameters": args}, ensure_ascii=False)
     raise ValueError(f"unknown baseline '{kind}' (choose from {', '.join(BASELINES)})")
 
 

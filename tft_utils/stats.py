@@ -23,7 +23,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from tft_utils.evaluate import parse_tool_call
+from tft_utils.domain.calls import parse_tool_call
 
 UNPARSEABLE = "(unparseable)"
 

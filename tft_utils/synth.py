@@ -21,9 +21,9 @@ import json
 import random
 from pathlib import Path
 
-from tft_utils.align import read_results
+from tft_utils.domain.calls import call_of, read_results
+from tft_utils.domain.tools import RESPOND, SERVICE
 from tft_utils.io import DataError, iter_jsonl, read_json, read_jsonl, write_json, write_jsonl
-from tft_utils.synth_lex import RESPOND
 from tft_utils.validate import Validator, llm_judge_requests, parse_judge
 
 PROMPT_VERSION = "synth-teacher-v1"
@@ -92,10 +92,9 @@ def compact(messages: list[dict]) -> list[dict]:
     out, after_call = [], False
     for m in messages:
         if m["role"] == "assistant":
-            fn = m["tool_calls"][0]["function"]
-            args = json.loads(fn["arguments"]) if isinstance(fn["arguments"], str) else fn["arguments"]
-            out.append({"role": "assistant", "name": fn["name"], "arguments": args})
-            after_call = fn["name"] != RESPOND
+            name, args = call_of(m)
+            out.append({"role": "assistant", "name": name, "arguments": args})
+            after_call = name != RESPOND
         elif after_call and (results := read_results(m)) is not None:
             out.append({"role": "tool", "content": results})
             after_call = False
@@ -137,7 +136,7 @@ def parse_teacher(text: str | None, dialogue_id: str) -> dict:
             )
         else:
             raise DataError(f"message {j}: not a user/tool/assistant message of the required form")
-    return {"dialogue_id": dialogue_id, "service": "Restaurants_1", "messages": messages}
+    return {"dialogue_id": dialogue_id, "service": SERVICE, "messages": messages}
 
 
 # ---------------------------------------------------------------- the stage
@@ -198,7 +197,7 @@ class Teacher:
                     msgs, meta = simulate(
                         self.bank, topics[i], window, key, self.cuisines, did, mint=self.cfg["mint_share"]
                     )
-                    rec["row"] = {"dialogue_id": did, "service": "Restaurants_1", "messages": msgs}
+                    rec["row"] = {"dialogue_id": did, "service": SERVICE, "messages": msgs}
                     rec["meta"] = {"teacher": "rules", **meta}
             except (DataError, Budget) as e:
                 rec["error"] = str(e)

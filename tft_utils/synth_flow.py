@@ -16,11 +16,23 @@ import json
 import random
 import re
 
-from tft_utils.synth_lex import RESPOND, TODAY, fill
-from tft_utils.synth_rules import BOOL_SLOTS, CONSTRAINTS, Bank
+from tft_utils.domain.calls import call_name
+from tft_utils.domain.tools import (
+    BOOKING_DETAILS,
+    BOOL_SLOTS,
+    CONSTRAINTS,
+    FIND,
+    OPTIONAL,
+    PRICE_RANGES,
+    RESERVE,
+    RESPOND,
+    TODAY,
+    TODAY_ISO,
+)
+from tft_utils.synth_lex import fill
+from tft_utils.synth_rules import Bank
 
-PRICES = ("inexpensive", "moderate", "expensive", "very expensive")
-RESERVE_SLOTS = {"time", "date", "party_size"}
+RESERVE_SLOTS = set(BOOKING_DETAILS)
 
 
 class Budget(Exception):
@@ -82,9 +94,9 @@ class Walk:
             "time": f"{hh:02d}:{mm:02d}",
             "date": day.isoformat(),
             "party_size": str(rng.randint(1, 6)),
-            "price_range": rng.choice(PRICES),
+            "price_range": rng.choice(PRICE_RANGES),
         }
-        self.defaults = {"date": TODAY.isoformat(), "party_size": "2"}  # what SGD assumes when unsaid
+        self.defaults = {"date": TODAY_ISO, "party_size": OPTIONAL[RESERVE]["party_size"]}  # SGD, when unsaid
         self.search: dict = {}
         self.results: list[dict] = []
         self.focus: dict = {}
@@ -223,7 +235,7 @@ class Walk:
         self.find()
         for _ in range(self.k["alts"]):
             self.v["price_range"] = self.rng.choice(
-                [p for p in PRICES if p != self.search.get("price_range")]
+                [p for p in PRICE_RANGES if p != self.search.get("price_range")]
             )
             t = self.user("request_alts", allow={"price_range"})
             if "price_range" in t["slots"] or t.get("constraints"):
@@ -251,7 +263,7 @@ class Walk:
     def find(self) -> None:
         sizes = self.bank.result_sizes or [1, 2, 3]
         self.results = self._restaurants(self.rng.choice(sizes))
-        self.tool("FindRestaurants", self.search, self.results)
+        self.tool(FIND, self.search, self.results)
         if not self.results:
             raise Budget("catalogue exhausted")
         self.focus = self.results[0]
@@ -311,7 +323,7 @@ class Walk:
         if not self.k["affirm_asks"]:
             self.user("affirm", allow=set(), ok=lambda t: not t["asks"])
         if self.k["failure"]:
-            self.tool("ReserveRestaurant", self._booking(), [])
+            self.tool(RESERVE, self._booking(), [])
             self.system("failure", allow=set())
             self.v["time"] = self._other_time()
             self.user("retry", need={"time"}, allow=RESERVE_SLOTS)
@@ -319,7 +331,7 @@ class Walk:
             self.user("affirm", allow=set(), ok=lambda t: not t["asks"])
             asks = set()
         booking = self._booking()
-        self.tool("ReserveRestaurant", booking, [{**self.focus, **booking}])
+        self.tool(RESERVE, booking, [{**self.focus, **booking}])
         self.say(self.facts_text(asks, lead="success"))
 
     def negate(self) -> None:
@@ -383,7 +395,7 @@ def utterances(messages: list[dict]) -> int:
             n += 0 if after_call else 1
             after_call = False
         else:
-            name = m["tool_calls"][0]["function"]["name"]
+            name = call_name(m)
             after_call = name != RESPOND
             n += name == RESPOND
     return n

@@ -1,65 +1,20 @@
 """Words <-> slot values for the rules teacher: read a trace as events, de-lexicalise utterances
-(slot values -> `{slot}` placeholders) and render values back in the many ways SGD users write them.
-
-SGD conventions the student is scored on: calls carry `time` "13:15" (24 h), `date` "2019-03-01"
-(the dataset's "today"), `party_size` "2", booleans "True"/"False"; replies say "1:15 pm", "today",
-"March 13th", "2 people".
+(slot values -> `{slot}` placeholders) and fill templates back with values in the many ways SGD
+users write them (the forms themselves: `domain.mentions` and `domain.values`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import re
 
-RESPOND = "respond_to_user"
-TODAY = dt.date(2019, 3, 1)  # SGD's "today": every default reservation date in the data
-NUMBER_WORDS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-]
-NUM = r"(?:\d{1,2}|" + "|".join(NUMBER_WORDS[1:]) + r")"
-DAYPART = r"(?: in the (?:morning|afternoon|evening|night)| at night| o['\"]clock(?: in the (?:morning|afternoon|evening))?)"
-AMPM = r"(?:am|pm|a\.m\.|p\.m\.)"
-# Longest forms first so "half past 5 in the evening" is one {time}, not "5 in the evening" inside it.
-TIME_RES = [
-    re.compile(rf"\b(?:a )?(?:quarter (?:past|to)|half past) {NUM}(?:{DAYPART}| {AMPM})?", re.I),
-    re.compile(rf"\b\d{{1,2}}:\d{{2}}(?: ?{AMPM}|{DAYPART})?", re.I),
-    re.compile(rf"\b{NUM}(?: ?{AMPM}\b|{DAYPART})", re.I),
-    re.compile(rf"\b(?:this )?(?:morning|afternoon|evening|night) {NUM}(?::\d{{2}})?\b", re.I),  # "evening 7"
-]
-MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
-DATE_RES = [
-    re.compile(rf"\b(?:{MONTHS}) \d{{1,2}}(?:st|nd|rd|th)?\b", re.I),
-    re.compile(r"\bthe \d{1,2}(?:st|nd|rd|th)\b(?: of (?:this|the) month)?", re.I),
-    re.compile(r"\b(?:the )?day after tomorrow\b", re.I),
-    re.compile(rf"\b(?:next|this) (?:{WEEKDAYS})\b", re.I),
-    re.compile(r"\btomorrow\b", re.I),
-]
-TODAY_RE = re.compile(r"\btoday\b", re.I)
-PARTY_RES = [
-    re.compile(
-        rf"(?:(?<=\bfor )|(?<=\bfor just )|(?<=\bof )){NUM}(?![:\d])(?! ?{AMPM}\b)(?!{DAYPART})(?= (?:people|persons|person|guests|of us)\b|[ .,?!]|$)",
-        re.I,
-    ),
-    re.compile(rf"\b{NUM}(?= (?:people|persons|person|guests|of us)\b)", re.I),  # "four of us"
-]
+from tft_utils.domain.calls import call_name, read_call, read_results
+from tft_utils.domain.mentions import DATE_RES, NUM, PARTY_RES, TIME_RES, TODAY_RE
+from tft_utils.domain.tools import RESPOND
+from tft_utils.domain.values import date_words, number_word, time_words
+
 COUNT_RE = re.compile(
     rf"\b{NUM}(?= (?:[\w{{}}]+ )?(?:restaurants?|places?|options?|results?|match(?:es)?)\b)", re.I
 )
-RESERVE_WORDS = re.compile(r"\b(reserv\w*|book\w*|table)\b", re.I)
 # What a question asks about, by keyword (user asks; assistant informs).
 INFO_WORDS = {
     "phone_number": re.compile(r"\b(phone|number|call them|contact)\b", re.I),
@@ -77,25 +32,15 @@ def events(row: dict) -> list[dict]:
     for msg in row["messages"]:
         if msg.get("role") == "user":
             if out and out[-1]["kind"] == "call":
-                try:
-                    results = json.loads(msg["content"])
-                except (TypeError, json.JSONDecodeError):
-                    results = []
-                out.append({"kind": "result", "results": results if isinstance(results, list) else []})
+                out.append({"kind": "result", "results": read_results(msg) or []})
             else:
                 out.append({"kind": "user", "text": msg.get("content") or ""})
         elif msg.get("role") == "assistant" and msg.get("tool_calls"):
-            fn = msg["tool_calls"][0]["function"]
-            args = fn.get("arguments") or {}
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args)
-                except json.JSONDecodeError:
-                    args = {}
-            if fn.get("name") == RESPOND:
-                out.append({"kind": "say", "text": str(args.get("message", ""))})
+            call = read_call(msg) or {"name": call_name(msg), "arguments": {}}  # unreadable: no arguments
+            if call["name"] == RESPOND:
+                out.append({"kind": "say", "text": str(call["arguments"].get("message", ""))})
             else:
-                out.append({"kind": "call", "name": fn.get("name"), "args": args})
+                out.append({"kind": "call", "name": call["name"], "args": call["arguments"]})
     return out
 
 
@@ -141,44 +86,6 @@ def placeholders(template: str) -> set[str]:
 
 
 # ---- rendering values back into words ----
-
-
-def number_word(n: int) -> str:
-    return NUMBER_WORDS[n] if 0 <= n < len(NUMBER_WORDS) else str(n)
-
-
-def time_words(hhmm: str, style: str) -> str:
-    """'17:30' -> '5:30 pm' (system style) or one of the user styles."""
-    h, m = (int(x) for x in hhmm.split(":"))
-    h12 = h % 12 or 12
-    ampm = "am" if h < 12 else "pm"
-    part = "in the morning" if h < 12 else ("in the afternoon" if h < 17 else "in the evening")
-    clock = f"{h12}:{m:02d} {ampm}" if m else f"{h12} {ampm}"
-    if style == "system":
-        return clock
-    if style == "24h":
-        return hhmm
-    if style == "words" and m in (15, 30):
-        return f"{'half past' if m == 30 else 'quarter past'} {h12} {part}"
-    if style == "words" and m == 0:
-        return f"{number_word(h12) if h12 <= 12 else h12} {part}"
-    if style == "short" and m == 0:
-        return f"{number_word(h12)} {ampm}"
-    return clock
-
-
-def date_words(iso: str, style: str) -> str:
-    """'2019-03-01' -> 'today'; other days: 'tomorrow', 'March 5th' or 'the 5th'."""
-    day = dt.date.fromisoformat(iso)
-    delta = (day - TODAY).days
-    if delta == 0:
-        return "today"
-    if delta == 1 and style != "month":
-        return "tomorrow"
-    if delta == 2 and style == "relative":
-        return "day after tomorrow"
-    suffix = "th" if 10 <= day.day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day.day % 10, "th")
-    return f"the {day.day}{suffix}" if style == "ordinal" else f"{day.strftime('%B')} {day.day}{suffix}"
 
 
 VERB_S = {"match": "es", "fit": "s", "meet": "s", "suit": "s"}  # third person singular

@@ -11,7 +11,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from tft_utils.flows import FLOWS, TOOLS, flows, tool_counts
+from tft_utils.domain.tools import TOOLS
+from tft_utils.flows import FLOWS, flows, tool_counts
 from tft_utils.grounding import ERROR_TYPES, check_grounding
 from tft_utils.io import iter_jsonl
 from tft_utils.validate import NearDup, dialogue_text, judge_conversation, turns

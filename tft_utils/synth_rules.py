@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from tft_utils.domain.mentions import RESERVE_WORDS
+from tft_utils.domain.tools import BOOL_SLOTS, CONSTRAINTS, FIND, RESERVE
+from tft_utils.domain.values import CUISINE_ALSO, CUISINE_INDEX, PRICE_WORDS
 from tft_utils.grounding import user_gave
 from tft_utils.judge import _OFF_DOMAIN, _PHONE, _reply_claims, street_addresses
-from tft_utils.judge_forms import CUISINE_ALSO, CUISINE_INDEX, PRICES
-from tft_utils.synth_lex import INFO_WORDS, RESERVE_WORDS, delexicalise, events, placeholders, trace_values
+from tft_utils.synth_lex import INFO_WORDS, delexicalise, events, placeholders, trace_values
 
-BOOL_SLOTS = ("has_live_music", "serves_alcohol")
-CONSTRAINTS = ("price_range", "has_live_music", "serves_alcohol")  # FindRestaurants' optional slots
 RESTAURANT_KEYS = ("restaurant_name", "street_address", "phone_number", "price_range", *BOOL_SLOTS)
 AFFIRM = re.compile(
     r"^\W*(yes|yeah|yep|yup|sure|correct|right|that'?s (right|correct|it|perfect|great|good|fine)|"
@@ -48,7 +48,7 @@ REQUEST_WORDS = {
     ),
 }
 LITERAL = re.compile(r"(?<=[a-z,}] )[A-Z][A-Za-z]+")  # a value left in the text ("... serves Pizza", "in SF")
-DAYPART = re.compile(
+DAYPART_RE = re.compile(
     r"\b(morning|afternoon|evening|night|tonight|noon|dinner|lunch|breakfast|brunch)\b", re.I
 )
 FAILURE = re.compile(
@@ -58,7 +58,7 @@ FAILURE = re.compile(
 )
 
 
-# Every cuisine word of the domain's vocabulary (judge_forms): left in a template, it would name a
+# Every cuisine word of the domain's vocabulary (domain.values): left in a template, it would name a
 # cuisine the re-filled conversation may not be about ("Malaysian in {city} would be great").
 CUISINE_WORDS = re.compile(
     r"(?<![\w{])("
@@ -66,8 +66,10 @@ CUISINE_WORDS = re.compile(
     + r")(?![\w}])",
     re.I,
 )
-PRICE_WORDS = re.compile(
-    r"(?<![\w{])(" + "|".join(re.escape(w) for w in sorted(PRICES, key=len, reverse=True)) + r")(?![\w}])",
+PRICE_WORD_RE = re.compile(
+    r"(?<![\w{])("
+    + "|".join(re.escape(w) for w in sorted(PRICE_WORDS, key=len, reverse=True))
+    + r")(?![\w}])",
     re.I,
 )
 
@@ -210,7 +212,7 @@ class Bank:
 
 def add_catalogue(bank: Bank, evs: list[dict]) -> None:
     for ev in evs:
-        if ev["kind"] == "call" and ev["name"] == "FindRestaurants":
+        if ev["kind"] == "call" and ev["name"] == FIND:
             bank.cities.add(ev["args"].get("city", "")) if ev["args"].get("city") else None
             bank.cuisines.add(ev["args"].get("cuisine", "")) if ev["args"].get("cuisine") else None
         if ev["kind"] == "result":
@@ -269,7 +271,7 @@ def _user_act(
     if last or next_sys == "goodbye":  # "No, thanks" answers "anything else?"; else "Thanks, that's all"
         return "bye" if prev_sys == "req_more" else "thanks_bye"
     if prev_sys in ("confirm", "confirm_change"):
-        return "affirm" if next_call == "ReserveRestaurant" or AFFIRM.match(text) else "negate"
+        return "affirm" if next_call == RESERVE or AFFIRM.match(text) else "negate"
     if prev_sys in ("req_more", "failure") and (RESERVE_WORDS.search(text) or slots & {"time", "party_size"}):
         return "retry"
     if next_sys == "req_more" and THANKS.search(text):
@@ -298,7 +300,7 @@ def add_seed(bank: Bank, row: dict) -> None:
     values = trace_values(evs)
     bank.literals |= values["restaurant_name"] | values["city"]
     for i, ev in enumerate(evs):  # mark results of a reservation
-        if ev["kind"] == "result" and i and evs[i - 1].get("name") == "ReserveRestaurant":
+        if ev["kind"] == "result" and i and evs[i - 1].get("name") == RESERVE:
             ev["reserve"] = True
     talk = [i for i, ev in enumerate(evs) if ev["kind"] in ("user", "say")]
     seen: dict[str, set[str]] = {s: set() for s in values}  # values mentioned so far (assistant delex)
@@ -342,12 +344,12 @@ def add_seed(bank: Bank, row: dict) -> None:
             continue
         nxt = next((j for j in talk if j > i and evs[j]["kind"] == "say"), None)
         first_call = next((e["name"] for e in evs if e["kind"] == "call"), None)
-        nc = ("reserve-flow" if first_call == "ReserveRestaurant" else None) if n == 0 else next_call.get(i)
+        nc = ("reserve-flow" if first_call == RESERVE else None) if n == 0 else next_call.get(i)
         act = _user_act(text, n == 0, n == len(talk) - 1, prev_sys, sys_acts.get(nxt), nc)
         literal = (
             literal_left(text) if act in ("inform", "open_find", "open_reserve", "request_alts") else False
         )
-        if act == "other" or literal or ("{time}" in text and DAYPART.search(text)):
+        if act == "other" or literal or ("{time}" in text and DAYPART_RE.search(text)):
             continue
         if CUISINE_WORDS.search(text) or states_literal(text):
             continue  # "Do they serve pasta?", "I want a hotel": words re-filling cannot keep true
@@ -371,7 +373,7 @@ def _constraints(text: str, evs: list[dict], i: int) -> dict | None:
     as moderate because of a later utterance): re-used, that template would not be grounded."""
     call = next((e for e in evs[i:] if e["kind"] == "call"), None)
     stated = [s for s in CONSTRAINTS if INFO_WORDS[s].search(text) and "{" + s + "}" not in text]
-    if not call or call["name"] != "FindRestaurants":
+    if not call or call["name"] != FIND:
         return {}
     out = {s: call["args"][s] for s in stated if s in call["args"]}
     if any(not user_gave(s, v, text) for s, v in out.items()):
@@ -385,7 +387,7 @@ FACT_WORDS = re.compile(r"\b(alcohol\w*|liquor|booze|wine|beer|live music|music|
 
 
 def _add_system(bank: Bank, act: str, text: str, seed: str, focus: dict) -> None:
-    if act == "other" or ("{time}" in text and DAYPART.search(text)):
+    if act == "other" or ("{time}" in text and DAYPART_RE.search(text)):
         return
     if act != "request" and (LITERAL.search(text) or CUISINE_WORDS.search(text)):
         return  # "their cuisine type is Sushi", "1 noodle place": a value left in words
@@ -394,7 +396,7 @@ def _add_system(bank: Bank, act: str, text: str, seed: str, focus: dict) -> None
     claim = _reply_claims(text)  # booking news only where the act is that news
     if claim and {"success": "succeeded", "failure": "failed"}.get(act) != claim:
         return
-    if act not in ("inform_fact", "success") and (PRICE_WORDS.search(text) or FACT_WORDS.search(text)):
+    if act not in ("inform_fact", "success") and (PRICE_WORD_RE.search(text) or FACT_WORDS.search(text)):
         return  # "1 cheaper restaurant": a fact only inform_fact/success templates record and check
     if act in ("inform_fact", "success"):  # one template per sentence, each with the facts it states
         for sent in sentences(text) if act == "inform_fact" else [text]:

@@ -20,7 +20,16 @@ from pathlib import Path
 from tft_utils.render import TASK_PROMPT
 
 EXCLUDED = ("Restaurants_", "Hotels_")
-BUILD_CODE = ("tool_base.py", "train.py", "render.py", "data.py", "sgd.py", "student.py")
+BUILD_CODE = (
+    "tool_base.py",
+    "train.py",
+    "render.py",
+    "domain/calls.py",
+    "domain/tools.py",
+    "data.py",
+    "sgd.py",
+    "student.py",
+)
 
 
 def other_services(sgd_dir) -> list[str]:

@@ -26,8 +26,10 @@ import json
 import re
 from collections import Counter
 
+from tft_utils.domain.calls import call_name, call_of
+from tft_utils.domain.tools import ECHOED_SLOTS, RESPOND
 from tft_utils.grounding import CALL_VALUE, check_grounding
-from tft_utils.synth_lex import RESPOND, events
+from tft_utils.synth_lex import events
 
 PROMPT_VERSION = "synth-judge-v1"
 # SGD's system states the defaults it will book with ("a table for 2 people today"): not a contradiction.
@@ -148,18 +150,12 @@ def judge_conversation(row: dict, grounding=None) -> tuple[int, list[str]]:
             issues.append(f"event {i}: {ev['name']} without a result")
         if ev["kind"] == "result":
             call = evs[i - 1].get("args", {})
-            keys = (
-                "city",
-                "cuisine",
-                "price_range",
-                "has_live_music",
-                "serves_alcohol",
-                "restaurant_name",
-                "date",
-                "party_size",
-            )
             for r in ev["results"]:
-                bad = [k for k in keys if k in call and isinstance(r, dict) and k in r and r[k] != call[k]]
+                bad = [
+                    k
+                    for k in ECHOED_SLOTS
+                    if k in call and isinstance(r, dict) and k in r and r[k] != call[k]
+                ]
                 if bad:
                     issues.append(f"event {i}: result does not match the call on {', '.join(bad)}")
                     break
@@ -172,12 +168,9 @@ def judge_conversation(row: dict, grounding=None) -> tuple[int, list[str]]:
     ]
     position = 0
     for k, m in enumerate(msgs):  # replies that contradict the tool results
-        if (
-            m.get("role") == "assistant"
-            and (m.get("tool_calls") or [{}])[0].get("function", {}).get("name") == RESPOND
-        ):
+        if m.get("role") == "assistant" and call_name(m) == RESPOND:
             position += 1
-            text = json.loads(m["tool_calls"][0]["function"]["arguments"]).get("message", "")
+            text = call_of(m)[1].get("message", "")
             verdict = judge_reply(text, build_context(msgs[:k]))
             if not verdict.good and not DEFAULT_STATED.search(verdict.reason):
                 issues.append(f"reply {position}: {verdict.reason}")

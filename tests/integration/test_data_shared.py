@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tft_utils.data import build_dataset, get_call, load_published_test, load_traces, question_messages
+from tft_utils.data import build_dataset, load_published_test, load_traces, question_messages
+from tft_utils.domain.calls import call_of
 from tft_utils.params import load_params
 from tft_utils.scenarios import make_scenario, scenario_stats
 
@@ -92,7 +93,7 @@ def test_s5_hotels_carry_restaurant_names(dataset_dir, sgd_dir, params):
     traces, rows = make_scenario("s5", dataset_dir, sgd_dir, params)
     hotels = [t for t in traces if t["service"] == "Hotels_1"]
     assert len(traces) == 178 and len(hotels) == 142
-    names = {get_call(m)[0] for t in hotels for m in t["messages"] if m["role"] == "assistant"}
+    names = {call_of(m)[0] for t in hotels for m in t["messages"] if m["role"] == "assistant"}
     assert names == {"FindRestaurants", "ReserveRestaurant", "respond_to_user"}
     assert sum(r["kind"] == "shuffled" for r in rows) == 142
 

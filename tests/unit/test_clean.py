@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tft_utils.align import align, read_call
+from tft_utils.align import align
 from tft_utils.clean import OUTPUTS, clean_traces, run_clean
+from tft_utils.domain.calls import read_call
 from tft_utils.filter import score_traces
 from tft_utils.io import DataError, read_json, read_jsonl, write_jsonl
 from tft_utils.params import load_params

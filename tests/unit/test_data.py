@@ -3,7 +3,8 @@ import json
 import pytest
 
 from tests.sgd_factory import dialogue, write_sgd
-from tft_utils.data import build_dataset, dialogue_to_trace, get_call, tools_from_schema, trace_to_pairs
+from tft_utils.data import build_dataset, dialogue_to_trace, tools_from_schema, trace_to_pairs
+from tft_utils.domain.calls import call_of
 from tft_utils.io import DataError
 
 
@@ -25,11 +26,11 @@ def test_dialogue_to_trace_follows_the_conversion_rules():
         "user",
         "assistant",
     ]
-    assert get_call(trace["messages"][1]) == ("FindRestaurants", {"city": "San Jose", "cuisine": "Mexican"})
+    assert call_of(trace["messages"][1]) == ("FindRestaurants", {"city": "San Jose", "cuisine": "Mexican"})
     results = json.loads(trace["messages"][2]["content"])
     assert list(results[0]) == sorted(results[0])  # keys sorted
     assert trace["messages"][2]["content"].startswith('[{"city": "San Jose", "cuisine"')  # default separators
-    assert get_call(trace["messages"][3]) == (
+    assert call_of(trace["messages"][3]) == (
         "respond_to_user",
         {"message": "Taqueria 1_00000 is a nice place in San Jose."},
     )

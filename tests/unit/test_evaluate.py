@@ -5,7 +5,8 @@ import json
 import pytest
 from rouge_score import rouge_scorer
 
-from tft_utils.evaluate import METRICS, ToolCall, evaluate_pair, lcs_length, parse_tool_call
+from tft_utils.domain.calls import ToolCall, parse_tool_call
+from tft_utils.evaluate import METRICS, evaluate_pair, lcs_length
 
 GOLD = '{"name": "FindRestaurants", "parameters": {"city": "San Jose", "cuisine": "Italian"}}'
 CALL = ToolCall("FindRestaurants", {"city": "San Jose", "cuisine": "Italian"})

@@ -461,8 +461,8 @@ def test_reply_rules_read_sgd_wordings_right():
     """Found calibrating the grounding check on the 327 real traces: "successfully booked" is not
     "fully booked", "a reservation for 7:30 pm" is a time not a party size, a name's words ("Wine
     Bar") are no claim about alcohol, "1 place" is a count not an address, "afternoon" is not noon."""
+    from tft_utils.domain.values import time_options
     from tft_utils.judge import _reply_claims, street_addresses
-    from tft_utils.judge_forms import time_options
 
     assert _reply_claims("Your table was successfully booked.") == "succeeded"
     assert _reply_claims("All booked for you.") == "succeeded"

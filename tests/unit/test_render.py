@@ -13,8 +13,9 @@ import json
 
 import pytest
 
+from tft_utils.domain.calls import call_text
 from tft_utils.io import DataError, read_jsonl
-from tft_utils.render import TASK_PROMPT, Renderer, call_text, fallback_tools_text, tool_signature
+from tft_utils.render import TASK_PROMPT, Renderer, fallback_tools_text, tool_signature
 
 
 def _tool(name: str, description: str, props: dict, required: list[str]) -> dict:

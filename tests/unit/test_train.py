@@ -11,8 +11,9 @@ import random
 import pytest
 
 from tests.unit.test_render import HAND, HAND_2, HAND_CONVS, HAND_TARGETS, TOOLS
+from tft_utils.domain.calls import call_of
 from tft_utils.io import DataError, read_jsonl
-from tft_utils.render import Renderer, call_of
+from tft_utils.render import Renderer
 from tft_utils.train import RENDER_FILE, conversations_from_rows, encode, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -1,9 +1,11 @@
-"""Surface forms of the values a restaurant tool call carries, and when two forms mean the same.
+"""Surface forms of the values a restaurant tool call carries, when two forms mean the same, and how
+a value is written back in words.
 
-Cuisines (synonyms and subcategories), cities, restaurant names, price ranges, booleans, party
-sizes, times ("6 pm", "18:00", "evening 6", "half past 6 in the evening") and dates ("today",
-"next Friday", "March 3rd", "the 3rd", ISO; relative to the conversation's date). Used by the
-rubric judge (tft_utils/judge.py).
+Cuisines (synonyms and subcategories, dishes), cities, restaurant names, price ranges, booleans,
+party sizes, times ("6 pm", "18:00", "evening 6", "half past 6 in the evening") and dates ("today",
+"next Friday", "March 3rd", "the 3rd", ISO; relative to the conversation's date). Calls carry SGD's
+conventions: `time` "13:15" (24 h), `date` "2019-03-01" (the study's today), `party_size` "2",
+booleans "True"/"False"; replies say "1:15 pm", "today", "March 13th", "2 people".
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import datetime as dt
 import difflib
 import re
 from functools import lru_cache
+
+from tft_utils.domain.tools import PRICE_RANGES, TODAY
 
 # Built from the SGD Restaurants cuisine values and the user phrasings the dialogues map onto them
 # (user state values vs. the service call's value: "Izakaya" -> Japanese, "Punjabi" -> Indian), plus
@@ -45,6 +49,25 @@ CUISINE_ALSO = {
     "malaysian": "thai",
     "spicy noodles": "thai",
 }
+# Dishes users name instead of a cuisine, onto one catalogue cuisine (the state tracker's reading:
+# used only when that cuisine is in the scenario's catalogue; CUISINES groups them for judging).
+DISHES = {
+    "sushi": "Japanese",
+    "ramen": "Japanese",
+    "pizza": "Italian",
+    "pasta": "Italian",
+    "taco": "Mexican",
+    "tacos": "Mexican",
+    "burrito": "Mexican",
+    "burritos": "Mexican",
+    "curry": "Indian",
+    "fish": "Seafood",
+    "burger": "American",
+    "burgers": "American",
+    "dim sum": "Chinese",
+    "noodles": "Asian",
+    "pho": "Vietnamese",
+}
 CITY_ALIASES = {
     "sf": "san francisco",
     "san fran": "san francisco",
@@ -54,7 +77,7 @@ CITY_ALIASES = {
     "sfo": "san francisco",
     "sj": "san jose",
 }
-PRICES = {
+PRICE_WORDS = {
     "inexpensive": "inexpensive",
     "cheap": "inexpensive",
     "budget": "inexpensive",
@@ -92,14 +115,22 @@ PRICES = {
     "extravagant": "very expensive",
     "luxury": "very expensive",
 }
-NUMBERS = {
-    w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+# Other services' price enum values onto the target's (Restaurants_2 says cheap / pricey / ultra
+# high-end); an enum mapping, not the reading of a user's words (PRICE_WORDS).
+PRICE_SYNONYMS = {
+    "cheap": "inexpensive",
+    "budget": "inexpensive",
+    "affordable": "inexpensive",
+    "pricey": "expensive",
+    "ultra high-end": "very expensive",
+    "high-end": "very expensive",
 }
+NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve".split()
+NUMBERS = {w: i for i, w in enumerate(NUMBER_WORDS)}
 WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
 MONTHS = "january february march april may june july august september october november december".split()
 
 
-# SGD schema: optional parameters and their defaults ("today" is resolved per conversation).
 def norm_text(v) -> str:
     return " ".join(str(v).lower().replace("_", " ").split())
 
@@ -144,7 +175,7 @@ def typo(a: str, b: str) -> bool:
 
 
 def price_key(v) -> str:
-    return PRICES.get(norm_text(v).replace(" range", ""), norm_text(v))
+    return PRICE_WORDS.get(norm_text(v).replace(" range", ""), norm_text(v))
 
 
 def bool_key(v) -> str:
@@ -206,7 +237,7 @@ def _date_options(v, today: dt.date) -> set[dt.date]:
     s = norm_text(v)
     m = re.search(r"(\d{4})-(\d{1,2})-(\d{1,2})", s)
     if m:
-        return _safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        return _one(safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
     if "day after tomorrow" in s:
         return {today + dt.timedelta(2)}
     if "tomorrow" in s:
@@ -221,18 +252,109 @@ def _date_options(v, today: dt.date) -> set[dt.date]:
     slash = re.search(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?", s)
     if slash:
         year = int(slash.group(3)) if slash.group(3) else today.year
-        return _safe_date(year + 2000 if year < 100 else year, int(slash.group(1)), int(slash.group(2)))
+        return _one(safe_date(year + 2000 if year < 100 else year, int(slash.group(1)), int(slash.group(2))))
     if m:  # "March 3rd", "the 3rd", "3rd of this month": this month, or next when already past
         day = int(m.group(1))
         if month:
-            return _safe_date(today.year, month, day)
+            return _one(safe_date(today.year, month, day))
         nxt = (today.replace(day=1) + dt.timedelta(32)).replace(day=1)
-        return _safe_date(today.year, today.month, day) | _safe_date(nxt.year, nxt.month, day)
+        return _one(safe_date(today.year, today.month, day)) | _one(safe_date(nxt.year, nxt.month, day))
     return set()
 
 
-def _safe_date(y: int, mo: int, d: int) -> set[dt.date]:
+def safe_date(y: int, mo: int, d: int) -> dt.date | None:
+    """The date, or None when there is no such day (February 30th)."""
     try:
-        return {dt.date(y, mo, d)}
+        return dt.date(y, mo, d)
     except ValueError:
-        return set()
+        return None
+
+
+def _one(day: dt.date | None) -> set[dt.date]:
+    return set() if day is None else {day}
+
+
+# --------------------------------------------------------------------------- kinds of value
+
+# What kind of value each result slot carries (a foreign key's values reveal its slot).
+KIND_OF_SLOT = {
+    "time": "time",
+    "date": "date",
+    "party_size": "count",
+    "has_live_music": "bool",
+    "serves_alcohol": "bool",
+    "price_range": "price",
+    "phone_number": "phone",
+    "street_address": "address",
+    "city": "text",
+    "cuisine": "text",
+    "restaurant_name": "text",
+}
+
+
+def value_kind(v) -> str:
+    """time ("18:30"), date (ISO), count, bool, price (an enum word), phone, address or text."""
+    s = str(v).strip()
+    if re.fullmatch(r"\d{1,2}:\d{2}", s):
+        return "time"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+        return "date"
+    if re.fullmatch(r"\d{1,2}", s):
+        return "count"
+    if s in ("True", "False", "true", "false"):
+        return "bool"
+    if s.lower() in PRICE_RANGES or s.lower() in PRICE_SYNONYMS:
+        return "price"
+    if re.fullmatch(r"[+\d][\d\s().-]{6,}", s):
+        return "phone"
+    if re.match(r"\d+\s+\w", s):
+        return "address"
+    return "text"
+
+
+def normalise_value(slot: str, v):
+    """Enum values onto the target's spelling (price words); everything else unchanged."""
+    if slot == "price_range" and isinstance(v, str):
+        return PRICE_SYNONYMS.get(v.lower(), v.lower() if v.lower() in PRICE_RANGES else v)
+    return v
+
+
+# --------------------------------------------------------------------------- values into words
+
+
+def number_word(n: int) -> str:
+    return NUMBER_WORDS[n] if 0 <= n < len(NUMBER_WORDS) else str(n)
+
+
+def time_words(hhmm: str, style: str) -> str:
+    """'17:30' -> '5:30 pm' (system style) or one of the user styles."""
+    h, m = (int(x) for x in hhmm.split(":"))
+    h12 = h % 12 or 12
+    ampm = "am" if h < 12 else "pm"
+    part = "in the morning" if h < 12 else ("in the afternoon" if h < 17 else "in the evening")
+    clock = f"{h12}:{m:02d} {ampm}" if m else f"{h12} {ampm}"
+    if style == "system":
+        return clock
+    if style == "24h":
+        return hhmm
+    if style == "words" and m in (15, 30):
+        return f"{'half past' if m == 30 else 'quarter past'} {h12} {part}"
+    if style == "words" and m == 0:
+        return f"{number_word(h12) if h12 <= 12 else h12} {part}"
+    if style == "short" and m == 0:
+        return f"{number_word(h12)} {ampm}"
+    return clock
+
+
+def date_words(iso: str, style: str) -> str:
+    """'2019-03-01' -> 'today'; other days: 'tomorrow', 'March 5th' or 'the 5th'."""
+    day = dt.date.fromisoformat(iso)
+    delta = (day - TODAY).days
+    if delta == 0:
+        return "today"
+    if delta == 1 and style != "month":
+        return "tomorrow"
+    if delta == 2 and style == "relative":
+        return "day after tomorrow"
+    suffix = "th" if 10 <= day.day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day.day % 10, "th")
+    return f"the {day.day}{suffix}" if style == "ordinal" else f"{day.strftime('%B')} {day.day}{suffix}"
