@@ -1,5 +1,5 @@
-"""Fixtures shared by the student's tests (render, train, predict): the smoke model's real SmolLM2
-tokenizer and a renderer over the hand-written tool schema of test_render.py."""
+"""Fixtures shared by unit tests: the smoke model's real SmolLM2 tokenizer, a renderer over the
+hand-written tool schema of test_render.py, and the real training pool and test conversations."""
 
 import pytest
 
@@ -17,3 +17,19 @@ def tok():
 @pytest.fixture(scope="module")
 def renderer(tok):
     return Renderer.create(tok, TOOLS)
+
+
+@pytest.fixture(scope="module")
+def pool(dataset_dir):
+    """The 327 real training conversations (train_pool.jsonl)."""
+    from tft_utils.io import read_jsonl
+
+    return read_jsonl(dataset_dir / "train_pool.jsonl")
+
+
+@pytest.fixture(scope="module")
+def test_set(dataset_dir):
+    """The 34 test conversations (test.jsonl)."""
+    from tft_utils.io import read_jsonl
+
+    return read_jsonl(dataset_dir / "test.jsonl")

@@ -3,20 +3,7 @@
 import copy
 import json
 
-import pytest
-
 from tft_utils.flows import FLOWS, flows, tool_counts
-from tft_utils.io import read_jsonl
-
-
-@pytest.fixture(scope="module")
-def pool(dataset_dir):
-    return read_jsonl(dataset_dir / "train_pool.jsonl")
-
-
-@pytest.fixture(scope="module")
-def test_set(dataset_dir):
-    return read_jsonl(dataset_dir / "test.jsonl")
 
 
 def names(row):

@@ -16,7 +16,6 @@ from tft_utils.grounding import (
     check_grounding,
     user_gave,
 )
-from tft_utils.io import read_jsonl
 
 # Human-written, and still wrong: the check names them (calibration, not tuning).
 POOL_FAILURES = {
@@ -29,16 +28,6 @@ TEST_FAILURES = {
     "2_00030": REPLY_FACT,  # "successful having live music and alcohol"; live music False (the publishers fixed it)
     "43_00009": REPLY_FACT,  # "yes, they do have alcohol"; the result says False
 }
-
-
-@pytest.fixture(scope="module")
-def pool(dataset_dir):
-    return read_jsonl(dataset_dir / "train_pool.jsonl")
-
-
-@pytest.fixture(scope="module")
-def test_set(dataset_dir):
-    return read_jsonl(dataset_dir / "test.jsonl")
 
 
 def call_of(msg: dict) -> tuple[str, dict] | None:

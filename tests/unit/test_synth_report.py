@@ -27,11 +27,6 @@ TOPICS = load_params("cpu")["synth"]["topics"]
 
 
 @pytest.fixture(scope="module")
-def test_set(dataset_dir):
-    return read_jsonl(dataset_dir / "test.jsonl")
-
-
-@pytest.fixture(scope="module")
 def synthetic(dataset_dir):
     """40 conversations of the rules teacher (10 per topic) from the S4 seeds, with their meta."""
     ids = (resources.files("tft_utils") / "resources" / "s4_low_data_dialogue_ids.txt").read_text().split()
