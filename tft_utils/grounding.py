@@ -43,15 +43,14 @@ from tft_utils.domain.values import (
 )
 from tft_utils.judge import (
     _NEG,
-    _REQUEST,
     TOPIC,
     Context,
     _booking_status,
     _check_facts,
     _focus,
     _mentions,
-    _reply_claims,
     _unknown_names,
+    booking_claim,
     build_context,
     same_value,
     without_names,
@@ -212,15 +211,6 @@ def _details_problem(text: str, bookings: list[dict], ctx: Context, what: str) -
     return None
 
 
-_CHECK_QUESTION = r"\b(correct|right|ok|okay|work|good|fine|accurate)\s*\?"
-
-
-def _asks_to_confirm(text: str) -> bool:
-    """A confirmation request ("I have booked a table for 2 at 7 pm. Is that correct?") offers a
-    booking; it does not report one."""
-    return bool(re.search(_REQUEST, text, re.I) or re.search(_CHECK_QUESTION, text, re.I))
-
-
 def reply_problems(text: str, ctx: Context, pending: dict | None) -> list[tuple[str, str]]:
     """(error_type, message) for one reply, given the conversation before it and, when the reply is
     the last one before a ReserveRestaurant call, that call's arguments (the booking it offers)."""
@@ -233,7 +223,7 @@ def reply_problems(text: str, ctx: Context, pending: dict | None) -> list[tuple[
     verdict = _check_facts(text, focus, ctx, ctx.user_texts[-1] if ctx.user_texts else "")
     if not verdict.good:
         out.append((REPLY_FACT if re.search(_FACT_WORDS, verdict.reason) else REPLY_ENTITY, verdict.reason))
-    claim = None if _asks_to_confirm(text) else _reply_claims(text)
+    claim = booking_claim(text)  # the judge's own rule
     reserves = [(args, res) for fn, args, res in ctx.calls if fn == RESERVE]
     if claim == "succeeded":
         if not reserves or not reserves[-1][1]:

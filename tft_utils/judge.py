@@ -491,6 +491,21 @@ def _reply_claims(message: str) -> str | None:
     return "succeeded" if re.search(_SUCCESS, statements, re.I) else None
 
 
+_CHECK_QUESTION = r"\b(correct|right|ok|okay|work|good|fine|accurate)\s*\?"
+
+
+def asks_to_confirm(message: str) -> bool:
+    """A confirmation request ("All set. Just to confirm, I have reservations for 2 at 7 pm. Is that
+    correct?") offers a booking; it does not report one."""
+    return bool(re.search(_REQUEST, message, re.I) or re.search(_CHECK_QUESTION, message, re.I))
+
+
+def booking_claim(message: str) -> str | None:
+    """What a reply says of the booking: "succeeded", "failed" or None (no claim, or a confirmation
+    request). The one rule the judge and the grounding check (tft_utils/grounding.py) both apply."""
+    return None if asks_to_confirm(message) else _reply_claims(message)
+
+
 def judge_reply(message, ctx: Context, gold_message: str = "") -> Verdict:
     """A reply is good unless it contradicts what the tools returned (or says what none returned),
     invents booking details, or closes the conversation while the user still wants something."""
@@ -502,7 +517,7 @@ def judge_reply(message, ctx: Context, gold_message: str = "") -> Verdict:
         return Verdict(False, f"talks about {off.group(1)}, another domain")
     for cand in _unknown_names(message, ctx):
         return Verdict(False, f"names {cand!r}, which no tool result returned")
-    status, claim = _booking_status(ctx), _reply_claims(message)
+    status, claim = _booking_status(ctx), booking_claim(message)
     if status == "unclear":  # the gold reply tells how the ambiguous booking went
         status = _reply_claims(gold_message) or "unclear"
     if claim and status != "unclear" and claim != status:
