@@ -15,7 +15,7 @@
 # Every scenario of the study starts from these files.
 
 # %% tags=["parameters"]
-PROFILE = "cpu"  # cpu | paper | smoke
+PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft

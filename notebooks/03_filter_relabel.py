@@ -18,7 +18,7 @@
 # committee restored (the scenario's `corruptions.jsonl` is read here, for scoring only).
 
 # %% tags=["parameters"]
-PROFILE = "cpu"  # cpu | paper | smoke
+PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft

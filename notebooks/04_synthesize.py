@@ -19,7 +19,7 @@
 # (the student's TFT training set), `synth/rejected.jsonl`, `synth/synth_stats.json`.
 
 # %% tags=["parameters"]
-PROFILE = "cpu"  # cpu | paper | smoke
+PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft (this notebook belongs to tft)

@@ -16,7 +16,7 @@
 # nothing else; one model per training seed (`run.seeds`). Records sizes, time, tokens/s and final loss.
 
 # %% tags=["parameters"]
-PROFILE = "cpu"  # cpu | paper | smoke
+PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft

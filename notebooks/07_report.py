@@ -17,7 +17,7 @@
 # smallest difference the sample detects; and the spread over training seeds when several were run.
 
 # %% tags=["parameters"]
-PROFILE = "cpu"  # cpu | paper | smoke
+PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft

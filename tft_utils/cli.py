@@ -21,7 +21,7 @@ KNOWN_FAILURES = (DataError, ParamsError, FileNotFoundError, BackendError)
 
 def add_params_args(p: argparse.ArgumentParser) -> None:
     """--profile/--scenario/-p overrides, shared by every command that reads params."""
-    p.add_argument("--profile", default=None, help="cpu | paper | smoke (default: cpu)")
+    p.add_argument("--profile", default=None, help="cpu | teach | paper | smoke (default: cpu)")
     p.add_argument("--params-scenario", dest="params_scenario", default=None, help=argparse.SUPPRESS)
     p.add_argument(
         "--params",

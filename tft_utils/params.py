@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
-PROFILES = ("cpu", "paper", "smoke")
+PROFILES = ("cpu", "teach", "paper", "smoke")
 SCENARIOS = ("s1", "s2", "s3", "s4", "s5")
 
 

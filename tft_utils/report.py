@@ -135,9 +135,10 @@ def interval_text(results: dict, metric: str = "llm_as_a_judge") -> str:
     one = [SCENARIO_NAMES[s] for s, c in covers.items() if c == "test sampling only"]
     if len(one) == len(covers):
         lines = [
-            "**The intervals cover test sampling only**: each arm was trained with one seed, so they leave "
-            "out how much the training seed moves a score, which at this budget can exceed many Δs. Train "
-            "several seeds per arm (`tft run --seeds 0,1,2`) to include it."
+            "**This run cannot tell TFT and Direct apart.** Each arm was trained with one seed, so the "
+            "intervals cover test sampling only and leave out how much the training seed moves a score, which "
+            "at this budget can exceed many Δs: read its verdicts as a walk through the workflow, not as "
+            "findings. Train several seeds per arm (profile `cpu`, or `tft run --seeds 0,1,2`) to include it."
         ]
     elif not one:
         lines = [

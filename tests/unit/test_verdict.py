@@ -136,6 +136,8 @@ def test_report_table_has_verdict_and_detectable_difference_and_says_what_interv
     assert csv.loc["S2 Noisy Labels", "verdict"] == d.verdict
     # one seed everywhere: said plainly; several everywhere: the two-level bootstrap is named
     assert "cover test sampling only" in interval_text({"s2": one})
+    assert "cannot tell TFT and Direct apart" in interval_text({"s2": one})
+    assert "cannot tell" not in interval_text({"s3": two}) + interval_text({"s2": one, "s3": two})
     assert "two-level bootstrap" in interval_text({"s3": two})
 
 
