@@ -34,7 +34,7 @@ def student_card(results: ScenarioResults, arm: str, seed: int, model_dir: str |
     """The ModelCard of one trained student (arm x seed) of one scenario."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData  # the Hub's own card format
 
-    from tft_utils.report import SCENARIO_NAMES, published_results
+    from tft_utils.report import SCENARIO_NAMES, published_scores
 
     model_dir = Path(model_dir)
     stats = read_json(model_dir / "train_stats.json") if (model_dir / "train_stats.json").exists() else {}
@@ -68,8 +68,7 @@ def student_card(results: ScenarioResults, arm: str, seed: int, model_dir: str |
         tags=["tool-calling", "multi-turn", "fine-tuned", "tft-study", f"tft-{arm}", results.scenario],
         eval_results=evals,
     )
-    pub = published_results()
-    pub = pub[(pub.scenario == scenario) & (pub.metric == "llm_as_a_judge")].set_index("pipeline")["score"]
+    pub = published_scores(scenario)
     published_arm = {"tft": "TFT", "direct": "Direct"}[arm]
     prov = results.provenance
     lines = [

@@ -24,6 +24,12 @@ SCENARIO_NAMES = {
 }
 
 
+def published_scores(scenario: str) -> pd.Series:
+    """The published LLM-judge scores of one scenario (display name), by pipeline (TFT, Direct)."""
+    pub = published_results()
+    return pub[(pub.scenario == scenario) & (pub.metric == "llm_as_a_judge")].set_index("pipeline")["score"]
+
+
 def published_results() -> pd.DataFrame:
     """The published numbers (distil-labs/distil-tft-benchmarking), carried in tft_utils/resources."""
     with (resources.files("tft_utils") / "resources" / "published_results.csv").open() as f:
@@ -80,7 +86,6 @@ def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
     teacher is an endpoint (notebook 06's `teacher` arm), its score on the same pairs sits beside the
     students' (`teacher`, `teacher_ci`, `teacher_model`: the endpoint's name in params, and
     `published_teacher` when the publishers scored that model)."""
-    pub = published_results()
     rows = []
     for s, r in results.items():
         m = r.metrics
@@ -108,9 +113,7 @@ def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
         row["ci_covers"] = interval_covers(r, metric)
         sds = [ms[metric].seed_sd for arm, ms in m.items() if metric in ms and ms[metric].seed_sd is not None]
         row["seed_sd"] = max(sds) if sds else np.nan  # one seed per arm: no spread measured
-        p = pub[(pub.scenario == SCENARIO_NAMES[s]) & (pub.metric == "llm_as_a_judge")].set_index("pipeline")[
-            "score"
-        ]
+        p = published_scores(SCENARIO_NAMES[s])
         if len(p) == 2:
             row.update(
                 published_tft=p["TFT"], published_direct=p["Direct"], published_delta=p["TFT"] - p["Direct"]

@@ -18,6 +18,7 @@ message saying to rerun stage 06.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -134,13 +135,10 @@ class ScenarioResults:
 
 # --------------------------------------------------------------------------- checked construction
 
-_HINTS: dict[type, dict] = {}
 
-
+@functools.cache
 def _hints(cls) -> dict:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+    return typing.get_type_hints(cls)
 
 
 def _build(cls, data: dict, where: str, prefix: str):
