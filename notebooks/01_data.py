@@ -25,13 +25,13 @@ SGD_DIR = None  # None: data.sgd_dir, $TFT_SGD_DIR, data/sgd, then download
 # %%
 from IPython.display import display
 
-from tft_utils.data import build_dataset, load_traces
-from tft_utils.figures import call_counts, conversation_text, plot_calls, plot_lengths
-from tft_utils.io import read_json, read_jsonl, write_json
-from tft_utils.params import load_params
-from tft_utils.provenance import provenance
-from tft_utils.run import run_paths
-from tft_utils.sgd import resolve_sgd_dir
+from tft_utils.core.io import read_json, read_jsonl, write_json
+from tft_utils.core.params import load_params
+from tft_utils.core.paths import run_paths
+from tft_utils.core.provenance import provenance
+from tft_utils.data.figures import call_counts, conversation_text, plot_calls, plot_lengths
+from tft_utils.data.sgd import resolve_sgd_dir
+from tft_utils.data.traces import build_dataset, load_traces
 
 # %% [markdown]
 # ## 1. Parameters and paths

@@ -25,20 +25,20 @@ SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
 # %%
 from IPython.display import display
 
-from tft_utils.data import load_traces
-from tft_utils.figures import (
+from tft_utils.core.io import read_jsonl, write_json
+from tft_utils.core.params import load_params
+from tft_utils.core.paths import run_paths
+from tft_utils.core.provenance import provenance
+from tft_utils.data.figures import (
     conversation_text,
     corruption_examples,
     corruption_table,
     plot_calls,
     plot_corruptions,
 )
-from tft_utils.io import read_jsonl, write_json
-from tft_utils.params import load_params
-from tft_utils.provenance import provenance
-from tft_utils.run import run_paths
-from tft_utils.scenarios import write_scenario
-from tft_utils.sgd import resolve_sgd_dir
+from tft_utils.data.scenarios import write_scenario
+from tft_utils.data.sgd import resolve_sgd_dir
+from tft_utils.data.traces import load_traces
 
 # %% [markdown]
 # ## 1. Parameters and paths

@@ -28,9 +28,8 @@ SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
 # %%
 from IPython.display import display
 
-from tft_utils.backends import LEDGER
-from tft_utils.clean import run_clean
-from tft_utils.clean_report import (
+from tft_utils.clean.pipeline import run_clean
+from tft_utils.clean.report import (
     confusion,
     kind_record,
     mapping_table,
@@ -42,12 +41,13 @@ from tft_utils.clean_report import (
     targets,
     turn_outcomes,
 )
-from tft_utils.data import load_traces
-from tft_utils.figures import conversation_text
-from tft_utils.io import read_jsonl, write_json
-from tft_utils.params import load_params
-from tft_utils.provenance import provenance
-from tft_utils.run import run_paths
+from tft_utils.core.io import read_jsonl, write_json
+from tft_utils.core.params import load_params
+from tft_utils.core.paths import run_paths
+from tft_utils.core.provenance import provenance
+from tft_utils.data.figures import conversation_text
+from tft_utils.data.traces import load_traces
+from tft_utils.llm.backends import LEDGER
 
 # %% [markdown]
 # ## 1. Parameters and paths

@@ -29,15 +29,15 @@ SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
 # %%
 from IPython.display import display
 
-from tft_utils.backends import LEDGER
-from tft_utils.data import load_traces
-from tft_utils.figures import conversation_text
-from tft_utils.io import read_jsonl, write_json
-from tft_utils.params import load_params
-from tft_utils.provenance import provenance
-from tft_utils.run import run_paths
-from tft_utils.synth import seed_rows, synthesize
-from tft_utils.synth_report import (
+from tft_utils.core.io import read_jsonl, write_json
+from tft_utils.core.params import load_params
+from tft_utils.core.paths import run_paths
+from tft_utils.core.provenance import provenance
+from tft_utils.data.figures import conversation_text
+from tft_utils.data.traces import load_traces
+from tft_utils.llm.backends import LEDGER
+from tft_utils.synth.pipeline import seed_rows, synthesize
+from tft_utils.synth.report import (
     candidate_rows,
     flow_table,
     grounding_failures,
@@ -142,7 +142,7 @@ leakage_summary(stats)
 # %% [markdown]
 # ## 8. Grounding: every value said or returned before
 #
-# `tft_utils/grounding.py`: each call's values come from the user's words or earlier tool results, each
+# `tft_utils/synth/grounding.py`: each call's values come from the user's words or earlier tool results, each
 # name, address, phone, price or fact a reply states from a tool result, a booking is confirmed only after
 # a `ReserveRestaurant` that succeeded, with its details. Calibrated on the human-written traces (their
 # few failures are SGD's own mistakes, listed below); the teacher's candidates are checked *before*

@@ -24,12 +24,12 @@ SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 an
 SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
 
 # %%
-from tft_utils.finetune import arm_sources, plot_curves, size_table, train_arms, training_sets
-from tft_utils.io import write_json
-from tft_utils.params import load_params
-from tft_utils.provenance import provenance
-from tft_utils.run import run_paths
-from tft_utils.student import base_model_dir, pick_device
+from tft_utils.core.io import write_json
+from tft_utils.core.params import load_params
+from tft_utils.core.paths import run_paths
+from tft_utils.core.provenance import provenance
+from tft_utils.train.arms import arm_sources, plot_curves, size_table, train_arms, training_sets
+from tft_utils.train.student import base_model_dir, pick_device
 
 # %% [markdown]
 # ## 1. Parameters: the student, the budget, the seeds

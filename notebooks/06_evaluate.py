@@ -29,8 +29,10 @@ WORST_K = 3  # worst turns shown per trained arm
 # %%
 import pandas as pd
 
-from tft_utils.backends import LEDGER
-from tft_utils.compare import (
+from tft_utils.core.params import load_params
+from tft_utils.core.paths import run_paths
+from tft_utils.core.provenance import provenance
+from tft_utils.evaluate.compare import (
     confusion_frame,
     paired_frame,
     per_function_frame,
@@ -43,11 +45,9 @@ from tft_utils.compare import (
     seed_table,
     worst_turns,
 )
-from tft_utils.model_card import write_cards
-from tft_utils.params import load_params
-from tft_utils.provenance import provenance
-from tft_utils.run import run_paths
-from tft_utils.score import score_baselines
+from tft_utils.evaluate.score import score_baselines
+from tft_utils.llm.backends import LEDGER
+from tft_utils.report.model_card import write_cards
 
 # %% [markdown]
 # ## 1. The models to evaluate
@@ -79,7 +79,7 @@ results_frame(results)
 #
 # verdict: TFT ahead / behind when the paired interval lies above / below 0, else no difference detected.
 # min_detectable_diff: the smallest difference this sample detects with 80% power, from the interval's
-# half-width h: h × (z₀.₉₇₅ + z₀.₈) / z₀.₉₇₅ ≈ 1.43 h (`tft_utils.stats.min_detectable_difference`).
+# half-width h: h × (z₀.₉₇₅ + z₀.₈) / z₀.₉₇₅ ≈ 1.43 h (`tft_utils.evaluate.stats.min_detectable_difference`).
 
 # %%
 paired_frame(results) if results.paired else "only one trained arm in this run"

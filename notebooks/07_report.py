@@ -28,10 +28,11 @@ METRIC = "llm_as_a_judge"  # the table's metric, one of:
 # %%
 from IPython.display import Markdown, display
 
-from tft_utils.io import write_json
-from tft_utils.params import load_params
-from tft_utils.provenance import provenance
-from tft_utils.report import (
+from tft_utils.core.io import write_json
+from tft_utils.core.params import load_params
+from tft_utils.core.paths import run_paths
+from tft_utils.core.provenance import provenance
+from tft_utils.report.tables import (
     interval_text,
     load_results,
     per_function_table,
@@ -47,7 +48,6 @@ from tft_utils.report import (
     teacher_text,
     write_report,
 )
-from tft_utils.run import run_paths
 
 # %% [markdown]
 # ## 1. What produced these results

@@ -16,7 +16,7 @@ implied for bare keys), e.g.
         --point full-b4-150:method=full,lr=1e-4,conversations_per_step=4,micro_batch=4,max_steps=150
 
 `base` (max_steps=0) is the untuned model. Students are trained once and reused while their
-fingerprint (data, params, code) is unchanged (`tft_utils.fresh`), under outputs/bench_learning/.
+fingerprint (data, params, code) is unchanged (`tft_utils.core.fresh`), under outputs/bench_learning/.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tft_utils import fresh  # noqa: E402
-from tft_utils.evaluate import parse_tool_call  # noqa: E402
-from tft_utils.io import read_json, read_jsonl  # noqa: E402
-from tft_utils.params import load_params  # noqa: E402
+from tft_utils.core import fresh  # noqa: E402
+from tft_utils.core.io import read_json, read_jsonl  # noqa: E402
+from tft_utils.core.params import load_params  # noqa: E402
+from tft_utils.evaluate.metrics import parse_tool_call  # noqa: E402
 
 SERVICE = ("FindRestaurants", "ReserveRestaurant")
 COLUMNS = (
@@ -68,7 +68,7 @@ COLUMNS = (
 
 def cpu_info() -> tuple[str, str]:
     """(CPU model, the ISA flags it has among those that matter for bf16/fp32 matmuls)."""
-    from tft_utils.provenance import cpu_info as info
+    from tft_utils.core.provenance import cpu_info as info
 
     cpu = info()
     return cpu["model"] or "unknown", " ".join(f for f, v in cpu["isa"].items() if v) or "none"
@@ -87,8 +87,8 @@ def parse_point(text: str) -> tuple[str, list[str]]:
 
 def scenario_files(root: Path, sgd: Path) -> tuple[Path, Path, Path]:
     """S1's traces, the test pairs and tools.json, built once under root."""
-    from tft_utils.data import build_dataset
-    from tft_utils.scenarios import write_scenario
+    from tft_utils.data.scenarios import write_scenario
+    from tft_utils.data.traces import build_dataset
 
     data = root / "data"
     if not (data / "test_pairs.jsonl").exists():
@@ -127,7 +127,7 @@ def quick_pairs(pairs: Path, out: Path) -> Path:
     many reply pairs drawn with a fixed seed (to count replies turned into calls)."""
     import random
 
-    from tft_utils.io import write_jsonl
+    from tft_utils.core.io import write_jsonl
 
     rows = read_jsonl(pairs)
     calls = [r for r in rows if parse_tool_call(r["answer"]).name in SERVICE]
@@ -148,12 +148,12 @@ def run_point(
     """Train (unless fresh), predict (unless fresh) and score one point. `rescore`: score the stored
     predictions of an earlier run as they are, without checking freshness (a code change since then
     would otherwise retrain); the row keeps the commit that trained the model."""
-    from tft_utils.compare import predictions_fingerprint
-    from tft_utils.finetune import student_fingerprint
-    from tft_utils.predict import predict_file
-    from tft_utils.score import score_file
-    from tft_utils.tool_base import student_base
-    from tft_utils.train import conversations_from_rows, load_tools, train
+    from tft_utils.evaluate.compare import predictions_fingerprint
+    from tft_utils.evaluate.predict import predict_file
+    from tft_utils.evaluate.score import score_file
+    from tft_utils.train.arms import student_fingerprint
+    from tft_utils.train.loop import conversations_from_rows, load_tools, train
+    from tft_utils.train.tool_base import student_base
 
     traces, pairs, tools_path = files
     params = load_params("cpu", "s1", overrides)

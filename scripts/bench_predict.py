@@ -3,7 +3,7 @@ decoded together in one batch) vs `generate` per pair, side by side on the same 
 same pairs. (New code vs old code of the fast path: scripts/bench_predict_vs.py.)
 
 Pairs: every test pair of the first K test conversations (test_pairs.jsonl of the dataset built with
-`tft_utils.data.build_dataset` from $TFT_SGD_DIR, else ../shared/sgd; or `--pairs FILE`). Both
+`tft_utils.data.traces.build_dataset` from $TFT_SGD_DIR, else ../shared/sgd; or `--pairs FILE`). Both
 paths decode greedily with the same stop rules and `predict.max_new_tokens`; the script checks they
 give identical predictions and prints the number of mismatches, pairs/s of each, the speed-up and
 one JSON line. One untimed warm-up call per path comes first.
@@ -30,13 +30,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tft_utils.params import load_params  # noqa: E402
-from tft_utils.predict import _Student, groups, load_pairs  # noqa: E402
-from tft_utils.train import load_tools  # noqa: E402
+from tft_utils.core.params import load_params  # noqa: E402
+from tft_utils.evaluate.predict import _Student, groups, load_pairs  # noqa: E402
+from tft_utils.train.loop import load_tools  # noqa: E402
 
 
 def dataset_files(tmp: Path) -> tuple[Path, Path]:
-    from tft_utils.data import build_dataset
+    from tft_utils.data.traces import build_dataset
 
     sgd = Path(os.environ.get("TFT_SGD_DIR") or REPO.parent / "shared" / "sgd")
     if not sgd.is_dir():
@@ -87,7 +87,7 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from tft_utils.student import base_model_dir
+    from tft_utils.train.student import base_model_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)

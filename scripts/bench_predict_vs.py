@@ -2,13 +2,13 @@
 `fast` path of another commit of the project (default cd838a5, the last one with one conversation
 decoded at a time by tree attention), same model, same pairs, same params, same machine.
 
-Each side runs `tft_utils.predict.predict` in its own subprocess with its own package on sys.path
+Each side runs `tft_utils.evaluate.predict.predict` in its own subprocess with its own package on sys.path
 (the old one from a temporary `git worktree` of `--base-ref`, or from `--base-dir`), `--threads`
 torch threads; the model load is outside the timing (`predict`'s own `seconds`, and the process's CPU
 time from the end of the load). On a CPU shared with other busy processes the wall clock of each side
 depends on what else runs meanwhile; the CPU time much less so (with one thread per side). The script
 prints pairs/s of each side by both clocks, the ratios, and how many predictions differ (0 expected
-in float32; in bfloat16 near-tied logits may round apart, see tft_utils/predict.py), then one JSON line.
+in float32; in bfloat16 near-tied logits may round apart, see tft_utils/evaluate/predict.py), then one JSON line.
 
 Pairs: every test pair of the first K test conversations (test_pairs.jsonl of the dataset built
 from $TFT_SGD_DIR, else ../shared/sgd; or `--pairs FILE --tools FILE`); `--k 0`: all of them.
@@ -42,10 +42,15 @@ import torch
 args = json.load(open(req))
 if args["threads"]:
     torch.set_num_threads(args["threads"])
-from tft_utils.params import load_params
-from tft_utils.predict import load_pairs, predict
-from tft_utils.train import load_tools
-import tft_utils.predict as module
+try:
+    from tft_utils.core.params import load_params
+    from tft_utils.train.loop import load_tools
+    import tft_utils.evaluate.predict as module
+except ModuleNotFoundError:  # old code, before the package was split by stage (issue 13 item 5)
+    from tft_utils.params import load_params
+    from tft_utils.train import load_tools
+    import tft_utils.predict as module
+load_pairs, predict = module.load_pairs, module.predict
 assert module.__file__.startswith(root), module.__file__
 pairs = [p for p in load_pairs(args["pairs"]) if str(p["dialogue_id"]) in set(args["ids"])]
 params = load_params(args["profile"], overrides=args["overrides"])
@@ -109,9 +114,9 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from scripts.bench_predict import dataset_files
-    from tft_utils.params import load_params, parse_override
-    from tft_utils.predict import load_pairs
-    from tft_utils.student import base_model_dir
+    from tft_utils.core.params import load_params, parse_override
+    from tft_utils.evaluate.predict import load_pairs
+    from tft_utils.train.student import base_model_dir
 
     overrides = [{"student": {"dtype": args.dtype}}]
     overrides += [{"predict": {"max_new_tokens": args.max_new_tokens}}] if args.max_new_tokens else []

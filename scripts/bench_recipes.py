@@ -26,10 +26,10 @@ sys.path.insert(0, str(REPO / "scripts"))
 from bench_learning import cpu_info  # noqa: E402
 from bench_train import dataset_files  # noqa: E402
 
-from tft_utils.io import read_jsonl  # noqa: E402
-from tft_utils.params import load_params  # noqa: E402
-from tft_utils.render import Renderer  # noqa: E402
-from tft_utils.train import _batch_loss, conversations_from_rows, encode, load_tools, step_order  # noqa: E402
+from tft_utils.core.io import read_jsonl  # noqa: E402
+from tft_utils.core.params import load_params  # noqa: E402
+from tft_utils.train.loop import _batch_loss, conversations_from_rows, encode, load_tools, step_order  # noqa: E402
+from tft_utils.train.render import Renderer  # noqa: E402
 
 RECIPES = (  # name, method, sequences per forward pass
     ("lora-b1", "lora", 1),
@@ -43,7 +43,7 @@ def time_recipe(base, params, seqs, steps, per_step, method, micro, seed=0) -> d
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from tft_utils.student import load_student
+    from tft_utils.train.student import load_student
 
     cfg = params["train"]
     torch.manual_seed(seed)
@@ -99,7 +99,7 @@ def main(argv=None) -> dict:
     import torch
     from transformers import AutoTokenizer
 
-    from tft_utils.student import base_model_dir, pick_device
+    from tft_utils.train.student import base_model_dir, pick_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -13,18 +13,18 @@ import random
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
-from tft_utils.io import read_jsonl, write_jsonl
-from tft_utils.params import load_params
-from tft_utils.score import score_file
+from tft_utils.core.io import read_jsonl, write_jsonl
+from tft_utils.core.params import load_params
+from tft_utils.evaluate.score import score_file
+from tft_utils.resources import resource
 
 
 def published_pairs() -> list[dict]:
     """Expand each published conversation (question + final answer) at every assistant turn."""
     pairs = []
-    src = resources.files("tft_utils") / "resources" / "published_test.jsonl"
+    src = resource("published_test.jsonl")
     for c, row in enumerate(read_jsonl(Path(str(src)))):
         answer = json.loads(row["answer"])
         fn = {"name": answer["name"], "arguments": answer["parameters"]}

@@ -11,7 +11,7 @@ one pass; the per-turn expansion re-reads the growing prefix once per turn, so i
 times the tokens for the same supervised turns.
 
 Data: a traces file (`--traces`, e.g. train_pool.jsonl, with `--tools`), else the dataset built
-with `tft_utils.data.build_dataset` from $TFT_SGD_DIR (else ../shared/sgd) into a temp folder.
+with `tft_utils.data.traces.build_dataset` from $TFT_SGD_DIR (else ../shared/sgd) into a temp folder.
 
 Usage: python scripts/bench_train.py [--profile cpu|smoke] [--n 48] [--steps 8] [--max-tokens M]
        [--traces FILE --tools FILE] [--threads 1]
@@ -31,17 +31,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tft_utils.io import read_jsonl  # noqa: E402
-from tft_utils.params import load_params  # noqa: E402
-from tft_utils.render import Renderer  # noqa: E402
-from tft_utils.train import _batch_loss, conversations_from_rows, encode, load_tools  # noqa: E402
+from tft_utils.core.io import read_jsonl  # noqa: E402
+from tft_utils.core.params import load_params  # noqa: E402
+from tft_utils.train.loop import _batch_loss, conversations_from_rows, encode, load_tools  # noqa: E402
+from tft_utils.train.render import Renderer  # noqa: E402
 
 UNITS = ("conversation", "turn")
 
 
 def dataset_files(tmp: Path) -> tuple[Path, Path]:
     """train_pool.jsonl and tools.json built from the SGD folder."""
-    from tft_utils.data import build_dataset
+    from tft_utils.data.traces import build_dataset
 
     sgd = Path(os.environ.get("TFT_SGD_DIR") or REPO.parent / "shared" / "sgd")
     if not sgd.is_dir():
@@ -60,7 +60,7 @@ def time_unit(base, params: dict, seqs: list[dict], steps: int, seed: int) -> di
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from tft_utils.student import load_student
+    from tft_utils.train.student import load_student
 
     cfg = params["train"]
     torch.manual_seed(seed)
@@ -131,7 +131,7 @@ def main(argv=None) -> dict:
     import torch
     from transformers import AutoTokenizer
 
-    from tft_utils.student import base_model_dir
+    from tft_utils.train.student import base_model_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)

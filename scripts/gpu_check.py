@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tft_utils.params import load_params  # noqa: E402
+from tft_utils.core.params import load_params  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -48,9 +48,9 @@ def main(argv=None) -> int:
     from bench_learning import scenario_files
     from bench_predict import run
 
-    from tft_utils.io import read_jsonl
-    from tft_utils.predict import _Student, groups, load_pairs
-    from tft_utils.train import conversations_from_rows, load_tools, train
+    from tft_utils.core.io import read_jsonl
+    from tft_utils.evaluate.predict import _Student, groups, load_pairs
+    from tft_utils.train.loop import conversations_from_rows, load_tools, train
 
     out = Path(args.out or tempfile.mkdtemp(prefix="gpu_check-"))
     sgd = Path(os.environ.get("TFT_SGD_DIR") or REPO.parent / "shared" / "sgd")

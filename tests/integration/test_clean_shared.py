@@ -1,5 +1,5 @@
 """`tft clean` on scenarios S2, S3, S5 (seed 0, rules backends) built from ../shared/sgd, scored against
-the known noise with clean_report (the issue's done-when numbers), plus the blindness check: the stages
+the known noise with clean.report (the issue's done-when numbers), plus the blindness check: the stages
 see only the traces, so opaque ids and a shuffled order change none of their decisions."""
 
 import hashlib
@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-from tft_utils.clean import run_clean
-from tft_utils.clean_report import targets, turn_outcomes
-from tft_utils.io import read_jsonl, write_jsonl
-from tft_utils.params import load_params
-from tft_utils.scenarios import write_scenario
+from tft_utils.clean.pipeline import run_clean
+from tft_utils.clean.report import targets, turn_outcomes
+from tft_utils.core.io import read_jsonl, write_jsonl
+from tft_utils.core.params import load_params
+from tft_utils.data.scenarios import write_scenario
 
 
 def _quiet(*_):

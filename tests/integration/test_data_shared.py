@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from tft_utils.data import build_dataset, load_published_test, load_traces, question_messages
+from tft_utils.core.params import load_params
+from tft_utils.data.scenarios import make_scenario, scenario_stats
+from tft_utils.data.traces import build_dataset, load_published_test, load_traces, question_messages
 from tft_utils.domain.calls import call_of
-from tft_utils.params import load_params
-from tft_utils.scenarios import make_scenario, scenario_stats
 
 
 def _calls_only(messages):
@@ -101,8 +101,8 @@ def test_s5_hotels_carry_restaurant_names(dataset_dir, sgd_dir, params):
 def test_as_datasets_gives_the_same_rows_as_the_files(dataset_dir):
     import json
 
-    from tft_utils.data import as_datasets
-    from tft_utils.io import read_jsonl
+    from tft_utils.core.io import read_jsonl
+    from tft_utils.data.traces import as_datasets
 
     ds = as_datasets(dataset_dir)
     assert {k: len(v) for k, v in ds.items()} == {"train_pool": 327, "test": 34, "test_pairs": 360}

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tft_utils.run import run_study
+from tft_utils.run.study import run_study
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def test_every_stage_left_its_executed_notebook(smoke_run):
 
 
 def test_results_are_recorded_and_well_formed(smoke_run):
-    from tft_utils.results import SCHEMA_VERSION, ScenarioResults
+    from tft_utils.evaluate.results import SCHEMA_VERSION, ScenarioResults
 
     assert ScenarioResults.read(smoke_run / "s2" / "results.json").schema_version == SCHEMA_VERSION
     res = json.loads((smoke_run / "s2" / "results.json").read_text())

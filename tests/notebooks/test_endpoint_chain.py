@@ -251,7 +251,7 @@ def test_the_key_is_in_no_output_file_and_no_log(chain):
 
 
 def test_the_teacher_is_scored_beside_the_students(chain):
-    from tft_utils.results import ScenarioResults
+    from tft_utils.evaluate.results import ScenarioResults
 
     res = ScenarioResults.read(chain["run_dir"] / "s4" / "results.json")
     assert set(res.metrics) == {"base", "direct", "tft", "teacher"}

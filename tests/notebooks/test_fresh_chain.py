@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from tft_utils import fresh
-from tft_utils.run import run_study
+from tft_utils.core import fresh
+from tft_utils.run.study import run_study
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from tft_utils.params import load_params
-from tft_utils.run import NOTEBOOKS, STAGES
+from tft_utils.core.params import load_params
+from tft_utils.run.study import NOTEBOOKS, STAGES
 
 NAMES = [s.notebook for s in STAGES]
 SYNC = "run `make sync` (jupytext --sync notebooks/*.ipynb)"

@@ -3,13 +3,13 @@ hand-written tool schema of test_render.py, and the real training pool and test 
 
 import pytest
 
-from tests.unit.test_render import TOOLS
-from tft_utils.render import Renderer
+from tests.unit.train.test_render import TOOLS
+from tft_utils.train.render import Renderer
 
 
 @pytest.fixture(scope="module")
 def tok():
-    from tft_utils.student import base_model_dir, load_student
+    from tft_utils.train.student import base_model_dir, load_student
 
     return load_student(base_model_dir("smoke"), "cpu", "float32")[1]
 
@@ -22,7 +22,7 @@ def renderer(tok):
 @pytest.fixture(scope="module")
 def pool(dataset_dir):
     """The 327 real training conversations (train_pool.jsonl)."""
-    from tft_utils.io import read_jsonl
+    from tft_utils.core.io import read_jsonl
 
     return read_jsonl(dataset_dir / "train_pool.jsonl")
 
@@ -30,6 +30,6 @@ def pool(dataset_dir):
 @pytest.fixture(scope="module")
 def test_set(dataset_dir):
     """The 34 test conversations (test.jsonl)."""
-    from tft_utils.io import read_jsonl
+    from tft_utils.core.io import read_jsonl
 
     return read_jsonl(dataset_dir / "test.jsonl")

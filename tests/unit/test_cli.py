@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from tests.serve_fixture import ScriptedOpenAIServer
-from tft_utils.io import write_jsonl
+from tft_utils.core.io import write_jsonl
 
 CALL = {"name": "FindRestaurants", "parameters": {"city": "San Jose", "cuisine": "Italian"}}
 ROW = {

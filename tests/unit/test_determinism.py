@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tft_utils.io import read_jsonl, write_jsonl
+from tft_utils.core.io import read_jsonl, write_jsonl
 
 HASH_SEEDS = ("1", "2")
 N_SEEDS, N_SYNTH = 40, 50  # seed traces, validated conversations wanted
@@ -30,7 +30,7 @@ SCENARIO_FILES = ("traces.jsonl", "corruptions.jsonl", "direct_train.jsonl", "st
 
 # One interpreter per hash seed runs the commands through the `tft` entry point (`cli.main`), then
 # encodes the training data as the student sees it: each arm's files read in order
-# (finetune.training_sets), every conversation encoded (train.encode, smoke profile budgets), one
+# (train.arms.training_sets), every conversation encoded (train.encode, smoke profile budgets), one
 # digest per arm of the ids and loss masks.
 DRIVER = """
 import hashlib, json, sys
@@ -42,10 +42,10 @@ for argv in job["commands"]:
         sys.exit("tft " + " ".join(argv) + " failed")
 
 from transformers import AutoTokenizer
-from tft_utils.finetune import training_sets
-from tft_utils.params import load_params
-from tft_utils.render import Renderer
-from tft_utils.train import encode, load_tools
+from tft_utils.train.arms import training_sets
+from tft_utils.core.params import load_params
+from tft_utils.train.render import Renderer
+from tft_utils.train.loop import encode, load_tools
 
 cfg = load_params("smoke")["train"]
 renderer = Renderer.create(AutoTokenizer.from_pretrained(job["tokenizer"]), load_tools(job["tools"]))
@@ -99,7 +99,7 @@ def _differences(a: Path, b: Path, files: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def runs(dataset_dir, sgd_dir, tmp_path_factory) -> dict[str, Path]:
     """hash seed -> folder holding that interpreter's synth/, s2/, s3/, s5/ and encoded.jsonl."""
-    from tft_utils.student import base_model_dir
+    from tft_utils.train.student import base_model_dir
 
     root = tmp_path_factory.mktemp("determinism")
     seeds = root / "seeds.jsonl"

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from tft_utils.core.io import DataError
 from tft_utils.domain.tools import RESPOND
-from tft_utils.io import DataError
 
 
 @dataclass(frozen=True)

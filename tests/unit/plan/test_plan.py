@@ -1,0 +1,240 @@
+"""`tft plan` (tft_utils/plan*.py): counts from the stages' own request builders, cache lookups on the
+real keys, de-duplication across scenarios, costs at the endpoints' prices, the student's budget rule,
+and `tft run --budget` refusing before anything runs. Offline: the endpoints named here do not exist
+(nothing is sent); the data is rebuilt from ../shared/sgd. The estimate is checked against a real run's
+ledger in tests/notebooks/test_endpoint_chain.py."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from tft_utils import cli
+from tft_utils.core.io import write_json, write_jsonl
+from tft_utils.core.params import load_params
+from tft_utils.llm.backends import cache_key, endpoint_config
+from tft_utils.plan.calls import Request, StageCounter, Tokens, synth_calls
+from tft_utils.plan.estimate import BudgetError, budget_problem, check_budget, make_plan
+from tft_utils.plan.inputs import sample_seeds
+from tft_utils.plan.student import train_estimate
+
+ENDPOINT = {"base_url": "http://127.0.0.1:9/v1", "model": "some/model", "sampling": {"max_tokens": 50}}
+
+
+def endpoints(**extra) -> str:
+    return "backends.endpoints=" + json.dumps({"ep": {**ENDPOINT, **extra}})
+
+
+def msgs(text: str) -> list[dict]:
+    return [{"role": "system", "content": "s" * 30}, {"role": "user", "content": text}]
+
+
+@pytest.fixture
+def sgd(sgd_dir, monkeypatch):
+    monkeypatch.setenv("TFT_SGD_DIR", str(sgd_dir))
+    return sgd_dir
+
+
+def test_tokens_are_characters_over_the_ratio_plus_a_template_cost_per_message():
+    t = Tokens({"chars_per_token": 3.0, "message_tokens": 7})
+    assert t.text("x" * 9) == 3 and t.text("x" * 10) == 4 and t.text(None) == 0
+    assert t.prompt(msgs("y" * 30)) == (10 + 7) + (10 + 7)
+
+
+def test_cached_repeated_and_new_calls_are_told_apart_on_the_real_cache_keys(tmp_path):
+    params = load_params(
+        "smoke",
+        overrides=[
+            endpoints(price_in_per_mtok=2.0, price_out_per_mtok=10.0),
+            f"backends.cache_dir={tmp_path}",
+        ],
+    )
+    cfg = endpoint_config(params, "ep")
+    key = cache_key(cfg["model"], cfg["sampling"], "v1", msgs("cached one"))
+    write_json(tmp_path / key[:2] / f"{key}.json", {"text": "ok"})  # what OpenAIChat writes
+    seen: set = set()
+    count = StageCounter(params, Tokens(params["plan"]), seen)
+    reqs = [
+        Request(msgs("cached one"), "r" * 30, True),
+        Request(msgs("new one"), "r" * 300, True),  # its reply is capped at max_tokens (50)
+        Request(msgs("new one"), "r" * 30, True),  # asked twice: the second comes from the cache
+        Request(msgs("a guess"), "r" * 30, False),  # inexact: never looked up
+    ]
+    row = count.row("s1", "03", "filter", "filter", "ep", "v1", reqs)
+    assert (row.calls, row.cached, row.repeats, row.to_send) == (4, 1, 1, 2)
+    assert row.basis == "estimated" and row.output_max == 4 * 50
+    assert row.output_tokens == 10 + 50 + 10 + 10
+    assert row.cost_usd == pytest.approx((row.input_tokens * 2.0 + row.output_tokens * 10.0) / 1e6)
+    assert row.spend_usd == pytest.approx((row.send_input_tokens * 2.0 + row.send_output_tokens * 10.0) / 1e6)
+    assert row.send_output_tokens == 50 + 10
+    # a later stage of the same plan asking the same: answered by the cache by then
+    again = StageCounter(params, Tokens(params["plan"]), seen).row(
+        "s2", "03", "filter", "filter", "ep", "v1", reqs[1:2]
+    )
+    assert (again.to_send, again.repeats) == (0, 1)
+    # no price: no cost, never "free"
+    bare = load_params("smoke", overrides=[endpoints(), f"backends.cache_dir={tmp_path}"])
+    row = StageCounter(bare, Tokens(bare["plan"]), set()).row(
+        "s1", "03", "filter", "filter", "ep", "v1", reqs
+    )
+    assert row.cost_usd is None and row.spend_usd is None
+
+
+def test_reasoning_tokens_assumed_per_call_are_capped_by_max_tokens(tmp_path):
+    params = load_params("smoke", overrides=[endpoints(), "plan.reasoning_tokens_per_call=45"])
+    row = StageCounter(params, Tokens(params["plan"]), set()).row(
+        "s1", "06", "judge", "judge", "ep", "v", [Request(msgs("q"), "r" * 30, True)]
+    )
+    assert row.output_tokens == 50  # 10 + 45, capped at max_tokens 50
+
+
+def test_synthesis_calls_come_in_batches_until_enough_pass_or_the_limit():
+    def calls(**synth):
+        return synth_calls(load_params("smoke", overrides=[f"synth.{k}={v}" for k, v in synth.items()]))
+
+    assert calls(n=10, batch=4, max_candidates_factor=3) == (20, 30)  # 10 / 0.5 = 20: 5 batches
+    assert calls(n=10, batch=8, max_candidates_factor=3) == (24, 30)  # whole batches
+    assert calls(n=10, batch=8, max_candidates_factor=1.5) == (15, 15)  # the limit stops it
+    assert calls(n=1, batch=1, max_candidates_factor=1) == (1, 1)
+
+
+def test_seed_sample_is_the_one_synthesis_draws(tmp_path):
+    from tft_utils.synth.pipeline import seed_rows
+
+    rows = [
+        {"dialogue_id": f"1_{i:05d}", "messages": [{"role": "user", "content": str(i)}]} for i in range(40)
+    ]
+    random.Random(1).shuffle(rows)
+    write_jsonl(tmp_path / "kept.jsonl", rows)
+    for n, seed in ((90, 0), (7, 0), (7, 3)):
+        assert sample_seeds(rows, n, seed) == seed_rows(tmp_path / "kept.jsonl", n, seed)
+
+
+def test_student_budget_follows_train_py():
+    params = load_params("smoke", overrides=["train.max_tokens=100", "train.max_steps=0", "train.epochs=2"])
+    # three conversations; the 250-token one continues in three sequences
+    seqs, steps, tokens = train_estimate([50, 250, 100], params)
+    assert (seqs, steps) == (5, 10) and tokens == pytest.approx(10 * 400 / 5, abs=1)
+    params = load_params("smoke", overrides=["train.max_steps=7", "train.conversations_per_step=2"])
+    assert train_estimate([100, 300], params) == (2, 7, 7 * 2 * 200)
+
+
+def test_a_plan_counts_what_the_stages_will_send_and_asks_each_test_turn_once(sgd, tmp_path):
+    ovs = [
+        f"run.outputs={tmp_path}",
+        "roles.teacher=ep",
+        "roles.judge=ep",
+        "evaluate.judge=llm",
+        endpoints(price_in_per_mtok=1.0, price_out_per_mtok=1.0),
+    ]
+    plan = make_plan("smoke", ["s1", "s4"], ovs, pipelines=["direct"], run="p")
+    rows = {(r.scenario, r.stage): r for r in plan.llm}
+    # the teacher arm: every test pair, built by predict_endpoint; S4 asks the very same requests
+    assert rows["s1", "evaluate"].calls == 360 and rows["s1", "evaluate"].basis == "exact"
+    assert (rows["s4", "evaluate"].repeats, rows["s4", "evaluate"].to_send) == (360, 0)
+    # the judge: nothing predicted yet, so every prediction is assumed to parse: the base and the
+    # teacher once per run (every scenario reads the same predictions), each student per scenario
+    assert rows["s1", "judge"].calls == 3 * 360 and rows["s4", "judge"].calls == 360
+    assert rows["s1", "judge"].basis == "estimated"
+    assert plan.totals()["to_send"] == 360 + 3 * 360 + 360
+    totals = plan.totals()
+    assert (
+        0
+        < totals["spend_usd"]
+        == pytest.approx(totals["cost_usd"] - rows["s4", "evaluate"].cost_usd, abs=1e-3)
+    )
+    # students: the base predicted once; Direct trains and predicts in each scenario
+    arms = [(s.scenario, s.arm) for s in plan.students]
+    assert arms == [("s1", "base"), ("s1", "direct"), ("s4", "direct")]
+    assert all(s.train_tokens > 0 for s in plan.students if s.arm == "direct")
+    assert math.isclose(
+        plan.totals()["student_hours"],
+        sum(s.train_hours + s.predict_hours for s in plan.students),
+        abs_tol=1e-3,
+    )
+    # nothing was written but the plan: the data was rebuilt in a temporary folder
+    assert not (tmp_path / "p").exists()
+
+
+def test_committee_and_filter_prompts_are_those_of_notebook_03(sgd, tmp_path):
+    from tft_utils.clean.align import align
+    from tft_utils.clean.filter import score_traces
+    from tft_utils.data.scenarios import make_scenario
+    from tft_utils.data.traces import build_dataset
+
+    ovs = [
+        f"run.outputs={tmp_path}",
+        "roles.filter=ep",
+        "roles.committee=[ep, rules:state_tracker]",
+        endpoints(),
+    ]
+    plan = make_plan("smoke", ["s4"], ovs, pipelines=["tft"], run="p")
+    rows = {r.stage: r for r in plan.llm}
+    params = load_params("smoke", "s4", ovs)
+    build_dataset(sgd, tmp_path / "data")
+    traces, _ = make_scenario("s4", tmp_path / "data", sgd, params, 0)
+    kept = [t for t, s in zip(traces, score_traces(traces, params), strict=True) if s["kept"]]
+    turns = sum(m["role"] == "assistant" for t in align(kept, params["align"])[0] for m in t["messages"])
+    assert rows["filter"].calls == len(traces) == 5
+    assert rows["filter"].basis == "exact"  # the filter's prompts do not depend on any reply
+    assert rows["relabel"].calls == turns  # one endpoint member: one call per assistant turn
+    assert rows["relabel"].note == "turns of the traces the rules filter keeps"
+
+
+def test_budget_refuses_past_it_or_unpriced_unless_told_yes(sgd, tmp_path):
+    ovs = [f"run.outputs={tmp_path}", "roles.teacher=ep", endpoints(price_in_per_mtok=5.0)]
+    plan = make_plan("smoke", ["s4"], ovs, pipelines=["direct"], run="p")
+    spend = plan.totals()["spend_usd"]
+    assert spend > 0
+    assert budget_problem(plan, None) is None and budget_problem(plan, spend * 2) is None
+    assert "past --budget" in budget_problem(plan, spend / 2)
+    with pytest.raises(BudgetError, match=r"estimated spend \$.* is past --budget .*--yes runs anyway"):
+        check_budget(plan, spend / 2)  # under pytest stdin is no terminal: refused, not asked
+    check_budget(plan, spend / 2, yes=True)
+    check_budget(plan, spend / 2, ask=lambda question: "y")
+    with pytest.raises(BudgetError):
+        check_budget(plan, spend / 2, ask=lambda question: "")
+    unpriced = make_plan("smoke", ["s4"], ovs[:2] + [endpoints()], pipelines=["direct"], run="p")
+    assert "no price for ep" in budget_problem(unpriced, 1000.0)
+
+
+def test_tft_run_over_budget_stops_before_anything_runs(sgd, tmp_path, capsys):
+    args = ["--scenario", "s4", "--profile", "smoke", "--run", "b", "--pipelines", "direct"]
+    ovs = ["-p", f"run.outputs={tmp_path}", "-p", "roles.teacher=ep", "-p", endpoints(price_in_per_mtok=5.0)]
+    assert cli.main(["run", *args, "--budget", "0.0001", *ovs]) == 2
+    out, err = capsys.readouterr()
+    assert "06 evaluate" in out and "plan written to" in out  # the plan was shown first
+    assert err.strip().startswith("tft run: error: estimated spend $") and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["plan.json"]  # no stage ran
+    plan = json.loads((tmp_path / "b" / "plan.json").read_text())
+    assert plan["totals"]["to_send"] == 360 and plan["llm_by_stage"][0]["stage"] == "evaluate"
+
+
+def test_tft_plan_prints_and_writes_the_plan(sgd, tmp_path, capsys):
+    out_file = tmp_path / "plan.json"
+    argv = ["plan", "--scenario", "s4", "--profile", "smoke", "--out", str(out_file)]
+    argv += [
+        "-p",
+        f"run.outputs={tmp_path}",
+        "-p",
+        "roles.judge=ep",
+        "-p",
+        "evaluate.judge=llm",
+        "-p",
+        endpoints(),
+    ]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "06 judge" in out and "no price for ep" in out and "Student (smoke" in out
+    plan = json.loads(out_file.read_text())
+    assert plan["profile"] == "smoke" and plan["scenarios"] == ["s4"]
+    assert {"calls", "to_send", "cost_usd", "spend_usd", "train_tokens", "student_hours"} <= set(
+        plan["totals"]
+    )
+    assert plan["totals"]["unpriced_endpoints"] == ["ep"]
+    assert plan["assumptions"]["tokens"] == "characters / 3.0 + 7 per message"
+    # --budget on tft plan: exit 2 when the spend cannot be checked
+    assert cli.main([*argv, "--budget", "1"]) == 2

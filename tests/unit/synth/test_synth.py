@@ -1,0 +1,402 @@
+import json
+import re
+
+import pytest
+
+from tests.serve_fixture import ScriptedOpenAIServer
+from tft_utils import cli
+from tft_utils.core import fresh
+from tft_utils.core.io import DataError, read_jsonl, write_jsonl
+from tft_utils.core.params import load_params
+from tft_utils.resources import resource
+from tft_utils.synth.flow import simulate, utterances
+from tft_utils.synth.lexicon import delexicalise, events, fill
+from tft_utils.synth.pipeline import compact, parse_teacher, synthesize, teacher_request
+from tft_utils.synth.rules import Bank
+
+WINDOWS = {"short": (9, 13), "short_medium": (13, 17), "medium": (15, 19), "long": (21, 29)}
+
+
+@pytest.fixture(scope="module")
+def s4_seeds(dataset_dir):
+    ids = resource("s4_low_data_dialogue_ids.txt").read_text().split()
+    pool = {r["dialogue_id"]: r for r in read_jsonl(dataset_dir / "train_pool.jsonl")}
+    return [pool[i] for i in ids]
+
+
+@pytest.fixture(scope="module")
+def bank(s4_seeds):
+    return Bank.from_seeds(s4_seeds)
+
+
+def params_for(dataset_dir, *overrides):
+    return load_params(
+        "cpu",
+        "s4",
+        [
+            f"synth.tools_path={dataset_dir / 'tools.json'}",
+            f"validate.test_path={dataset_dir / 'test.jsonl'}",
+            *overrides,
+        ],
+    )
+
+
+def test_delexicalise_replaces_values_and_fill_renders_sgd_forms():
+    values = {"city": {"San Mateo"}, "restaurant_name": {"Celia's"}, "cuisine": {"Mexican"}}
+    text = "Please confirm: a table for 2 people at Celia's in San Mateo for today at half past 5 in the evening."
+    tpl = delexicalise(text, values, reservation_context=True)
+    assert (
+        tpl
+        == "Please confirm: a table for {party_size} people at {restaurant_name} in {city} for {date} at {time}."
+    )
+    assert (
+        delexicalise("I want a reservation on March 13th at 12:30.", {}, True)
+        == "I want a reservation on {date} at {time}."
+    )
+    assert (
+        delexicalise("Make a reservation for two people.", {}, True)
+        == "Make a reservation for {party_size_w} people."
+    )
+    out = fill(
+        tpl,
+        {
+            "party_size": "1",
+            "restaurant_name": "Rubio's",
+            "city": "Berkeley",
+            "date": "2019-03-05",
+            "time": "19:15",
+        },
+        None,
+        "assistant",
+    )
+    assert out == "Please confirm: a table for 1 person at Rubio's in Berkeley for March 5th at 7:15 pm."
+    # a count re-filled into a seed's wording agrees in number, both ways
+    assert fill("There are {count} restaurants that match.", {"count": "1"}, None, "assistant") == (
+        "There is 1 restaurant that matches."
+    )
+    assert fill("There is {count_w} place which suits you.", {"count": "3"}, None, "assistant") == (
+        "There are three places which suit you."
+    )
+
+
+def test_bank_reads_acts_and_catalogue_from_five_seeds(bank, s4_seeds):
+    acts = bank.templates
+    for act in (
+        "open_find",
+        "request",
+        "offer",
+        "confirm",
+        "affirm",
+        "success",
+        "goodbye",
+        "thanks_bye",
+        "bye",
+    ):
+        assert acts[act], act
+    asked = set().union(*(t["requests"] for t in acts["request"]))
+    assert {"city", "cuisine", "time"} <= asked
+    assert all("{restaurant_name}" in t["text"] and "{time}" in t["text"] for t in acts["confirm"])
+    assert len(bank.restaurants) >= 20 and len(bank.cities) == 5
+    names = {r["restaurant_name"] for r in bank.restaurants.values()}
+    leftovers = [t["text"] for ts in acts.values() for t in ts if any(n in t["text"] for n in names)]
+    assert not leftovers  # every seed value became a placeholder
+    # a user template that states a constraint in words keeps its meaning as a fixed value
+    assert {"price_range": "moderate", "serves_alcohol": "True"} in [
+        t["constraints"] for t in acts["open_find"]
+    ]
+
+
+@pytest.mark.parametrize("topic", sorted(WINDOWS))
+def test_simulated_conversations_follow_sgd_conventions(bank, topic):
+    for k in range(5):
+        msgs, meta = simulate(bank, topic, WINDOWS[topic], f"0:{topic}:{k}", sorted(bank.cuisines), "synth/x")
+        assert WINDOWS[topic][0] <= utterances(msgs) <= WINDOWS[topic][1] and meta["turns"] == utterances(
+            msgs
+        )
+        evs = events({"messages": msgs})
+        assert evs[0]["kind"] == "user" and evs[-1]["kind"] == "say"
+        said = [e["text"] for e in evs if e["kind"] == "user"]
+        assert len(said) == len(set(said)), "a user repeats an utterance word for word"
+        names = [e["name"] for e in evs if e["kind"] == "call"]
+        assert names[-1] == "ReserveRestaurant"
+        for i, ev in enumerate(evs):
+            if ev["kind"] == "call":
+                assert evs[i + 1]["kind"] == "result" and evs[i + 2]["kind"] == "say"
+                assert all(isinstance(v, str) for v in ev["args"].values())
+            if ev.get("name") == "ReserveRestaurant":
+                a = ev["args"]
+                assert re.fullmatch(r"\d\d:\d\d", a["time"]) and re.fullmatch(r"2019-03-\d\d", a["date"])
+                assert a["party_size"] in "123456" and set(a) == {
+                    "city",
+                    "date",
+                    "party_size",
+                    "restaurant_name",
+                    "time",
+                }
+        for m in msgs:
+            if m["role"] == "user" and m["content"].startswith("["):
+                for r in json.loads(m["content"]):
+                    assert list(r) == sorted(r)
+        if topic in ("short", "medium"):
+            assert names[0] == "FindRestaurants"
+    again, _ = simulate(bank, topic, WINDOWS[topic], f"0:{topic}:0", sorted(bank.cuisines), "synth/x")
+    first, _ = simulate(bank, topic, WINDOWS[topic], f"0:{topic}:0", sorted(bank.cuisines), "synth/x")
+    assert again == first  # a pure function of (seed, index)
+
+
+def test_s4_done_when_300_validated_from_five_seeds(dataset_dir, s4_seeds, tmp_path):
+    write_jsonl(tmp_path / "seeds.jsonl", s4_seeds)
+    params = params_for(dataset_dir)
+    stats = synthesize(tmp_path / "seeds.jsonl", tmp_path / "out", params, n=300, progress=False)
+    rows = read_jsonl(tmp_path / "out" / "synthetic.jsonl")
+    meta = read_jsonl(tmp_path / "out" / "synthetic_meta.jsonl")
+    assert stats["validated"] == len(rows) == 300
+    assert set(stats["topics"]) == set(WINDOWS) and min(stats["topics"].values()) >= 30
+    assert stats["max_jaccard"]["seed"] < params["validate"]["dup_seed"]
+    assert stats["max_jaccard"]["test"] < params["validate"]["dup_test"]
+    # grounding of what the teacher wrote, before validation, and the test near-duplicates dropped
+    assert stats["grounding"]["candidates"] == stats["candidates"] and stats["grounding"]["rate"] >= 0.95
+    assert stats["leakage"]["test_near_duplicates_dropped"] == 0 and stats["leakage"]["threshold"] == 0.4
+    assert all(
+        re.fullmatch(r"synth/\d{6}", r["dialogue_id"]) and r["service"] == "Restaurants_1" for r in rows
+    )
+    assert len({r["dialogue_id"] for r in rows}) == 300
+    assert {m["dialogue_id"] for m in meta} == {r["dialogue_id"] for r in rows}
+    for r in read_jsonl(tmp_path / "out" / "rejected.jsonl"):
+        assert r["reasons"] and all(":" in x for x in r["reasons"])
+
+
+def test_killed_run_resumes_without_redoing_candidates(dataset_dir, s4_seeds, tmp_path):
+    write_jsonl(tmp_path / "seeds.jsonl", s4_seeds)
+    params = params_for(dataset_dir, "synth.batch=8")
+    synthesize(tmp_path / "seeds.jsonl", tmp_path / "fresh", params, n=40, progress=False)
+    synthesize(tmp_path / "seeds.jsonl", tmp_path / "cut", params, n=40, progress=False)
+    cand = tmp_path / "cut" / "candidates.jsonl"
+    lines = cand.read_text().splitlines(keepends=True)
+    cand.write_text("".join(lines[:17]) + lines[17][:50])  # a crash mid-write of candidate 17
+    (tmp_path / "cut" / "synthetic.jsonl").unlink()
+    synthesize(tmp_path / "seeds.jsonl", tmp_path / "cut", params, n=40, progress=False)
+    after = [json.loads(x) for x in cand.read_text().splitlines()[:17]]
+    assert [json.loads(x) for x in lines[:17]] == after  # finished candidates were kept, not redone
+    assert (tmp_path / "cut" / "synthetic.jsonl").read_text() == (
+        tmp_path / "fresh" / "synthetic.jsonl"
+    ).read_text()
+    # other params on the same folder: synthesis reruns from scratch (not resumed from these candidates)
+    before = fresh.read(tmp_path / "cut")["digest"]
+    stats = synthesize(
+        tmp_path / "seeds.jsonl",
+        tmp_path / "cut",
+        params_for(dataset_dir, "synth.n_seeds=3"),
+        n=30,
+        progress=False,
+    )
+    assert stats["validated"] == 30 and fresh.read(tmp_path / "cut")["digest"] != before
+    assert len(read_jsonl(tmp_path / "cut" / "synthetic.jsonl")) == 30
+
+
+def test_cli_writes_outputs_and_requires_the_test_set(dataset_dir, s4_seeds, tmp_path, capsys):
+    write_jsonl(tmp_path / "seeds.jsonl", s4_seeds)
+    tools = f"synth.tools_path={dataset_dir / 'tools.json'}"
+    rc = cli.main(
+        [
+            "synth",
+            str(tmp_path / "seeds.jsonl"),
+            "--n",
+            "12",
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+            "-p",
+            tools,
+            "--params",
+            f"validate.test_path={dataset_dir / 'test.jsonl'}",
+        ]
+    )
+    assert rc == 0 and len(read_jsonl(tmp_path / "o" / "synthetic.jsonl")) == 12
+    assert (tmp_path / "o" / "rejected.jsonl").exists() and (tmp_path / "o" / "synth_stats.json").exists()
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["validated"] == 12
+    rc = cli.main(
+        ["synth", str(tmp_path / "seeds.jsonl"), "--n", "5", "--out", str(tmp_path / "p"), "-p", tools]
+    )
+    assert rc == 2 and "validate.test_path" in capsys.readouterr().err
+
+
+def test_parse_teacher_is_strict(s4_seeds):
+    good = json.dumps({"messages": compact(s4_seeds[0]["messages"])})
+    row = parse_teacher("```json\n" + good + "\n```", "synth/000001")
+    assert [m["role"] for m in row["messages"]] == [m["role"] for m in s4_seeds[0]["messages"]]
+    assert events(row) == events(s4_seeds[0])  # same calls, results and words
+    for bad in (
+        "Sure, here is a conversation!",
+        '{"messages": []}',
+        '{"messages": [{"role": "system"}]}',
+        '{"messages": [{"role": "assistant", "name": "respond_to_user", "arguments": "hi"}]}',
+    ):
+        with pytest.raises(DataError):
+            parse_teacher(bad, "synth/000002")
+
+
+def test_llm_teacher_against_a_real_loopback_server(dataset_dir, s4_seeds, bank, tmp_path):
+    """One teacher call per conversation; garbage and seed copies rejected with reasons; a rerun is free."""
+    msgs, _ = simulate(bank, "medium", WINDOWS["medium"], "llm-test", sorted(bank.cuisines), "x")
+    new = json.dumps({"messages": compact(msgs)})
+    copy = json.dumps({"messages": compact(s4_seeds[1]["messages"])})
+    write_jsonl(tmp_path / "seeds.jsonl", s4_seeds)
+    script = [{"text": "I cannot do that."}, {"text": copy}, {"text": new}]  # concurrency 1: in order
+    with ScriptedOpenAIServer(script, default={"text": "no"}) as server:
+        params = params_for(
+            dataset_dir,
+            "roles.teacher=t",
+            "synth.batch=3",
+            "synth.max_candidates_factor=3.0",
+            f"backends.cache_dir={tmp_path / 'cache'}",
+            {
+                "backends": {
+                    "endpoints": {"t": {"base_url": server.base_url, "model": "teach", "concurrency": 1}}
+                }
+            },
+        )
+        stats = synthesize(tmp_path / "seeds.jsonl", tmp_path / "o", params, n=1, progress=False)
+        sent = len(server.received)
+    assert sent == 3 and stats["validated"] == 1
+    prompt = server.received[0]
+    assert "FindRestaurants" in json.dumps(prompt)
+    rejected = read_jsonl(tmp_path / "o" / "rejected.jsonl")
+    assert rejected[0]["reasons"][0].startswith("parse: no JSON object")
+    assert rejected[1]["reasons"][0].startswith(
+        f"near-duplicate of seed {s4_seeds[1]['dialogue_id']} (jaccard 1.00"
+    )
+    # a fresh folder with the same cache: every call is a cache hit, the server is not needed
+    stats2 = synthesize(tmp_path / "seeds.jsonl", tmp_path / "o2", params, n=1, progress=False)
+    assert stats2["validated"] == 1
+
+
+def test_llm_teacher_and_judge_answer_from_the_final_content_not_the_reasoning(
+    dataset_dir, s4_seeds, bank, tmp_path
+):
+    """Reasoning models (shapes as in test_backends.py): the teacher's conversation and the judge's
+    score are read from the final content while the reasoning holds decoys (a seed copy, a failing
+    score); a reply cut while reasoning is a parse rejection (teacher) or an unparseable score that
+    is counted and left to the rules judge (judge)."""
+    cuisines = sorted(bank.cuisines)
+    new = [
+        json.dumps(
+            {"messages": compact(simulate(bank, "medium", WINDOWS["medium"], f"think-{k}", cuisines, "x")[0])}
+        )
+        for k in range(2)
+    ]
+    copy = json.dumps({"messages": compact(s4_seeds[1]["messages"])})
+    teacher_replies = [
+        {"text": new[0], "message": {"reasoning_content": f"A draft: {copy}"}},  # vLLM's field
+        {"text": f"<think>\nA draft: {copy}", "finish_reason": "length"},  # cut while reasoning
+        {"text": f"<think>\nA draft: {copy}\n</think>\n\n{new[1]}"},  # GLM / Qwen3 inline
+    ]
+    judge_replies = [
+        {"text": '{"score": 5}', "message": {"reasoning": 'Perhaps {"score": 1}? No.'}},
+        {"text": '<think>\nPerhaps {"score": 1}', "finish_reason": "length"},
+    ]
+    write_jsonl(tmp_path / "seeds.jsonl", s4_seeds)
+    with ScriptedOpenAIServer(teacher_replies) as t, ScriptedOpenAIServer(judge_replies) as j:
+        endpoints = {
+            "t": {"base_url": t.base_url, "model": "teach", "concurrency": 1},
+            "j": {"base_url": j.base_url, "model": "judge", "concurrency": 1},
+        }
+        params = params_for(
+            dataset_dir,
+            "roles.teacher=t",
+            "roles.judge=j",
+            "synth.batch=3",
+            "synth.max_candidates_factor=1.5",
+            f"backends.cache_dir={tmp_path / 'cache'}",
+            {"backends": {"endpoints": endpoints}},
+        )
+        stats = synthesize(tmp_path / "seeds.jsonl", tmp_path / "o", params, n=2, progress=False)
+        assert (len(t.received), len(j.received)) == (3, 2)
+    assert stats["validated"] == 2 and stats["rejection_reasons"] == {"parse": 1}
+    assert stats["judge_unparseable"] == 1
+    scores = [m["judge"] for m in read_jsonl(tmp_path / "o" / "synthetic_meta.jsonl")]
+    assert scores[0] == 5 and scores[1] >= params["validate"]["min_judge"]  # the rules, not the decoy's 1
+
+
+def test_teacher_request_names_topic_window_and_rotates_seeds(s4_seeds):
+    tools = [{"type": "function", "function": {"name": "FindRestaurants", "parameters": {}}}]
+    a = teacher_request(s4_seeds, tools, "long", (21, 29), 0, 2)
+    b = teacher_request(s4_seeds, tools, "long", (21, 29), 1, 2)
+    assert "21-29 turns" in a[1]["content"] and a[1]["content"] != b[1]["content"]
+    assert a[0]["role"] == "system" and "FindRestaurants" in a[0]["content"]
+
+
+@pytest.fixture(scope="module")
+def s1_sample(dataset_dir):
+    """90 of the 327 S1 traces (the published base size), drawn as `seed_rows` draws them."""
+    import random
+
+    pool = read_jsonl(dataset_dir / "train_pool.jsonl")
+    return sorted(random.Random(0).sample(pool, 90), key=lambda r: r["dialogue_id"])
+
+
+@pytest.mark.parametrize("seeds_name", ["s4_seeds", "s1_sample"])
+def test_rules_teacher_writes_grounded_conversations(dataset_dir, seeds_name, request):
+    """At least 95% of what the rules teacher writes passes the grounding check before any filtering."""
+    from tft_utils.core.io import read_json
+    from tft_utils.synth.grounding import check_grounding
+    from tft_utils.synth.pipeline import Teacher
+
+    seeds = request.getfixturevalue(seeds_name)
+    teacher = Teacher(seeds, read_json(dataset_dir / "tools.json"), params_for(dataset_dir))
+    rows = [rec["row"] for rec in teacher.make(list(range(200)), progress=False) if "row" in rec]
+    failed = [(r["dialogue_id"], g.message) for r in rows if not (g := check_grounding(r)).valid]
+    assert len(rows) == 200 and len(failed) <= 10, failed
+
+
+SYSTEM_ACTS = {
+    "request",
+    "offer",
+    "offer_alt",
+    "no_results",
+    "offer_intent",
+    "confirm",
+    "confirm_change",
+    "success",
+    "failure",
+    "inform_fact",
+    "req_more",
+    "goodbye",
+}
+
+
+def test_bank_keeps_no_template_whose_words_refilling_would_falsify(s1_sample):
+    """Phones, addresses, cuisines and other domains left in an utterance's words, booking news in an
+    act that is not that news, a user constraint its search did not carry: none become templates."""
+    from tft_utils.domain.replies import _reply_claims
+    from tft_utils.synth.rules import CUISINE_WORDS, states_literal
+
+    bank = Bank.from_seeds(s1_sample)
+    for act, templates in bank.templates.items():
+        for t in templates:
+            assert not states_literal(t["text"]), (act, t["text"])
+            if act != "request":
+                assert not CUISINE_WORDS.search(t["text"]), (act, t["text"])
+            claim = _reply_claims(t["text"]) if act in SYSTEM_ACTS else None  # the assistant's words
+            assert claim is None or (act, claim) in (("success", "succeeded"), ("failure", "failed"))
+    # a seed where the user says "expensive" but the search (after a later turn) is moderate: not a template
+    assert all(
+        t["constraints"].get("price_range") != "moderate" or "expensive" not in t["text"]
+        for t in bank.templates["open_find"]
+    )
+
+
+def test_compact_keeps_a_user_turn_after_a_call_no_tool_answered():
+    """S2 corrupts replies into service calls: the next message is the user's words, not a tool result.
+    The teacher's prompt shows it as the user turn it is (it used to raise JSONDecodeError)."""
+    call = {"name": "FindRestaurants", "arguments": json.dumps({"city": "San Jose", "cuisine": "Thai"})}
+    msgs = [
+        {"role": "user", "content": "Thai food in San Jose?"},
+        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function", "function": call}]},
+        {"role": "user", "content": "Something cheap, please."},
+        {"role": "assistant", "tool_calls": [{"id": "call_2", "type": "function", "function": call}]},
+        {"role": "user", "content": '[{"name": "Thai Basil"}]'},
+    ]
+    assert [m["role"] for m in compact(msgs)] == ["user", "assistant", "user", "assistant", "tool"]
+    assert compact(msgs)[2]["content"] == "Something cheap, please."
+    assert compact(msgs)[4]["content"] == [{"name": "Thai Basil"}]

@@ -1,0 +1,53 @@
+"""The tool-calling base (student.tool_base: sgd): built once from SGD services the study never uses."""
+
+import json
+
+import pytest
+
+from tft_utils.core import fresh
+from tft_utils.core.params import load_params
+from tft_utils.train.tool_base import EXCLUDED, domain_prompt, student_base, tool_base_conversations
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_no_restaurant_or_hotel_dialogue_enters_and_each_has_its_own_tools(sgd_dir):
+    convs = tool_base_conversations(sgd_dir)
+    services = {c["service"] for c in convs}
+    assert len(convs) > 500 and len(services) >= 10  # the shipped subset: 558 dialogues, 13 services
+    assert not any(s.startswith(EXCLUDED) for s in services)
+    text = json.dumps([c["messages"] for c in convs]).lower()
+    assert "findrestaurants" not in text and "reserverestaurant" not in text
+    for c in convs[:50]:
+        names = {t["function"]["name"] for t in c["tools"]}
+        called = {m["tool_calls"][0]["function"]["name"] for m in c["messages"] if m.get("tool_calls")}
+        assert called <= names and "respond_to_user" in names
+    assert domain_prompt("Events_2").startswith("You are an assistant for events.")
+
+
+def test_built_once_then_reused_and_rebuilt_when_its_recipe_changes(sgd_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFT_SGD_DIR", str(sgd_dir))
+    over = [
+        "student.tool_base=sgd",
+        "student.tool_base_steps=2",
+        f"student.cache_dir={tmp_path}",
+        "student.dtype=float32",
+        "train.max_tokens=256",
+    ]
+    logs = []
+    params = load_params("smoke", None, over)
+    first = student_base(params, log=logs.append)
+    assert first.name.startswith("tool-base-") and (first / "model.safetensors").exists()
+    assert not (first / "tft_render.json").exists()  # its students render with the study's tools
+    stamp = fresh.read(first)
+    assert stamp["services"] and json.loads((first / "train_stats.json").read_text())["steps"] == 2
+    logs.clear()
+    assert student_base(params, log=logs.append) == first and not any("tool base:" in x for x in logs)
+    assert fresh.read(first)["digest"] == stamp["digest"]
+    more = load_params("smoke", None, [*over[:1], "student.tool_base_steps=3", *over[2:]])
+    student_base(more, log=logs.append)
+    assert fresh.read(first)["digest"] != stamp["digest"]
+    assert json.loads((first / "train_stats.json").read_text())["steps"] == 3
+    # without a tool base the profile's own base is returned, untouched
+    plain = load_params("smoke", None, [f"student.cache_dir={tmp_path}"])
+    assert student_base(plain).name == "smoke-tiny-llama"

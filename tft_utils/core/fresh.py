@@ -1,0 +1,215 @@
+"""One freshness rule for every stored output: reuse it only when what produced it is unchanged.
+
+Every output a stage writes (a notebook's run, a cleaned folder, a synthetic set, a trained student,
+a predictions file, the dequantized base model) carries a *fingerprint* beside it: the stage's own
+resolved parameters, the fingerprints (or content hashes) of its inputs, the code that ran and the
+seed. `reuse(path, fp)` is the only place that decides whether a stored output is still valid:
+
+- the output and its fingerprint exist, and their digests are equal -> reuse;
+- anything else (missing, older format, other params, other inputs, other code, `run.force`) -> rerun.
+
+Because an output's fingerprint includes its inputs' fingerprints, a change anywhere reruns
+everything downstream of it, and nothing else. The digest covers the package's *content* (every file
+under tft_utils/), not the git commit: a commit that only touches the README retrains nothing, an
+uncommitted edit of train/loop.py retrains every student. The commit and dirty flag are recorded beside it
+for provenance. The LLM call cache is keyed by each request's full content and needs no fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+from tft_utils.core.io import write_json
+from tft_utils.core.paths import PACKAGE  # code fingerprints name files relative to tft_utils/
+
+SIDECAR = ".fingerprint.json"
+FORMAT = 1  # bump when the fingerprint's layout changes: older outputs are then rebuilt
+
+
+def _digest(obj) -> str:
+    blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_hash() -> str:
+    """sha256 over the package's files (code and resources), by relative path."""
+    h = hashlib.sha256()
+    for p in sorted(PACKAGE.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(PACKAGE)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def code_state() -> dict:
+    """What ran: the package's content hash (in the digest), version and git commit (recorded)."""
+    from importlib import metadata
+
+    from tft_utils.core.provenance import git_commit
+
+    try:
+        version = metadata.version("tft-study")
+    except metadata.PackageNotFoundError:
+        version = None
+    return {"code": code_hash(), "version": version, "commit": git_commit()}
+
+
+def sidecar(path: str | os.PathLike) -> Path:
+    """Where an output's fingerprint lives: DIR/.fingerprint.json, or FILE.fingerprint.json."""
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        return path / SIDECAR
+    return path.with_name(path.name + ".fingerprint.json")
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    st = os.stat(path)
+    return _file_hash(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _file_hash(path: str, size: int, mtime_ns: int) -> str:  # size/mtime: a rewritten file is rehashed
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def input_id(path: str | os.PathLike | None) -> str | None:
+    """An input's identity: its own fingerprint's digest when it has one (a stage output), else the
+    hash of its bytes (a file); a Hub id or other non-path string stands for itself."""
+    if path is None:
+        return None
+    p = Path(path)
+    fp = read(p)
+    if fp:
+        return fp["digest"]
+    if p.is_file():
+        return file_hash(p)
+    if p.is_dir():
+        return _digest({str(f.relative_to(p)): file_hash(f) for f in sorted(p.rglob("*")) if f.is_file()})
+    return str(path)
+
+
+def make(
+    kind: str,
+    params: dict,
+    inputs: dict | None = None,
+    seed=None,
+    code: bool = True,
+    data: dict | None = None,
+) -> dict:
+    """The fingerprint of an output of `kind` produced from `params` (only the parameters that
+    shape it), `inputs` ({name: path or id}), in-memory `data` ({name: JSON-able object}, digested),
+    `seed`, and (unless code=False) the package code."""
+    state = code_state() if code else {}
+    if isinstance(code, (list, tuple)):  # only these modules shape the output (a long-lived cache)
+        state = {**state, "code": _digest({f: file_hash(PACKAGE / f) for f in sorted(code)})}
+    ids = {k: input_id(v) for k, v in sorted((inputs or {}).items())}
+    ids.update({k: _digest(v) for k, v in sorted((data or {}).items())})
+    core = {
+        "format": FORMAT,
+        "kind": kind,
+        "params": params,
+        "inputs": ids,
+        "seed": seed,
+        "code": state.get("code"),
+    }
+    return {**core, "digest": _digest(core), "version": state.get("version"), "commit": state.get("commit")}
+
+
+def read(path: str | os.PathLike) -> dict | None:
+    side = sidecar(path)
+    if not side.exists():
+        return None
+    try:
+        fp = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return fp if isinstance(fp, dict) and "digest" in fp else None
+
+
+def _pending(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(f".{path.name}.pending.json")
+
+
+def begin(path: str | os.PathLike, fp: dict, leftovers=()) -> None:
+    """Before (re)building `path` from fp: a partial build of another fingerprint (`leftovers`:
+    checkpoints, partial files, the stale output itself) is removed, so a resumed build only ever
+    continues its own work; then fp is recorded as pending."""
+    marker = _pending(path)
+    old = None
+    if marker.exists():
+        try:
+            old = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            old = None
+    done = read(path)  # a finished build of the same fp whose outputs were partly removed: resume it
+    same = (old or {}).get("digest") == fp["digest"] or (done or {}).get("digest") == fp["digest"]
+    if not same:
+        for p in (*leftovers, sidecar(path)):
+            p = Path(p)
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+    write_json(marker, fp)
+
+
+def stamp(path: str | os.PathLike, fp: dict) -> Path:
+    """Record fp beside a finished output (written atomically, after the output itself)."""
+    out = write_json(sidecar(path), fp)
+    _pending(path).unlink(missing_ok=True)
+    return out
+
+
+def why_stale(path: str | os.PathLike, fp: dict) -> str | None:
+    """None when the stored output at `path` may be reused; else a short reason (for the log)."""
+    path = Path(path)
+    if not path.exists():
+        return "not built yet"
+    old = read(path)
+    if old is None:
+        return "no fingerprint recorded"
+    if old.get("digest") == fp["digest"]:
+        return None
+    changed = [k for k in ("format", "kind", "params", "inputs", "seed", "code") if old.get(k) != fp.get(k)]
+    detail = []
+    if "params" in changed and isinstance(old.get("params"), dict):
+        detail = [f"params.{k}" for k in _diff_keys(old["params"], fp["params"])][:4]
+    if "inputs" in changed and isinstance(old.get("inputs"), dict):
+        detail += [
+            f"inputs.{k}"
+            for k in sorted(set(old["inputs"]) | set(fp["inputs"]))
+            if old["inputs"].get(k) != fp["inputs"].get(k)
+        ][:4]
+    return "changed: " + ", ".join(detail or changed)
+
+
+def _diff_keys(a, b, prefix: str = "") -> list[str]:
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [prefix.rstrip(".")] if a != b else []
+    out = []
+    for k in sorted(set(a) | set(b), key=str):
+        out += _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+    return out
+
+
+def reuse(path: str | os.PathLike, fp: dict, force: bool = False, log=None, what: str | None = None) -> bool:
+    """THE rule: True when `path` holds an output built from exactly `fp` (and not forced)."""
+    reason = "forced (--force)" if force else why_stale(path, fp)
+    if log:
+        name = what or str(path)
+        log(f"{name}: up to date" if reason is None else f"{name}: (re)building - {reason}")
+    return reason is None
+
+
+def forced(params: dict) -> bool:
+    return bool(params.get("run", {}).get("force"))

@@ -1,0 +1,122 @@
+"""`tft plan`'s printed table (the same numbers as plan.json, summed over scenarios)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tft_utils.plan.estimate import Plan
+
+
+def _n(v) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def _usd(v) -> str:
+    return "n/a" if v is None else f"{v:,.2f}"
+
+
+def render(plan: Plan) -> str:
+    t = plan.totals()
+    a = plan.assumptions
+    lines = [
+        f"tft plan: profile {plan.profile}, scenarios {','.join(plan.scenarios)}, pipelines "
+        f"{','.join(plan.pipelines)} (data {a.get('data')}; cleaning {a.get('cleaning')})",
+        "",
+        f"LLM calls (tokens: {a.get('tokens')}, reasoning {a.get('reasoning_tokens_per_call')} per call; "
+        "max calls: the most the stage can make; cached: in the call cache now or asked earlier in this run)",
+    ]
+    head = (
+        "stage",
+        "endpoint",
+        "basis",
+        "calls",
+        "max calls",
+        "cached",
+        "to send",
+        "in tok",
+        "out tok",
+        "out max",
+        "cost $",
+        "spend $",
+    )
+    body = [
+        (
+            f"{r['notebook']} {r['stage']}",
+            r["endpoint"],
+            r["basis"],
+            _n(r["calls"]),
+            _n(r["calls_max"]),
+            _n(r["cached"] + r["repeats"]),
+            _n(r["to_send"]),
+            _n(r["input_tokens"]),
+            _n(r["output_tokens"]),
+            _n(r["output_max"]),
+            _usd(r["cost_usd"]),
+            _usd(r["spend_usd"]),
+        )
+        for r in plan.by_stage()
+    ]
+    priced = any(r.cost_usd is not None for r in plan.llm)
+    cost = (_usd(t["cost_usd"]) if priced else "n/a") + ("+?" if priced and t["unpriced_endpoints"] else "")
+    spend = (_usd(t["spend_usd"]) if priced else "n/a") + ("+?" if priced and t["unpriced_to_send"] else "")
+    body.append(
+        (
+            "total",
+            "",
+            "",
+            _n(t["calls"]),
+            _n(t["calls_max"]),
+            _n(t["cached"] + t["repeats"]),
+            _n(t["to_send"]),
+            _n(t["input_tokens"]),
+            _n(t["output_tokens"]),
+            "",
+            cost,
+            spend,
+        )
+    )
+    lines += _table(head, body) if plan.llm else ["(none: every role is `rules`)"]
+    if t["unpriced_endpoints"]:
+        lines.append(
+            f"no price for {', '.join(t['unpriced_endpoints'])}: set backends.endpoints.<name>.price_in_per_mtok "
+            "and price_out_per_mtok (USD per million tokens)"
+        )
+    notes = sorted({f"{r.stage}: {r.note}" for r in plan.llm if r.note})
+    lines += [f"  {n}" for n in notes]
+    lines += [
+        "",
+        f"Student ({a.get('student')}, device {a.get('device')}; {a.get('train_tokens_per_s')} tokens/s training, "
+        f"{a.get('predict_tokens_per_s')} tokens/s predicting, as stated in params.plan)",
+    ]
+    head = ("scenario", "arm", "seeds", "conversations", "steps", "train tokens", "predict tokens", "hours")
+    body = [
+        (
+            s.scenario,
+            s.arm,
+            str(s.seeds),
+            _n(s.conversations),
+            _n(s.steps),
+            _n(s.train_tokens),
+            _n(s.predict_tokens),
+            f"{s.train_hours + s.predict_hours:.2f}",
+        )
+        for s in plan.students
+    ]
+    body.append(
+        ("total", "", "", "", "", _n(t["train_tokens"]), _n(t["predict_tokens"]), f"{t['student_hours']:.2f}")
+    )
+    lines += _table(head, body)
+    return "\n".join(lines)
+
+
+def _table(head: tuple, body: list[tuple]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [head, *body]) for i in range(len(head))]
+
+    def fmt(r):
+        return "  ".join(
+            str(v).ljust(w) if i < 3 else str(v).rjust(w)
+            for i, (v, w) in enumerate(zip(r, widths, strict=True))
+        )
+
+    return [fmt(head), *[fmt(r) for r in body]]

@@ -1,0 +1,139 @@
+"""`tft plan`'s student: the tokens each arm trains and predicts over its seeds (train/loop.py's budget
+rule on the conversations each arm trains on) and the device hours at the throughputs stated in `params.plan`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from tft_utils.core.io import DataError
+from tft_utils.plan.calls import Tokens
+from tft_utils.plan.inputs import Data, sample_seeds, scenario_traces
+
+
+@dataclass
+class Student:
+    """One scenario x arm: training and prediction tokens over all its seeds."""
+
+    scenario: str
+    arm: str
+    seeds: int
+    conversations: int
+    sequences: int
+    steps: int
+    train_tokens: int
+    predict_tokens: int
+    train_hours: float
+    predict_hours: float
+    note: str = ""
+
+
+def conversation_tokens(messages: list[dict], tools: list[dict], tokens: Tokens) -> int:
+    """The student's text of one conversation: our task prompt with the tools, then every message."""
+    from tft_utils.evaluate.predict_endpoint import request
+
+    try:
+        return tokens.prompt(request(messages, tools))
+    except (DataError, KeyError, TypeError, ValueError):
+        return tokens.prompt(messages)
+
+
+def train_estimate(lengths: list[int], params: dict) -> tuple[int, int, int]:
+    """(sequences, optimizer steps, tokens trained) for one seed of one arm (train/loop.py's budget rule)."""
+    cfg = params["train"]
+    budget = int(cfg["max_tokens"])
+    if not lengths:
+        return 0, 0, 0
+    seqs = sum(math.ceil(n / budget) for n in lengths)  # split: a long conversation continues
+    total = sum(lengths)
+    steps = cfg["max_steps"] or math.ceil(cfg["epochs"] * seqs / cfg["conversations_per_step"])
+    trained = steps * cfg["conversations_per_step"] * total / seqs
+    return seqs, int(steps), int(trained)
+
+
+def turn_lengths(messages: list[dict], tools: list[dict], tokens: Tokens) -> list[int]:
+    """unit=turn: one sequence per assistant turn, the conversation up to and including it."""
+    return [
+        conversation_tokens(messages[: i + 1], tools, tokens)
+        for i, m in enumerate(messages)
+        if m.get("role") == "assistant"
+    ]
+
+
+def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs, tokens, first: bool):
+    from tft_utils.data.traces import load_traces
+    from tft_utils.evaluate.compare import base_predictions_path
+    from tft_utils.train.loop import load_tools
+
+    tools = load_tools(data.folder / "tools.json")
+    plan, n_seeds = params["plan"], len(params["run"]["seeds"])
+    unit = params["train"]["unit"]
+
+    def lengths(convs: list[dict]) -> list[int]:
+        if unit == "turn":
+            return [n for c in convs for n in turn_lengths(c["messages"], tools, tokens)]
+        return [conversation_tokens(c["messages"], tools, tokens) for c in convs]
+
+    # prediction: each test conversation read once, plus the answers written (at most max_new_tokens)
+    test = load_traces(data.folder / "test.jsonl")
+    read = sum(conversation_tokens(t["messages"], tools, tokens) for t in test)
+    written = sum(min(tokens.text(p["answer"]) + 4, params["predict"]["max_new_tokens"]) for p in pairs)
+    per_model = read + written
+
+    def hours(n: int, key: str) -> float:
+        return round(n / float(plan[key]) / 3600, 4)
+
+    out = []
+    if first and not base_predictions_path(paths, params).exists():
+        out.append(
+            Student(
+                scenario,
+                "base",
+                1,
+                0,
+                0,
+                0,
+                0,
+                per_model,
+                0.0,
+                hours(per_model, "predict_tokens_per_s"),
+                "predicted once per run; every scenario reads it",
+            )
+        )
+    sets = {}
+    if "direct" in pipelines:
+        sets["direct"] = (
+            scenario_traces(scenario, data, params, paths) if cleaned is None else cleaned.traces,
+            "",
+        )
+    if "tft" in pipelines and cleaned is not None:
+        what = params["train"]["tft_data"]
+        convs = list(cleaned.kept) * ("seeds" in what)
+        note = ""
+        if "synthetic" in what:
+            # n synthetic conversations, each as long as a seed on average
+            seeds = (
+                sample_seeds(cleaned.kept, params["synth"]["n_seeds"], params["run"]["seed"]) or cleaned.kept
+            )
+            n = int(params["synth"]["n"])
+            convs += [seeds[i % len(seeds)] for i in range(n)] if seeds else []
+            note = f"{n} synthetic conversations as long as the seeds on average"
+        sets["tft"] = (convs, note)
+    for arm, (convs, note) in sets.items():
+        seqs, steps, trained = train_estimate(lengths(convs), params)
+        out.append(
+            Student(
+                scenario,
+                arm,
+                n_seeds,
+                len(convs),
+                seqs,
+                steps,
+                trained * n_seeds,
+                per_model * n_seeds,
+                hours(trained * n_seeds, "train_tokens_per_s"),
+                hours(per_model * n_seeds, "predict_tokens_per_s"),
+                note,
+            )
+        )
+    return out

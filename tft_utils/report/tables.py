@@ -1,0 +1,321 @@
+"""Notebook 07: the study's table and figures, built only from each scenario's recorded results
+(`outputs/<run>/<sN>/results.json`, written by 06) — nothing is recomputed here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from tft_utils.core.io import DataError, write_text
+from tft_utils.evaluate.results import ScenarioResults
+from tft_utils.resources import resource
+
+SCENARIO_NAMES = {
+    "s1": "S1 Baseline",
+    "s2": "S2 Noisy Labels",
+    "s3": "S3 Schema Drift",
+    "s4": "S4 Low Data",
+    "s5": "S5 Trace Mixing",
+}
+
+
+def published_scores(scenario: str) -> pd.Series:
+    """The published LLM-judge scores of one scenario (display name), by pipeline (TFT, Direct)."""
+    pub = published_results()
+    return pub[(pub.scenario == scenario) & (pub.metric == "llm_as_a_judge")].set_index("pipeline")["score"]
+
+
+def published_results() -> pd.DataFrame:
+    """The published numbers (distil-labs/distil-tft-benchmarking), carried in tft_utils/resources."""
+    with resource("published_results.csv").open() as f:
+        return pd.DataFrame(list(csv.DictReader(f))).astype({"score": float})
+
+
+def load_results(run_dir: str | Path, scenarios) -> dict[str, ScenarioResults]:
+    """{scenario: its results.json, read and checked through the schema}."""
+    out = {}
+    for s in scenarios:
+        path = Path(run_dir) / s / "results.json"
+        if path.exists():
+            out[s] = ScenarioResults.read(path)
+    if not out:
+        raise DataError(f"{run_dir}: no <scenario>/results.json yet; run stage 06 first")
+    return out
+
+
+def seeds_per_arm(r: ScenarioResults, metric: str = "llm_as_a_judge") -> dict:
+    """{arm: number of training seeds} of one scenario's results (trained arms only)."""
+    return r.arm_seeds(metric)
+
+
+def interval_covers(r: ScenarioResults, metric: str = "llm_as_a_judge") -> str:
+    n = seeds_per_arm(r, metric)
+    return "test sampling + training seeds" if any(v > 1 for v in n.values()) else "test sampling only"
+
+
+def _name_key(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+def published_teachers() -> dict[str, float]:
+    """{model: score} of the frontier models the publishers scored on the same test set."""
+    pub = published_results()
+    rows = pub[(pub.pipeline == "teacher") & (pub.metric == "llm_as_a_judge")]
+    return {
+        s.removeprefix("teacher ").strip(): float(v) for s, v in zip(rows.scenario, rows.score, strict=True)
+    }
+
+
+def published_teacher_score(endpoint: str | None) -> float | None:
+    """The published score of the model an endpoint name names (glm-5 -> GLM-5's 0.835), if scored."""
+    if not endpoint:
+        return None
+    key = _name_key(endpoint)
+    hits = [v for name, v in published_teachers().items() if _name_key(name) and _name_key(name) in key]
+    return hits[0] if len(hits) == 1 else None
+
+
+def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
+    """Per scenario: ours (TFT, Direct, Δ with its paired interval, its verdict and the smallest Δ this
+    sample detects, seeds per arm, what the intervals cover, seed spread) beside the published. When the
+    teacher is an endpoint (notebook 06's `teacher` arm), its score on the same pairs sits beside the
+    students' (`teacher`, `teacher_ci`, `teacher_model`: the endpoint's name in params, and
+    `published_teacher` when the publishers scored that model)."""
+    rows = []
+    for s, r in results.items():
+        m = r.metrics
+        row = {"scenario": SCENARIO_NAMES[s]}
+        for arm in ("tft", "direct", "base", "teacher"):
+            if arm in m:
+                row[arm] = m[arm][metric].mean
+                row[f"{arm}_ci"] = f"[{m[arm][metric].ci_low:.3f}, {m[arm][metric].ci_high:.3f}]"
+        if "teacher" in m:
+            row["teacher_model"] = (r.roles or {}).get("teacher")
+            published = published_teacher_score(row["teacher_model"])
+            if published is not None and metric == "llm_as_a_judge":
+                row["published_teacher"] = published
+        d = r.paired.get(metric)
+        if d:
+            row.update(
+                delta=d.diff,
+                delta_ci=f"[{d.ci_low:+.3f}, {d.ci_high:+.3f}]",
+                verdict=d.verdict,
+                min_detectable=d.min_detectable_diff,
+                p_not_better=d.p_not_better,
+            )
+        n = seeds_per_arm(r, metric)
+        row["seeds"] = " / ".join(f"{arm} {k}" for arm, k in n.items())
+        row["ci_covers"] = interval_covers(r, metric)
+        sds = [ms[metric].seed_sd for arm, ms in m.items() if metric in ms and ms[metric].seed_sd is not None]
+        row["seed_sd"] = max(sds) if sds else np.nan  # one seed per arm: no spread measured
+        p = published_scores(SCENARIO_NAMES[s])
+        if len(p) == 2:
+            row.update(
+                published_tft=p["TFT"], published_direct=p["Direct"], published_delta=p["TFT"] - p["Direct"]
+            )
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("scenario")
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    fmt = table.copy()
+    for col in fmt.columns:
+        if fmt[col].dtype.kind == "f":
+            spec = "+.3f" if "delta" in str(col) else ".3f"
+            fmt[col] = [("" if pd.isna(v) else format(v, spec)) for v in fmt[col]]
+    return _plain_markdown(fmt)
+
+
+def interval_text(results: dict, metric: str = "llm_as_a_judge") -> str:
+    """Plain words under the table: what the intervals cover (test sampling only when each arm has one
+    seed), what the verdict and the detectable difference mean."""
+    covers = {s: interval_covers(r, metric) for s, r in results.items()}
+    one = [SCENARIO_NAMES[s] for s, c in covers.items() if c == "test sampling only"]
+    if len(one) == len(covers):
+        lines = [
+            "**This run cannot tell TFT and Direct apart.** Each arm was trained with one seed, so the "
+            "intervals cover test sampling only and leave out how much the training seed moves a score, which "
+            "at this budget can exceed many Δs: read its verdicts as a walk through the workflow, not as "
+            "findings. Train several seeds per arm (profile `cpu`, or `tft run --seeds 0,1,2`) to include it."
+        ]
+    elif not one:
+        lines = [
+            "The 95% intervals resample the test conversations and, independently per arm, the arm's training "
+            "seeds (two-level bootstrap); each arm's score is its mean over seeds."
+        ]
+    else:
+        lines = [
+            "The 95% intervals resample the test conversations and each arm's training seeds, except in "
+            f"{', '.join(one)}, where each arm has one seed: **there they cover test sampling only**."
+        ]
+    lines.append(
+        "Δ = TFT − Direct, paired on the same test pairs; **verdict**: TFT ahead / behind when Δ's interval "
+        "lies above / below 0, else no difference detected; **min_detectable**: the smallest Δ this sample "
+        "detects with 80% power, ≈ 1.43 × the half-width of Δ's interval."
+    )
+    return "\n\n".join(lines)
+
+
+def teacher_text(results: dict, metric: str = "llm_as_a_judge") -> str:
+    """A line under the table when an endpoint model was scored as the teacher arm: what it is, and the
+    frontier models the publishers scored on the same test set (their teacher table). Empty otherwise."""
+    models = sorted({str((r.roles or {}).get("teacher")) for r in results.values() if "teacher" in r.metrics})
+    if not models:
+        return ""
+    published = ", ".join(f"{k} {v:.3f}" for k, v in published_teachers().items())
+    return (
+        f"**teacher**: the endpoint model `{'`, `'.join(models)}` (roles.teacher) asked the same test turns as "
+        f"the students and scored the same way ({metric}), the ceiling they are distilled towards. "
+        f"Published frontier models on the publishers' test set (llm_as_a_judge): {published}."
+    )
+
+
+def _plain_markdown(df: pd.DataFrame) -> str:
+    cols = [df.index.name or ""] + list(df.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    lines += [
+        "| " + " | ".join([str(i)] + ["" if pd.isna(v) else str(v) for v in row]) + " |"
+        for i, row in zip(df.index, df.itertuples(index=False), strict=True)
+    ]
+    return "\n".join(lines)
+
+
+def plot_arms(results: dict, metric: str = "llm_as_a_judge"):
+    """Grouped bars: base, Direct, TFT (and the endpoint teacher, when scored) per scenario, with their 95%
+    intervals."""
+    arms = [a for a in ("base", "direct", "tft", "teacher") if any(a in r.metrics for r in results.values())]
+    x = np.arange(len(results))
+    width = 0.8 / len(arms)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for k, arm in enumerate(arms):
+        cells = [r.metrics.get(arm, {}).get(metric) for r in results.values()]
+        mean = [c.mean if c else np.nan for c in cells]
+        lo = [c.ci_low if c else np.nan for c in cells]
+        hi = [c.ci_high if c else np.nan for c in cells]
+        err = np.array([np.subtract(mean, lo), np.subtract(hi, mean)])
+        ax.bar(x + (k - (len(arms) - 1) / 2) * width, mean, width, yerr=err, capsize=3, label=arm)
+    ax.set_xticks(x, [SCENARIO_NAMES[s] for s in results], rotation=15)
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, 1)
+    ax.legend()
+    over = "test conversations"
+    if any(interval_covers(r, metric) != "test sampling only" for r in results.values()):
+        over += " and training seeds"
+    ax.set_title(f"{metric} per scenario (95% bootstrap interval over {over})")
+    fig.tight_layout()
+    return fig
+
+
+def plot_deltas(table: pd.DataFrame):
+    """TFT − Direct per scenario: ours with its paired interval, beside the published difference."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(len(table))
+    if "delta" in table:
+        lo = table["delta"] - table["delta_ci"].map(lambda s: float(s.strip("[]").split(",")[0]))
+        hi = table["delta_ci"].map(lambda s: float(s.strip("[]").split(",")[1])) - table["delta"]
+        ax.errorbar(x - 0.1, table["delta"], yerr=[lo, hi], fmt="o", capsize=4, label="ours (paired 95% CI)")
+    if "published_delta" in table:
+        ax.plot(x + 0.1, table["published_delta"], "s", label="published (Qwen3-1.7B)")
+    if "seed_sd" in table:
+        ax.fill_between(
+            x,
+            -2 * table["seed_sd"].fillna(0),
+            2 * table["seed_sd"].fillna(0),
+            color="grey",
+            alpha=0.2,
+            label="noise floor (±2 seed sd)",
+        )
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, table.index, rotation=15)
+    ax.set_ylabel("TFT − Direct")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def per_function_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
+    rows = []
+    for s, r in results.items():
+        for arm, funcs in r.per_function.items():
+            for fn, scores in funcs.items():
+                rows.append({"scenario": s, "arm": arm, "function": fn, metric: scores.get(metric)})
+    return pd.DataFrame(rows)
+
+
+def plot_per_function(results: dict, metric: str = "llm_as_a_judge"):
+    import seaborn as sns
+
+    df = per_function_table(results, metric)
+    g = sns.catplot(df, x="scenario", y=metric, hue="arm", col="function", kind="bar", height=3.2, aspect=1.1)
+    g.set(ylim=(0, 1))
+    return g.figure
+
+
+def stage_effects(results: dict) -> pd.DataFrame:
+    """What each TFT stage removed or fixed per corruption kind (as recorded by notebook 03)."""
+    rows = []
+    for s, r in results.items():
+        for kind, v in (r.stages.get("per_corruption_kind") or {}).items():
+            rows.append({"scenario": s, "kind": kind, **v})
+    return pd.DataFrame(rows)
+
+
+def setup_text(results: dict) -> str:
+    """Which profile, models, judge and test set produced the table."""
+    first = next(iter(results.values()))
+    keys = ("profile", "student", "judge", "test_set", "seeds", "roles")
+    return "\n".join(f"- **{k}**: {json.dumps(getattr(first, k))}" for k in keys)
+
+
+def write_report(
+    report_dir: str | Path, table: pd.DataFrame, results: dict, metric: str = "llm_as_a_judge"
+) -> dict:
+    report_dir = Path(report_dir)
+    write_text(report_dir / "table.csv", table.to_csv())
+    md = (
+        f"# TFT vs Direct\n\n{setup_text(results)}\n\n{table_markdown(table)}\n\n"
+        f"{interval_text(results, metric)}\n"
+    )
+    teacher = teacher_text(results, metric)
+    md += f"\n{teacher}\n" if teacher else ""
+    write_text(report_dir / "table.md", md)
+    return {"table_csv": str(report_dir / "table.csv"), "table_md": str(report_dir / "table.md")}
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Save a figure as PNG atomically (the report folder holds only finished files)."""
+    from tft_utils.core.io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    return path
+
+
+def plot_stage_effects(effects: pd.DataFrame):
+    """Per scenario and corruption kind: share of corrupted calls dropped by the filter / restored."""
+    fig, ax = plt.subplots(figsize=(10, 0.6 + 0.35 * max(1, len(effects))))
+    if effects.empty:
+        ax.text(0.5, 0.5, "no corrupted scenario recorded stage effects", ha="center", va="center")
+        return fig
+    cols = [c for c in ("dropped_share", "restored_share", "masked_share") if c in effects]
+    effects.set_index(effects["scenario"] + " " + effects["kind"])[cols].plot.barh(ax=ax, stacked=True)
+    ax.set_xlabel("share of the kind's assistant turns ('clean': turns no corruption touched)")
+    ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
+    ax.set_xlim(0, 1)
+    ax.set_title("What TFT's cleaning did with each kind of noise")
+    fig.tight_layout()
+    return fig
+
+
+def export_html(notebook: str | Path, out: str | Path) -> Path:
+    """The executed report notebook as a standalone HTML page (code cells hidden)."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(exclude_input=True).from_filename(str(notebook))
+    return write_text(out, body)

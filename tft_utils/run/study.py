@@ -1,0 +1,323 @@
+"""`tft run`: the study as a chain of papermill-executed notebooks, per scenario.
+
+    outputs/<run>/data/                 01: train pool, test set, test pairs, tools (shared by scenarios)
+    outputs/<run>/<sN>/                 02..06: traces, clean/, synth/, models/, predictions/, results.json
+    outputs/<run>/report/               07: the study's table, figures, HTML
+    .../notebooks/NN_name.ipynb         the executed copies; .../stages/NN.json what each run of a stage saw
+
+A stage is skipped when its fingerprint (notebook source, resolved params, package code, the
+fingerprints of the stages it reads from; `tft_utils.core.fresh`) equals the one recorded beside its
+executed notebook; inside a stage every output (students, predictions, synthetic set, ...) follows
+the same rule. `--force` rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tft_utils.core import fresh
+from tft_utils.core.io import DataError, write_json
+from tft_utils.core.params import SCENARIOS, load_params
+from tft_utils.core.paths import REPO, run_paths
+from tft_utils.core.provenance import provenance
+from tft_utils.run.lock import run_lock
+
+NOTEBOOKS = REPO / "notebooks"
+
+
+class StageFailed(DataError):
+    """A notebook raised; the message names the stage, the cell and the executed copy to read."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str  # "01"
+    notebook: str  # "01_data"
+    scope: str  # run | scenario | report
+    pipelines: tuple = ("direct", "tft")  # the stage runs when any of these is asked for
+
+
+STAGES = (
+    Stage("01", "01_data", "run"),
+    Stage("02", "02_scenarios", "scenario"),
+    Stage("03", "03_filter_relabel", "scenario", ("tft",)),
+    Stage("04", "04_synthesize", "scenario", ("tft",)),
+    Stage("05", "05_finetune", "scenario"),
+    Stage("06", "06_evaluate", "scenario"),
+    Stage("07", "07_report", "report"),
+)
+
+
+def stage_dir(stage: Stage, paths: dict) -> Path:
+    return {"run": paths["data"], "scenario": paths.get("scenario"), "report": paths["report"]}[stage.scope]
+
+
+def executed_path(stage: Stage, where: Path) -> Path:
+    return where / "notebooks" / f"{stage.notebook}.ipynb"
+
+
+def upstream_paths(stage: Stage, run_dir: Path, scenario: str | None, scenarios: list[str]) -> dict:
+    """The executed notebooks of the stages this one reads from (their fingerprints are its inputs)."""
+    out = {}
+    for up in STAGES:
+        if up.key >= stage.key:
+            break
+        if up.scope == "run":
+            out[up.key] = executed_path(up, run_paths(run_dir)["data"])
+        elif stage.scope == "scenario":
+            out[f"{up.key}/{scenario}"] = executed_path(up, run_paths(run_dir, scenario)["scenario"])
+        elif stage.scope == "report":
+            for s in scenarios:
+                out[f"{up.key}/{s}"] = executed_path(up, run_paths(run_dir, s)["scenario"])
+    return out
+
+
+# The parameter sections each notebook reads (its own and its package calls'); the report reads all.
+# A change elsewhere does not rerun the stage: its inputs' fingerprints carry what it depends on.
+STAGE_PARAMS = {
+    "01": ("data",),
+    "02": ("data", "scenario"),
+    "03": ("data", "filter", "align", "relabel", "roles", "backends"),
+    "04": ("data", "synth", "validate", "roles", "backends"),
+    "05": ("data", "student", "train"),
+    "06": ("data", "student", "predict", "evaluate", "roles", "backends"),
+}
+RUN_KEYS = ("profile", "seed", "seeds")  # run.name, outputs and force say where and how, not what
+
+
+def stage_fingerprint(stage: Stage, params: dict, parameters: dict, upstream: dict) -> dict:
+    """A stage's fingerprint: its notebook, the params it reads, the notebook's parameters, the
+    upstream stages' fingerprints, the package code."""
+    sections = STAGE_PARAMS.get(stage.key, tuple(k for k in params if k != "run"))
+    own = {k: params[k] for k in sections} | {"run": {k: params["run"][k] for k in RUN_KEYS}}
+    return fresh.make(
+        f"stage:{stage.notebook}",
+        {"params": own, "notebook_parameters": parameters},
+        {"notebook": NOTEBOOKS / f"{stage.notebook}.ipynb", **upstream},
+    )
+
+
+@contextlib.contextmanager
+def kernel_log(path: Path):
+    """Send what the notebook's kernel prints to its own stderr (ipykernel's 'Kernel is running over
+    TCP without encryption' warning, once per stage) to `path` beside the executed notebook, not to
+    the user's terminal: the kernel inherits file descriptor 2, so it is pointed there while it runs."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield path
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def execute(stage: Stage, where: Path, parameters: dict, log=print) -> Path:
+    """Run one notebook with papermill into `where/notebooks/`, atomically."""
+    import papermill as pm
+
+    src = NOTEBOOKS / f"{stage.notebook}.ipynb"
+    dst = executed_path(stage, where)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.running.ipynb")
+    try:
+        with kernel_log(dst.with_suffix(".kernel.log")):
+            pm.execute_notebook(
+                str(src),
+                str(tmp),
+                parameters=parameters,
+                kernel_name="python3",
+                cwd=str(REPO),
+                progress_bar=False,
+                log_output=False,
+            )
+    except pm.PapermillExecutionError as e:
+        failed = dst.with_name(f"{stage.notebook}.FAILED.ipynb")
+        tmp.replace(failed)
+        raise StageFailed(
+            f"stage {stage.notebook} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+            f"  executed copy with the traceback: {failed}"
+        ) from None
+    tmp.replace(dst)
+    return dst
+
+
+def plan(
+    scenarios: list[str], pipelines: list[str], stages: list[str] | None
+) -> list[tuple[Stage, str | None]]:
+    steps: list[tuple[Stage, str | None]] = []
+    for stage in STAGES:
+        if stages and stage.key not in stages:
+            continue
+        if not set(stage.pipelines) & set(pipelines):
+            continue
+        if stage.scope == "scenario":
+            steps += [(stage, s) for s in scenarios]
+        else:
+            steps.append((stage, None))
+    # Scenario by scenario (02..06 for s1, then s2, ...), so a finished scenario is complete early.
+    order = {None: -1, **{s: i for i, s in enumerate(scenarios)}}
+    return sorted(steps, key=lambda st: (st[0].scope == "report", order[st[1]], st[0].key))
+
+
+def run_study(
+    scenarios: list[str],
+    profile: str = "cpu",
+    run: str | None = None,
+    pipelines=("direct", "tft"),
+    overrides=(),
+    stages: list[str] | None = None,
+    force: bool = False,
+    seeds: list[int] | None = None,
+    log=print,
+    wait: bool = False,
+) -> Path:
+    from tqdm.auto import tqdm
+
+    base = load_params(profile, None, overrides)
+    run = run or base["run"]["name"]
+    run_dir = Path(base["run"]["outputs"]) / run
+    overrides = list(overrides)
+    if seeds:
+        overrides.append(f"run.seeds={json.dumps(seeds)}")
+    if force:
+        overrides.append("run.force=true")  # every output's own reuse check sees it too
+    steps = plan(scenarios, list(pipelines), stages)
+    started = time.time()
+    with run_lock(run_dir, wait=wait, log=log):
+        _run_steps(steps, profile, run, run_dir, overrides, pipelines, scenarios, force, tqdm, log)
+    log(f"study finished in {(time.time() - started) / 60:.1f} min -> {run_dir}")
+    return run_dir
+
+
+def _run_steps(steps, profile, run, run_dir, overrides, pipelines, scenarios, force, tqdm, log) -> None:
+    bar = tqdm(steps, desc="study", unit="stage", file=sys.stderr)
+    for stage, scenario in bar:
+        bar.set_description(f"{scenario or stage.scope}/{stage.notebook}")
+        params = load_params(profile, scenario, overrides)
+        params["run"]["name"] = run
+        paths = run_paths(run_dir, scenario)
+        where = stage_dir(stage, paths)
+        parameters = {
+            "PROFILE": profile,
+            "RUN_DIR": str(run_dir),
+            "OVERRIDES": overrides,
+            "PIPELINES": list(pipelines),
+            "SCENARIOS": list(scenarios),
+        }
+        if scenario:
+            parameters["SCENARIO"] = scenario
+        upstream = upstream_paths(stage, run_dir, scenario, scenarios)
+        # OVERRIDES are in params already; the scenario list matters only to the report
+        shown = {k: v for k, v in parameters.items() if k != "OVERRIDES"}
+        if stage.scope != "report":
+            shown.pop("SCENARIOS")
+        fp = stage_fingerprint(stage, params, shown, upstream)
+        name = f"{scenario or stage.scope}/{stage.notebook}"
+        if fresh.reuse(executed_path(stage, where), fp, force):
+            log(f"[skip] {name}: unchanged since {fresh.read(executed_path(stage, where)).get('finished')}")
+            continue
+        log(f"[run] {name}: {fresh.why_stale(executed_path(stage, where), fp) if not force else 'forced'}")
+        t0 = time.time()
+        executed = execute(stage, where, parameters, log=log)
+        if stage.scope == "report":
+            from tft_utils.report.tables import export_html
+
+            log(f"report: {export_html(executed, where / 'report.html')}")
+        seconds = round(time.time() - t0, 1)
+        finished = time.strftime("%Y-%m-%dT%H:%M:%S")
+        write_json(
+            where / "stages" / f"{stage.key}.json",
+            {
+                "stage": stage.notebook,
+                "scenario": scenario,
+                "fingerprint": fp["digest"],
+                "seconds": seconds,
+                "finished": finished,
+                "provenance": provenance(params),
+            },
+        )
+        fresh.stamp(executed, {**fp, "finished": finished, "seconds": seconds})
+
+
+def add_cli(subparsers) -> None:
+    from tft_utils.core.params import add_params_args
+
+    p = subparsers.add_parser("run", help="run the study's notebooks with papermill (per scenario)")
+    p.add_argument("--scenario", default="all", help="s1..s5, a comma list, or all")
+    p.add_argument("--pipelines", default="direct,tft", help="direct,tft (comma list)")
+    p.add_argument("--run", default=None, help="run name: outputs/<run>/ (default: run.name)")
+    p.add_argument("--stages", default=None, help="comma list of stage numbers, e.g. 01,02")
+    p.add_argument("--seeds", default=None, help="training seeds per arm, e.g. 0,1,2")
+    p.add_argument("--force", action="store_true", help="rerun stages even when their inputs are unchanged")
+    p.add_argument("--wait", action="store_true", help="wait for another run writing the same folder to end")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="USD: ask before spending past it (not interactive: refuse)",
+    )
+    p.add_argument("--yes", action="store_true", help="run even when the plan's spend is past --budget")
+    add_params_args(p)
+    p.set_defaults(func=_cmd_run)
+
+
+def show_plan(args, scenarios: list[str], pipelines: list[str], stages, seeds, log=print) -> None:
+    """Before a run that calls endpoints (or has a --budget): print the plan of what it will call,
+    send and cost (`tft_utils.plan.estimate`), write it to outputs/<run>/plan.json, and stop with BudgetError
+    when the spend is past --budget and nobody said yes."""
+    from tft_utils.plan import estimate as planning
+    from tft_utils.plan.inputs import is_endpoint
+
+    profile = args.profile or "cpu"
+    roles = [load_params(profile, s, args.overrides)["roles"] for s in scenarios]
+    specs = [spec for r in roles for v in r.values() for spec in (v if isinstance(v, list) else [v])]
+    spends = not stages or {"03", "04", "05", "06"} & set(stages)  # 01, 02, 07 call no model
+    if args.budget is None and not (spends and any(is_endpoint(spec) for spec in specs)):
+        return
+    try:
+        plan = planning.make_plan(
+            profile, scenarios, args.overrides, pipelines, args.run, seeds, stages=stages
+        )
+    except DataError as e:
+        if args.budget is not None:
+            raise DataError(f"no plan, so --budget cannot be checked: {e}") from None
+        log(f"plan: not made ({e})")
+        return
+    path = planning.write(plan, Path(plan.run_dir) / "plan.json")
+    log(planning.render(plan))
+    log(f"plan written to {path}")
+    planning.check_budget(plan, args.budget, args.yes)
+
+
+def _cmd_run(args) -> int:
+    scenarios = (
+        list(SCENARIOS) if args.scenario == "all" else [s.strip().lower() for s in args.scenario.split(",")]
+    )
+    for s in scenarios:
+        if s not in SCENARIOS:
+            raise FileNotFoundError(f"unknown scenario '{s}' (choose from {', '.join(SCENARIOS)}, all)")
+    pipelines = [p.strip() for p in args.pipelines.split(",")]
+    stages = args.stages.split(",") if args.stages else None
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    show_plan(args, scenarios, pipelines, stages, seeds)
+    run_study(
+        scenarios,
+        args.profile or "cpu",
+        args.run,
+        pipelines,
+        args.overrides,
+        stages,
+        args.force,
+        seeds,
+        wait=args.wait,
+    )
+    return 0

@@ -1,0 +1,445 @@
+"""LoRA fine-tuning of the student on whole conversations (STUDY §4-5).
+
+One training sequence per conversation, loss on the call tokens of *every* assistant turn and on
+nothing else. That is the same signal as expanding a conversation into one example per turn
+(each turn's call conditioned on the same gold history), for far fewer tokens: a 10-turn
+conversation of ~1400 tokens costs 1400 tokens once instead of ~10 prefixes averaging ~700
+(scripts/bench_train.py measures the ratio). The logits are computed only at the supervised
+positions (`logits_to_keep`), which skips the 49152-way output layer for ~2/3 of the tokens.
+
+Conversations longer than `train.max_tokens` (policy `train.long_policy`):
+- `split` (default): cut before the first assistant turn that does not fit and start a new
+  sequence there: system prompt + as many of the preceding messages as fit in half the budget
+  (starting at a user message), so late turns are still trained, with recent context;
+- `truncate`: keep the first `max_tokens` tokens; turns whose call does not fit lose their loss.
+
+Budgets: `train.max_steps` optimizer steps (0: `train.epochs` passes over the sequences), each
+over `train.conversations_per_step` sequences. Checkpoints every `train.save_every` steps under
+OUT/checkpoint; rerunning the same command resumes there. Seeded (`train.seed`, else `run.seed`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+
+from tft_utils.core.io import DataError, read_json, read_jsonl, write_json
+from tft_utils.train.render import TASK_PROMPT, Renderer
+
+RENDER_FILE = "tft_render.json"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def conversations_from_rows(rows: list[dict], where: str = "input") -> list[dict]:
+    """Traces (`messages`) as they are; per-turn pairs (`question`, `answer`) regrouped by
+    `dialogue_id` into whole conversations (the longest question + its answer), so each turn is
+    supervised once. Pairs without a dialogue_id become one conversation each."""
+    if all("messages" in r for r in rows):
+        return [
+            {"dialogue_id": r.get("dialogue_id", str(i)), "messages": r["messages"]}
+            for i, r in enumerate(rows)
+        ]
+    convs: dict[str, dict] = {}
+    for lineno, r in enumerate(rows, 1):
+        if "question" not in r or "answer" not in r:
+            raise DataError(f"{where}:{lineno}: expected a trace (messages) or a pair (question, answer)")
+        try:
+            question = json.loads(r["question"]) if isinstance(r["question"], str) else r["question"]
+            answer = json.loads(r["answer"]) if isinstance(r["answer"], str) else r["answer"]
+            call = {
+                "name": answer["name"],
+                "arguments": answer.get("parameters", answer.get("arguments", {})),
+            }
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise DataError(
+                f"{where}:{lineno}: field question/answer is not a conversation + call ({e})"
+            ) from e
+        msgs = list(question) + [
+            {"role": "assistant", "tool_calls": [{"type": "function", "function": call}]}
+        ]
+        key = str(r.get("dialogue_id", f"row{lineno}"))
+        if key not in convs or len(msgs) > len(convs[key]["messages"]):
+            convs[key] = {"dialogue_id": key, "messages": msgs}
+    return list(convs.values())
+
+
+def encode(
+    renderer: Renderer,
+    conv: dict,
+    max_tokens: int,
+    policy: str = "split",
+    unit: str = "conversation",
+    call_weight: float = 1.0,
+):
+    """Token sequences {ids, mask} of one conversation (several under `split` or `unit=turn`); a
+    sequence with no supervised token (every call in it masked or cut by the budget) is left out.
+    With `call_weight` != 1 each sequence also carries `weights` {position: weight} for the tokens
+    that name the tool of each supervised call (see `decision_positions`)."""
+    out = [s for s in _sequences(renderer, conv, max_tokens, policy, unit) if any(s["mask"])]
+    if call_weight != 1.0:
+        for s in out:
+            s["weights"] = {p: call_weight for p in decision_positions(renderer, s["ids"], s["mask"])}
+    return out
+
+
+_NAME = re.compile(r'^(<tool_call>\n\{"name": )"[^"]*"')
+
+
+def decision_positions(renderer: Renderer, ids: list[int], mask: list[bool]) -> list[int]:
+    """Positions of the tokens of the tool's name in every supervised call, quotes included:
+    `"ReserveRestaurant"` in `<tool_call>\\n{"name": "ReserveRestaurant", ...` (~4 SmolLM2 tokens of
+    a ~40-token call; the fixed prefix before it is learnt in a few steps anyway). The name
+    decides *whether* to call a service or reply; it is 1 of ~5 such decisions per conversation
+    (S1: ~8 replies for ~2 service calls), diluted among ~30 argument and message tokens per call,
+    so `train.call_weight` multiplies its loss."""
+    out, p = [], 0
+    while p < len(ids):
+        if not mask[p]:
+            p += 1
+            continue
+        end = p
+        while end < len(ids) and mask[end]:
+            end += 1
+        m = _NAME.match(renderer.tokenizer.decode(ids[p:end]))
+        if m:  # the prefixes' own tokenizations count the tokens before and through the name
+            first = len(renderer.ids(m.group(1))) - 1  # the token holding the opening quote
+            out += range(p + max(first, 0), min(end, p + len(renderer.ids(m.group(0)))))
+        p = end
+    return out
+
+
+def _sequences(renderer: Renderer, conv: dict, max_tokens: int, policy: str, unit: str):
+    msgs, where = conv["messages"], f"conversation {conv.get('dialogue_id')}"
+    ids, mask, turns = renderer.conversation_ids(msgs, where)
+    if unit == "turn":  # per-turn expansion (for the benchmark): one sequence per assistant turn
+        return [
+            {"ids": ids[:end], "mask": [False] * start + mask[start:end]}
+            for _, start, end in turns
+            if end <= max_tokens
+        ]
+    if len(ids) <= max_tokens:
+        return [{"ids": ids, "mask": mask}]
+    if policy == "truncate":
+        mask = mask[:max_tokens]
+        for _, start, end in turns:  # a call cut by the budget loses its loss (not trained half-way)
+            if end > max_tokens:
+                mask[start:] = [False] * len(mask[start:])
+        return [{"ids": ids[:max_tokens], "mask": mask}]
+    if policy != "split":
+        raise ValueError(f"train.long_policy must be split or truncate, got {policy!r}")
+    out, first, fresh = [], 0, 0  # messages[first:] is rendered; turns before `fresh` were trained
+    while True:
+        sub = msgs[first:]
+        s_ids, s_mask, s_turns = renderer.conversation_ids(sub, where)
+        for i, start, end in s_turns:  # context turns repeated from the previous sequence: no loss
+            if first + i < fresh:
+                s_mask[start:end] = [False] * (end - start)
+        fits = [t for t in s_turns if t[2] <= max_tokens]
+        if not fits:  # the first turn does not fit: retry it with no context, skip it if it still does not
+            if not s_turns:
+                break
+            nxt = first + s_turns[0][0]
+            first = nxt if nxt > first else nxt + 1
+            fresh = max(fresh, first)
+            continue
+        cut = fits[-1][2]
+        out.append({"ids": s_ids[:cut], "mask": s_mask[:cut]})
+        if len(fits) == len(s_turns):
+            break
+        nxt = first + s_turns[len(fits)][0]  # message index of the first turn that did not fit
+        start = nxt
+        while start > first + 1:  # extend context backwards while it fits in half the budget
+            cand = msgs[start - 1 : nxt]
+            if len(renderer.prompt_ids(cand)) > max_tokens // 2:
+                break
+            start -= 1
+        while start < nxt and msgs[start].get("role") != "user":
+            start += 1
+        first, fresh = (start if start > first else nxt), nxt
+    return out
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _batch_loss(model, batch: list[dict], device: str, pad_id: int):
+    """Summed cross-entropy over the supervised tokens of a micro-batch of sequences (right-padded
+    into one forward pass), and their count. The output layer (49152 x hidden) runs only at the
+    supervised positions: ~1/3 of the tokens."""
+    import torch
+    import torch.nn.functional as F
+
+    width = max(len(s["ids"]) for s in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(batch), width), dtype=torch.long)
+    rows, cols, weight = (
+        [],
+        [],
+        [],
+    )  # position p predicts token p+1: keep hidden states where p+1 carries loss
+    for b, s in enumerate(batch):
+        ids[b, : len(s["ids"])] = torch.tensor(s["ids"])
+        attn[b, : len(s["ids"])] = 1
+        w = s.get("weights") or {}
+        for p in range(1, len(s["ids"])):
+            if s["mask"][p]:
+                rows.append(b)
+                cols.append(p - 1)
+                weight.append(w.get(p, 1.0))
+    ids, attn = ids.to(device), attn.to(device)
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft or plain
+    # right padding: real tokens never attend to the pads after them (causal), so no position shift
+    hidden = core.get_decoder()(
+        input_ids=ids, attention_mask=attn if len(batch) > 1 else None
+    ).last_hidden_state
+    r, c = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+    logits = core.get_output_embeddings()(hidden[r, c]).float()
+    if all(x == 1.0 for x in weight):
+        return F.cross_entropy(logits, ids[r, c + 1], reduction="sum"), len(rows)
+    ce = F.cross_entropy(logits, ids[r, c + 1], reduction="none")
+    return (ce * torch.tensor(weight, device=ce.device)).sum(), len(rows)
+
+
+def step_order(seqs: list[dict], steps: int, per_step: int, seed: int, by_length: bool) -> list[list[int]]:
+    """The sequences of every optimizer step, fixed by the seed (a resumed run sees the same ones).
+    Each epoch is a seeded shuffle; with `by_length`, windows of 16 steps are sorted by length and
+    cut into steps, so a step's sequences pad to similar widths, then the window's steps are shuffled."""
+    order: list[int] = []
+    epoch = 0
+    while len(order) < steps * per_step:
+        idx = list(range(len(seqs)))
+        random.Random(seed * 1000 + epoch).shuffle(idx)
+        order += idx
+        epoch += 1
+    order = order[: steps * per_step]
+    groups = [order[i : i + per_step] for i in range(0, len(order), per_step)]
+    if not by_length:
+        return groups
+    out, window = [], 16 * per_step
+    rng = random.Random(seed * 1000 + 999)
+    for w in range(0, len(order), window):
+        chunk = sorted(order[w : w + window], key=lambda i: (len(seqs[i]["ids"]), i))
+        steps_w = [chunk[i : i + per_step] for i in range(0, len(chunk), per_step)]
+        rng.shuffle(steps_w)
+        out += steps_w
+    return out
+
+
+def _plot(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([h["step"] for h in history], [h["loss"] for h in history], lw=1)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss per supervised token")
+    ax.set_title("student training loss")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def train(
+    conversations: list[dict],
+    out: str | Path,
+    params: dict,
+    tools: list[dict],
+    base: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Fine-tune the base student on `conversations`; write the merged model to `out`; return stats."""
+    import torch
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from peft.utils import get_peft_model_state_dict
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    from tft_utils.core.provenance import machine_info
+    from tft_utils.train.student import load_student
+    from tft_utils.train.tool_base import conversation_key, student_base
+
+    cfg, out = params["train"], Path(out)
+    seed = cfg["seed"] if cfg["seed"] is not None else params["run"]["seed"]
+    base = base or student_base(params)
+    random.seed(seed)
+    torch.manual_seed(seed)
+    model, tok = load_student(base, params["student"]["device"], params["student"]["dtype"])
+    device = next(model.parameters()).device.type
+    renderer = Renderer.create(tok, tools)
+    renderers = {}  # a conversation may carry its own tools and task prompt (the tool base's services)
+
+    def renderer_of(conv: dict) -> Renderer:
+        if "tools" not in conv:
+            return renderer
+        key = conversation_key(conv)
+        if key not in renderers:
+            renderers[key] = Renderer.create(tok, conv["tools"], conv.get("task_prompt") or TASK_PROMPT)
+        return renderers[key]
+
+    seqs = [
+        s
+        for c in conversations
+        for s in encode(
+            renderer_of(c), c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"], cfg["call_weight"]
+        )
+    ]
+    if not seqs:
+        raise DataError("no training sequence: every conversation is empty or longer than train.max_tokens")
+    per_step, micro = cfg["conversations_per_step"], cfg["micro_batch"]
+    steps = cfg["max_steps"] or math.ceil(cfg["epochs"] * len(seqs) / per_step)
+    plan = step_order(seqs, steps, per_step, seed, micro > 1)
+
+    model.train()
+    if cfg["method"] == "lora":
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=cfg["lora_r"],
+                lora_alpha=cfg["lora_alpha"],
+                lora_dropout=cfg["lora_dropout"],
+                target_modules=list(cfg["target_modules"]),
+                task_type="CAUSAL_LM",
+            ),
+        )
+    elif cfg["method"] != "full":
+        raise ValueError(f"train.method must be lora or full, got {cfg['method']!r}")
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=0.0
+    )
+    sched = get_linear_schedule_with_warmup(opt, cfg["warmup_steps"], steps)
+    ckpt, step, history, tokens, padded, seconds = out / "checkpoint", 0, [], 0, 0, 0.0
+    if (ckpt / "state.pt").exists():  # resume where a previous run stopped
+        state = torch.load(ckpt / "state.pt", weights_only=False)
+        if cfg["method"] == "lora":
+            set_peft_model_state_dict(model, state["weights"])
+        else:
+            model.load_state_dict(state["weights"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["rng"])
+        step, history, tokens, seconds = state["step"], state["history"], state["tokens"], state["seconds"]
+        padded = state.get("padded", tokens)
+
+    bar = tqdm(total=steps, initial=step, desc="train", disable=not progress)
+    while step < steps:
+        t0 = time.perf_counter()
+        batch = [seqs[i] for i in plan[step]]
+        n_sup = sum(sum(s["mask"][1:]) for s in batch)
+        total = 0.0
+        for k in range(0, len(batch), micro):
+            loss, _ = _batch_loss(model, batch[k : k + micro], device, tok.pad_token_id)
+            (loss / n_sup).backward()  # mean over the step's supervised tokens
+            total += loss.item()
+            padded += len(batch[k : k + micro]) * max(len(s["ids"]) for s in batch[k : k + micro])
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        tokens += sum(len(s["ids"]) for s in batch)
+        seconds += time.perf_counter() - t0
+        history.append({"step": step, "loss": total / n_sup, "tokens": tokens, "seconds": round(seconds, 2)})
+        bar.update(1)
+        bar.set_postfix(loss=f"{total / n_sup:.3f}", tok_s=f"{tokens / seconds:.0f}")
+        if step % cfg["save_every"] == 0 and step < steps:
+            tmp = out / "checkpoint.tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            torch.save(
+                {
+                    "weights": get_peft_model_state_dict(model)
+                    if cfg["method"] == "lora"
+                    else model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "step": step,
+                    "history": history,
+                    "tokens": tokens,
+                    "seconds": seconds,
+                    "padded": padded,
+                },
+                tmp / "state.pt",
+            )
+            shutil.rmtree(ckpt, ignore_errors=True)
+            tmp.rename(ckpt)
+    bar.close()
+
+    merged = model.merge_and_unload() if cfg["method"] == "lora" else model
+    merged.eval()
+    final = out.parent / f".{out.name}.saving"
+    shutil.rmtree(final, ignore_errors=True)
+    merged.save_pretrained(final, safe_serialization=True)
+    tok.save_pretrained(final)
+    stats = {
+        "base": str(base),
+        "conversations": len(conversations),
+        "sequences": len(seqs),
+        "steps": steps,
+        "tokens": tokens,
+        "padded_tokens": padded,
+        "supervised_tokens": sum(sum(seqs[i]["mask"]) for g in plan for i in g),
+        "method": cfg["method"],
+        "seconds": round(seconds, 1),
+        "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+        "final_loss": round(sum(h["loss"] for h in history[-5:]) / len(history[-5:]), 4),
+        "device": device,
+        "dtype": str(next(merged.parameters()).dtype).replace("torch.", ""),
+        "seed": seed,
+        "machine": machine_info(),  # CPU model, ISA flags, threads: beside every speed
+    }
+    write_json(final / RENDER_FILE, renderer.config())
+    write_json(final / "train_stats.json", {**stats, "history": history, "train_params": cfg})
+    _plot(history, final / "loss.png")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)  # absent when no checkpoint was ever written
+    for name in list(final.iterdir()):  # move into place; `out` may hold only the checkpoint
+        target = out / name.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        name.replace(target)
+    final.rmdir()
+    return stats
+
+
+def load_tools(path: str | Path) -> list[dict]:
+    tools = read_json(path)
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and "function" in t for t in tools):
+        raise DataError(f"{path}: expected a JSON list of OpenAI tool schemas")
+    return tools
+
+
+def train_file(train_path, out, params, tools_path, base=None, progress=True) -> dict:
+    convs = conversations_from_rows(read_jsonl(train_path), str(train_path))
+    return train(convs, out, params, load_tools(tools_path), base=base, progress=progress)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_cli(subparsers) -> None:
+    from tft_utils.core.params import add_params_args
+
+    p = subparsers.add_parser("train", help="LoRA fine-tune the student on traces or per-turn pairs")
+    p.add_argument("train_file", help="JSONL of traces (messages) or pairs (question, answer)")
+    p.add_argument("--out", required=True, help="model folder to write (merged weights + tokenizer)")
+    p.add_argument("--tools", required=True, help="tools.json of the target schema (from `tft data`)")
+    p.add_argument("--base", default=None, help="base model folder or Hub id (default: student.model)")
+    add_params_args(p)
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from tft_utils.core.params import params_from_args
+
+    params = params_from_args(args)
+    stats = train_file(args.train_file, args.out, params, args.tools, base=args.base)
+    print(json.dumps(stats, indent=2))
+    return 0

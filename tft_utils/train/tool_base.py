@@ -1,0 +1,119 @@
+"""A tool-calling base student, built once from SGD services the study never uses.
+
+The published student (Qwen3-1.7B) already knows how to call tools; SmolLM2-135M barely does, so each
+of the study's students spends part of its budget learning the call format, when to call a service
+and how to copy values from the user's words. With `student.tool_base: sgd` that is learnt once, before
+any student, from the single-service SGD dialogues of every service but Restaurants_* and Hotels_*
+(no restaurant or hotel data: those are the study's domain and S5's foreign traffic), each dialogue
+rendered with its own service's tools and a task prompt naming its domain. Both arms then start from
+this base. It is cached like the dequantized copy (rebuilt when the base model, the dialogues, its
+recipe or the training/rendering code change) and its cost is paid once per machine.
+
+    # 13 services, ~560 dialogues (the shipped subset); train.* recipe with its own step budget
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tft_utils.train.render import TASK_PROMPT
+
+EXCLUDED = ("Restaurants_", "Hotels_")
+BUILD_CODE = (
+    "train/tool_base.py",
+    "train/loop.py",
+    "train/render.py",
+    "domain/calls.py",
+    "domain/tools.py",
+    "data/traces.py",
+    "data/sgd.py",
+    "train/student.py",
+)
+
+
+def other_services(sgd_dir) -> list[str]:
+    """Service names of every split's schema, less the excluded domains."""
+    from tft_utils.core.io import read_json
+    from tft_utils.data.sgd import SPLITS
+
+    names = set()
+    for split in SPLITS:
+        path = Path(sgd_dir) / split / "schema.json"
+        if path.exists():
+            names |= {svc["service_name"] for svc in read_json(path)}
+    return sorted(n for n in names if not n.startswith(EXCLUDED))
+
+
+def domain_prompt(service: str) -> str:
+    """TASK_PROMPT with the service's domain in place of restaurants: 'Events_2' -> 'events'."""
+    domain = service.split("_")[0].lower()
+    return TASK_PROMPT.replace("a restaurant booking assistant", f"an assistant for {domain}")
+
+
+def tool_base_conversations(sgd_dir) -> list[dict]:
+    """Every single-service dialogue of the other services (any split: the study's test set is
+    Restaurants_1 only), with its service's tools and task prompt."""
+    from tft_utils.data.sgd import load_dialogues, load_schema
+    from tft_utils.data.traces import dialogue_to_trace, tools_from_schema
+
+    convs = []
+    for service in other_services(sgd_dir):
+        dialogues = load_dialogues(sgd_dir, service)
+        if not dialogues:
+            continue
+        tools = tools_from_schema(load_schema(sgd_dir, service))
+        for d in dialogues:
+            trace = dialogue_to_trace(d)
+            convs.append({**trace, "tools": tools, "task_prompt": domain_prompt(service)})
+    return convs
+
+
+def student_base(params: dict, log=print) -> Path | str:
+    """The model both arms start from: the profile's base, or (student.tool_base: sgd) the tool base."""
+    from tft_utils.train.student import base_model_dir
+
+    st = params["student"]
+    base = base_model_dir(st["model"], st["cache_dir"])
+    if st["tool_base"] == "none":
+        return base
+    if st["tool_base"] != "sgd":
+        raise ValueError(f"student.tool_base must be none or sgd, got {st['tool_base']!r}")
+    return tool_base_dir(params, base, log)
+
+
+def tool_base_dir(params: dict, base, log=print) -> Path:
+    from tft_utils.core import fresh
+    from tft_utils.data.sgd import resolve_sgd_dir
+    from tft_utils.train.loop import RENDER_FILE, train
+    from tft_utils.train.student import cache_root
+
+    st = params["student"]
+    sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"], log=log)
+    convs = tool_base_conversations(sgd)
+    # the students' recipe (train.*), its own budget, seed 0: one base shared by every seed and arm
+    cfg = {**params["train"], "max_steps": st["tool_base_steps"], "seed": 0}
+    fp = fresh.make(
+        "tool-base",
+        {"train": cfg, "student": {k: st[k] for k in ("device", "dtype")}},
+        {"base": base},
+        seed=0,
+        code=BUILD_CODE,
+        data={"conversations": convs},
+    )
+    folder = cache_root(st["cache_dir"]) / f"tool-base-{Path(str(base)).name}"
+    if fresh.reuse(folder, fp) and (folder / "config.json").exists():
+        return folder
+    services = sorted({c["service"] for c in convs})
+    log(
+        f"tool base: {len(convs)} dialogues of {len(services)} services, {cfg['max_steps']} steps -> {folder}"
+    )
+    fresh.begin(folder, fp, leftovers=[folder])
+    stats = train(convs, folder, {**params, "train": cfg}, tools=[], base=base)
+    (folder / RENDER_FILE).unlink(missing_ok=True)  # its students render with the study's own tools
+    fresh.stamp(folder, {**fp, "services": services, "train_seconds": stats["seconds"]})
+    return folder
+
+
+def conversation_key(conv: dict) -> str:
+    return json.dumps([conv.get("tools"), conv.get("task_prompt")], sort_keys=True)
