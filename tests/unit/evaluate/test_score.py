@@ -155,8 +155,10 @@ def _llm_rows(pairs, n=2):
 def test_llm_judge_counts_unparseable_and_can_fall_back_to_rubric(pairs, tmp_path):
     rows = _llm_rows(pairs)
     script = [{"text": '{"verdict": "bad", "reason": "wrong"}'}, {"text": "I think it is fine"}]
-    with ScriptedOpenAIServer(script) as server:
-        client = OpenAIChat(server.base_url, "judge-model", sampling={"temperature": 0.0}, cache_dir=tmp_path)
+    with ScriptedOpenAIServer(script) as server:  # answers in arrival order: one call at a time
+        client = OpenAIChat(
+            server.base_url, "judge-model", sampling={"temperature": 0.0}, cache_dir=tmp_path, concurrency=1
+        )
         scored = score_rows(rows, "llm", PARAMS, client=client)
         assert len(server.received) == 2 and server.received[0]["body"]["temperature"] == 0.0
     assert [r["judge_verdict"] for r in scored] == ["bad", "unparseable", "bad"]
