@@ -12,11 +12,11 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from tft_utils.core.io import DataError, write_json, write_jsonl
+from tft_utils.data.sgd import load_dialogues, load_schema
 from tft_utils.data.traces import dialogue_to_trace, load_traces, read_ids, trace_to_pairs
 from tft_utils.domain.calls import call_of, read_call, write_call
 from tft_utils.domain.tools import FIND, RESERVE, RESPOND, SERVICE, SERVICE_TOOLS, TOOLS
-from tft_utils.core.io import DataError, write_json, write_jsonl
-from tft_utils.data.sgd import load_dialogues, load_schema
 
 HOTEL_TO_R1 = {"SearchHotel": FIND, "ReserveHotel": RESERVE}
 

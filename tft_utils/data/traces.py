@@ -7,20 +7,18 @@ where the SGD system frame made one, followed by a user message carrying the JSO
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import contextlib
 from importlib import resources
 from pathlib import Path
 
+from tft_utils.core.io import DataError, read_jsonl, write_json, write_jsonl
+from tft_utils.data.sgd import load_dialogues, load_schema
 from tft_utils.domain.calls import assistant_call, call_of
 from tft_utils.domain.tools import RESPOND, SERVICE
 from tft_utils.resources import resource
-from tft_utils.core.io import DataError, read_jsonl, write_json, write_jsonl
-from tft_utils.data.sgd import load_dialogues, load_schema
-
-
 
 # --------------------------------------------------------------------------- messages
 

@@ -3,9 +3,9 @@ import json
 import pytest
 
 from tests.sgd_factory import dialogue, write_sgd
+from tft_utils.core.io import DataError
 from tft_utils.data.traces import build_dataset, dialogue_to_trace, tools_from_schema, trace_to_pairs
 from tft_utils.domain.calls import call_of
-from tft_utils.core.io import DataError
 
 
 def test_dialogue_to_trace_follows_the_conversion_rules():

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from tests.sgd_factory import write_sgd
-from tft_utils.data import sgd
 from tft_utils.core.io import DataError
+from tft_utils.data import sgd
 
 
 @pytest.fixture
