@@ -469,6 +469,45 @@ def booking_claim(message: str) -> str | None:
     return None if asks_to_confirm(message) else _reply_claims(message)
 
 
+# The rules below say when a reply contradicts the tool results; the rubric judge (judge_reply) and the
+# grounding check of synthetic data (tft_utils/synth/grounding.py) both call them, so validation and
+# scoring cannot disagree on what a reply may claim.
+
+
+def booking_contradiction(message: str, ctx: Context, gold_message: str = "") -> str | None:
+    """Why the reply's booking claim contradicts how the reservation went (none made, it failed, it
+    succeeded), or None. Where the outcome is unclear from the results, the gold reply (when given)
+    tells it; with neither, no claim is wrong."""
+    status, claim = _booking_status(ctx), booking_claim(message)
+    if status == "unclear":  # the gold reply tells how the ambiguous booking went
+        status = _reply_claims(gold_message) or "unclear"
+    if claim and status != "unclear" and claim != status:
+        return f"says the booking {claim}, but {'none was made' if status == 'none' else 'it ' + status}"
+    return None
+
+
+def count_contradiction(message: str, ctx: Context) -> str | None:
+    """Why the number of results the reply states ("I found 3 restaurants", "no restaurants") differs
+    from what the last search returned, or None. Names and street addresses are no counts ("found 8
+    Immortals Restaurant", "3141 Crow Canyon Place"), and "one" before a returned restaurant's name
+    presents an option ("I found one nice place: Akira Bistro"; real SGD replies say so of 4 results)."""
+    plain = named = without_names(message, ctx)
+    for a in reversed(street_addresses(plain)):
+        plain = plain[: a.start()] + "the address" + plain[a.end() :]
+    statements = " . ".join(_clauses(plain)).lower()
+    finds = [res for fn, _, res in ctx.calls if fn == FIND]
+    m = re.search(_COUNT, statements)
+    if m and number(m.group(1)) == 1 and named != message and "the restaurant" in statements[m.end() :]:
+        m = None  # one option presented by name, not a count of the results
+    if m and not finds:
+        return f"says {m.group(1)} {m.group(2)}, but no search was made"
+    if m and number(m.group(1)) != len(finds[-1]):
+        return f"says {m.group(1)} {m.group(2)}, the search returned {len(finds[-1])}"
+    if finds and finds[-1] and re.search(_NONE_FOUND, statements):
+        return f"says nothing was found, the search returned {len(finds[-1])}"
+    return None
+
+
 def judge_reply(message, ctx: Context, gold_message: str = "") -> Verdict:
     """A reply is good unless it contradicts what the tools returned (or says what none returned),
     invents booking details, or closes the conversation while the user still wants something."""
@@ -480,22 +519,9 @@ def judge_reply(message, ctx: Context, gold_message: str = "") -> Verdict:
         return Verdict(False, f"talks about {off.group(1)}, another domain")
     for cand in _unknown_names(message, ctx):
         return Verdict(False, f"names {cand!r}, which no tool result returned")
-    status, claim = _booking_status(ctx), booking_claim(message)
-    if status == "unclear":  # the gold reply tells how the ambiguous booking went
-        status = _reply_claims(gold_message) or "unclear"
-    if claim and status != "unclear" and claim != status:
-        return Verdict(
-            False, f"says the booking {claim}, but {'none was made' if status == 'none' else 'it ' + status}"
-        )
-    statements = " . ".join(_clauses(message)).lower()
-    finds = [res for fn, _, res in ctx.calls if fn == FIND]
-    m = re.search(_COUNT, statements)
-    if m and not finds:
-        return Verdict(False, f"says {m.group(1)} {m.group(2)}, but no search was made")
-    if m and number(m.group(1)) != len(finds[-1]):
-        return Verdict(False, f"says {m.group(1)} {m.group(2)}, the search returned {len(finds[-1])}")
-    if finds and finds[-1] and re.search(_NONE_FOUND, statements):
-        return Verdict(False, f"says nothing was found, the search returned {len(finds[-1])}")
+    problem = booking_contradiction(message, ctx, gold_message) or count_contradiction(message, ctx)
+    if problem:
+        return Verdict(False, problem)
     context = (ctx.all_text + " " + gold_message).lower()
     clocks = re.findall(CLOCK, low)
     known_times = set().union(*(time_options(x) for x in re.findall(ANY_TIME, context))) if clocks else set()

@@ -30,13 +30,14 @@ from tft_utils.domain.replies import (
     _NEG,
     TOPIC,
     Context,
-    _booking_status,
     _check_facts,
     _focus,
     _mentions,
     _unknown_names,
     booking_claim,
+    booking_contradiction,
     build_context,
+    count_contradiction,
     same_value,
     without_names,
 )
@@ -223,17 +224,22 @@ def reply_problems(text: str, ctx: Context, pending: dict | None) -> list[tuple[
     verdict = _check_facts(text, focus, ctx, ctx.user_texts[-1] if ctx.user_texts else "")
     if not verdict.good:
         out.append((REPLY_FACT if re.search(_FACT_WORDS, verdict.reason) else REPLY_ENTITY, verdict.reason))
-    claim = booking_claim(text)  # the judge's own rule
-    reserves = [(args, res) for fn, args, res in ctx.calls if fn == RESERVE]
-    if claim == "succeeded":
-        if not reserves or not reserves[-1][1]:
+    # the judge's own rules (domain/replies.py): a booking claim against the reservation's outcome, a
+    # count of results other than the search's
+    claim, wrong = booking_claim(text), booking_contradiction(text, ctx)
+    if wrong:
+        out.append((UNCONFIRMED_BOOKING if claim == "succeeded" else REPLY_FACT, wrong))
+    elif claim == "succeeded":  # booked as claimed: the reply must state that booking's details
+        reserves = [(args, res) for fn, args, res in ctx.calls if fn == RESERVE]
+        if not reserves or not reserves[-1][1]:  # the outcome is unclear: no result says it succeeded
             out.append((UNCONFIRMED_BOOKING, "says the table is booked, but no reservation succeeded"))
         else:
             problem = _details_problem(text, [reserves[-1][0], reserves[-1][1][0]], ctx, "booking")
             if problem:
                 out.append((UNCONFIRMED_BOOKING, problem))
-    elif claim == "failed" and _booking_status(ctx) == "succeeded":
-        out.append((REPLY_FACT, "says the booking failed, but the reservation succeeded"))
+    wrong = count_contradiction(text, ctx)
+    if wrong:
+        out.append((REPLY_FACT, wrong))
     if pending is not None:
         problem = _details_problem(text, [pending], ctx, "pending reservation")
         if problem:

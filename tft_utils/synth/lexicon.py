@@ -12,8 +12,10 @@ from tft_utils.domain.mentions import DATE_RES, NUM, PARTY_RES, TIME_RES, TODAY_
 from tft_utils.domain.tools import RESPOND
 from tft_utils.domain.values import date_words, number_word, time_words
 
+# A number of results ("5 of those restaurants"): up to two words before the noun, as the judge's count
+# rule reads them (domain.replies._COUNT), so a count left in a template is one the check would see.
 COUNT_RE = re.compile(
-    rf"\b{NUM}(?= (?:[\w{{}}]+ )?(?:restaurants?|places?|options?|results?|match(?:es)?)\b)", re.I
+    rf"\b{NUM}(?= (?:[\w{{}}]+ ){{0,2}}?(?:restaurants?|places?|options?|results?|match(?:es)?)\b)", re.I
 )
 # What a question asks about, by keyword (user asks; assistant informs).
 INFO_WORDS = {

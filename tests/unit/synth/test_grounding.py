@@ -221,3 +221,28 @@ def test_result_is_structured_like_the_metrics_checks(pool):
     d = bad.as_dict()
     assert d["valid"] is False and d["error_type"] == CALL_VALUE and isinstance(d["turn"], int)
     assert d["problems"][0] == {"error_type": CALL_VALUE, "turn": d["turn"], "message": d["message"]}
+
+
+def test_a_count_of_results_follows_the_judges_rule(pool):
+    """A number of results other than the search's is caught by the grounding check and judged bad, by
+    the same code (domain.replies.count_contradiction); a name or an address holding a number is no count."""
+    from tft_utils.domain.replies import build_context, judge_reply
+
+    def found_two_or_more(r):
+        ks = indices(r, "FindRestaurants")
+        return bool(ks) and len(json.loads(r["messages"][ks[0] + 1]["content"])) >= 2
+
+    row = first(pool, found_two_or_more)
+    f = indices(row, "FindRestaurants")[0]
+    results = json.loads(row["messages"][f + 1]["content"])
+    k = reply_after(row, f)
+    n, name = len(results), results[0]["restaurant_name"]
+    ctx = build_context(row["messages"][:k])
+    for text in (f"I found {n} restaurants. {name} is a nice one.", f"I found one nice place: {name}."):
+        assert check_grounding(set_reply(row, k, text)).valid, text
+        assert judge_reply(text, ctx).good, text
+    for text in (f"There are {n + 3} of those restaurants, including {name}.", "I found no restaurants."):
+        g = check_grounding(set_reply(row, k, text))
+        assert (g.error_type, g.turn) == (REPLY_FACT, k), text
+        verdict = judge_reply(text, ctx)
+        assert not verdict.good and verdict.reason in g.message, text
