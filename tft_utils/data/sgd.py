@@ -78,8 +78,14 @@ def load_dialogues(sgd_dir: str | os.PathLike, service: str, splits=SPLITS) -> l
     SGD ids repeat across splits, so dev/test ids are prefixed with their split (`dev/1_00001`);
     train ids stay as they are (they are the ids the published benchmark uses).
     """
+    return load_dialogues_of(sgd_dir, [service], splits)[service]
+
+
+def load_dialogues_of(sgd_dir: str | os.PathLike, services, splits=SPLITS) -> dict[str, list[dict]]:
+    """`load_dialogues` for several services in one read of the files: service -> its dialogues
+    (13 services read one by one parsed every dialogue file 13 times: ~1 min on 2 cores)."""
     sgd_dir = Path(sgd_dir)
-    out = []
+    out: dict[str, list[dict]] = {s: [] for s in services}
     for split in splits:
         files = sorted((sgd_dir / split).glob("dialogues_*.json"))
         for path in files:
@@ -89,14 +95,14 @@ def load_dialogues(sgd_dir: str | os.PathLike, service: str, splits=SPLITS) -> l
             for i, dlg in enumerate(data):
                 if not isinstance(dlg, dict) or "services" not in dlg or "turns" not in dlg:
                     raise DataError(f"{path}: dialogue #{i} lacks 'services' or 'turns'")
-                if dlg["services"] != [service]:
+                if len(dlg["services"]) != 1 or dlg["services"][0] not in out:
                     continue
                 dlg = dict(dlg)
                 dlg["dialogue_id"] = (
                     dlg["dialogue_id"] if split == "train" else f"{split}/{dlg['dialogue_id']}"
                 )
                 dlg["_source"] = str(path)
-                out.append(dlg)
+                out[dlg["services"][0]].append(dlg)
     return out
 
 

@@ -54,12 +54,12 @@ def domain_prompt(service: str) -> str:
 def tool_base_conversations(sgd_dir) -> list[dict]:
     """Every single-service dialogue of the other services (any split: the study's test set is
     Restaurants_1 only), with its service's tools and task prompt."""
-    from tft_utils.data.sgd import load_dialogues, load_schema
+    from tft_utils.data.sgd import load_dialogues_of, load_schema
     from tft_utils.data.traces import dialogue_to_trace, tools_from_schema
 
     convs = []
-    for service in other_services(sgd_dir):
-        dialogues = load_dialogues(sgd_dir, service)
+    by_service = load_dialogues_of(sgd_dir, other_services(sgd_dir))
+    for service, dialogues in by_service.items():
         if not dialogues:
             continue
         tools = tools_from_schema(load_schema(sgd_dir, service))
