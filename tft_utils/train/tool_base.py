@@ -85,7 +85,6 @@ def student_base(params: dict, log=print) -> Path | str:
 def tool_base_dir(params: dict, base, log=print) -> Path:
     from tft_utils.core import fresh
     from tft_utils.data.sgd import resolve_sgd_dir
-    from tft_utils.train.loop import RENDER_FILE, train
     from tft_utils.train.student import cache_root
 
     st = params["student"]
@@ -104,6 +103,28 @@ def tool_base_dir(params: dict, base, log=print) -> Path:
     folder = cache_root(st["cache_dir"]) / f"tool-base-{Path(str(base)).name}"
     if fresh.reuse(folder, fp) and (folder / "config.json").exists():
         return folder
+    # Scenarios trained side by side (`tft run --cluster`, two runs on one machine) share this folder:
+    # one process builds it while the others wait, then reuse it.
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(f"{folder}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"tool base: another process is building {folder}; waiting for it")
+        lock.acquire()
+    try:
+        if not (fresh.reuse(folder, fp) and (folder / "config.json").exists()):
+            _build(folder, fp, convs, cfg, params, base, log)
+    finally:
+        lock.release()
+    return folder
+
+
+def _build(folder: Path, fp: dict, convs: list[dict], cfg: dict, params: dict, base, log) -> None:
+    from tft_utils.core import fresh
+    from tft_utils.train.loop import RENDER_FILE, train
+
     services = sorted({c["service"] for c in convs})
     log(
         f"tool base: {len(convs)} dialogues of {len(services)} services, {cfg['max_steps']} steps -> {folder}"
@@ -112,7 +133,6 @@ def tool_base_dir(params: dict, base, log=print) -> Path:
     stats = train(convs, folder, {**params, "train": cfg}, tools=[], base=base)
     (folder / RENDER_FILE).unlink(missing_ok=True)  # its students render with the study's own tools
     fresh.stamp(folder, {**fp, "services": services, "train_seconds": stats["seconds"]})
-    return folder
 
 
 def conversation_key(conv: dict) -> str:
