@@ -200,7 +200,7 @@ def run_point(
     n = len(scored)
     return {
         "point": name,
-        "method": cfg["method"] + ("+toolbase" if params["student"]["tool_base"] != "none" else ""),
+        "method": cfg["method"] + tool_base_label(params["student"]),
         "steps": stats["steps"],
         "seqs_per_step": cfg["conversations_per_step"],
         "micro_batch": cfg["micro_batch"],
@@ -220,6 +220,11 @@ def run_point(
         "dtype": stats.get("dtype") or params["student"]["dtype"],
         "commit": commit[:12],
     }
+
+
+def tool_base_label(student: dict) -> str:
+    """'' without a tool base, '+toolbase400' for a base of 400 steps (the points differ by it)."""
+    return "" if student["tool_base"] == "none" else f"+toolbase{student['tool_base_steps']}"
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
@@ -309,8 +314,9 @@ def plot(csv_path: Path, png: Path) -> None:
     axes[0].legend(fontsize=8, loc="upper left")
     axes[1].legend(fontsize=7, loc="upper left")
     last = df.iloc[-1]
+    threads = "-".join(str(t) for t in sorted({int(t) for t in df["threads"]}))
     fig.suptitle(
-        f"SmolLM2-135M, S1 Direct, rubric judge; {last['cpu']} ({last['isa']}), {last['threads']} threads",
+        f"SmolLM2-135M, S1 Direct, rubric judge; {last['cpu']} ({last['isa']}), {threads} torch threads",
         fontsize=9,
     )
     fig.tight_layout()

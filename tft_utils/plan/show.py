@@ -107,6 +107,7 @@ def render(plan: Plan) -> str:
         ("total", "", "", "", "", _n(t["train_tokens"]), _n(t["predict_tokens"]), f"{t['student_hours']:.2f}")
     )
     lines += _table(head, body)
+    lines += [f"  {n}" for n in dict.fromkeys(f"{s.arm}: {s.note}" for s in plan.students if s.note)]
     return "\n".join(lines)
 
 

@@ -83,7 +83,8 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
     def hours(n: int, key: str) -> float:
         return round(n / float(plan[key]) / 3600, 4)
 
-    out = []
+    out = [tool_base_row(scenario, params, tokens, hours)] if first else []
+    out = [r for r in out if r is not None]
     if first and not base_predictions_path(paths, params).exists():
         out.append(
             Student(
@@ -137,3 +138,36 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
             )
         )
     return out
+
+
+def tool_base_row(scenario, params, tokens, hours) -> Student | None:
+    """student.tool_base: sgd: the shared base, trained once per machine before any student (its cache
+    counts as built when its stamp holds the same recipe; the plan never builds the base model to check)."""
+    from tft_utils.core import fresh
+    from tft_utils.data.sgd import resolve_sgd_dir
+    from tft_utils.train.tool_base import tool_base_conversations, tool_base_folder, tool_base_recipe
+
+    if params["student"]["tool_base"] != "sgd":
+        return None
+    sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"])
+    convs = tool_base_conversations(sgd)
+    recipe = tool_base_recipe(params)
+    stamp = fresh.read(tool_base_folder(params)) or {}
+    if stamp.get("params") == recipe:
+        return Student(scenario, "tool base", 1, len(convs), 0, 0, 0, 0, 0.0, 0.0, "cached: built before")
+    lengths = [conversation_tokens(c["messages"], c["tools"], tokens) for c in convs]
+    seqs, steps, trained = train_estimate(lengths, {**params, "train": recipe["train"]})
+    note = "built once per machine, then shared by every scenario, arm and seed"
+    return Student(
+        scenario,
+        "tool base",
+        1,
+        len(convs),
+        seqs,
+        steps,
+        trained,
+        0,
+        hours(trained, "train_tokens_per_s"),
+        0.0,
+        note,
+    )

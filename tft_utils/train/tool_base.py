@@ -82,28 +82,65 @@ def student_base(params: dict, log=print) -> Path | str:
     return tool_base_dir(params, base, log)
 
 
+def tool_base_recipe(params: dict) -> dict:
+    """What shapes the base besides its data and code: the students' recipe (train.*) with its own
+    budget and seed 0 (one base shared by every seed and arm), on the students' device and dtype."""
+    st = params["student"]
+    return {
+        "train": {**params["train"], "max_steps": st["tool_base_steps"], "seed": 0},
+        "student": {k: st[k] for k in ("device", "dtype")},
+    }
+
+
+def tool_base_folder(params: dict, base=None) -> Path:
+    """Where the base is cached: beside the base model's dequantized copy, named after it."""
+    from tft_utils.train.student import PAPER_MODEL, SMOKE_DIRNAME, SMOLLM2_DIRNAME, cache_root
+
+    st = params["student"]
+    if base is None:  # the name base_model_dir's folder would have, without building it
+        base = {"cpu": SMOLLM2_DIRNAME, "smoke": SMOKE_DIRNAME, "paper": PAPER_MODEL}.get(
+            st["model"], st["model"]
+        )
+    name = Path(str(base)).name
+    return cache_root(st["cache_dir"]) / f"tool-base-{name}"
+
+
 def tool_base_dir(params: dict, base, log=print) -> Path:
     from tft_utils.core import fresh
     from tft_utils.data.sgd import resolve_sgd_dir
-    from tft_utils.train.loop import RENDER_FILE, train
-    from tft_utils.train.student import cache_root
 
-    st = params["student"]
     sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"], log=log)
     convs = tool_base_conversations(sgd)
-    # the students' recipe (train.*), its own budget, seed 0: one base shared by every seed and arm
-    cfg = {**params["train"], "max_steps": st["tool_base_steps"], "seed": 0}
+    recipe = tool_base_recipe(params)
+    cfg = recipe["train"]
     fp = fresh.make(
-        "tool-base",
-        {"train": cfg, "student": {k: st[k] for k in ("device", "dtype")}},
-        {"base": base},
-        seed=0,
-        code=BUILD_CODE,
-        data={"conversations": convs},
+        "tool-base", recipe, {"base": base}, seed=0, code=BUILD_CODE, data={"conversations": convs}
     )
-    folder = cache_root(st["cache_dir"]) / f"tool-base-{Path(str(base)).name}"
+    folder = tool_base_folder(params, base)
     if fresh.reuse(folder, fp) and (folder / "config.json").exists():
         return folder
+    # Scenarios trained side by side (`tft run --cluster`, two runs on one machine) share this folder:
+    # one process builds it while the others wait, then reuse it.
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(f"{folder}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"tool base: another process is building {folder}; waiting for it")
+        lock.acquire()
+    try:
+        if not (fresh.reuse(folder, fp) and (folder / "config.json").exists()):
+            _build(folder, fp, convs, cfg, params, base, log)
+    finally:
+        lock.release()
+    return folder
+
+
+def _build(folder: Path, fp: dict, convs: list[dict], cfg: dict, params: dict, base, log) -> None:
+    from tft_utils.core import fresh
+    from tft_utils.train.loop import RENDER_FILE, train
+
     services = sorted({c["service"] for c in convs})
     log(
         f"tool base: {len(convs)} dialogues of {len(services)} services, {cfg['max_steps']} steps -> {folder}"
@@ -112,7 +149,6 @@ def tool_base_dir(params: dict, base, log=print) -> Path:
     stats = train(convs, folder, {**params, "train": cfg}, tools=[], base=base)
     (folder / RENDER_FILE).unlink(missing_ok=True)  # its students render with the study's own tools
     fresh.stamp(folder, {**fp, "services": services, "train_seconds": stats["seconds"]})
-    return folder
 
 
 def conversation_key(conv: dict) -> str:

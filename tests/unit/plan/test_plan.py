@@ -159,6 +159,32 @@ def test_a_plan_counts_what_the_stages_will_send_and_asks_each_test_turn_once(sg
     assert not (tmp_path / "p").exists()
 
 
+def test_the_tool_base_is_planned_once_until_its_cache_holds_the_same_recipe(sgd, tmp_path):
+    from tft_utils.core import fresh
+    from tft_utils.core.params import load_params
+    from tft_utils.train.tool_base import tool_base_folder, tool_base_recipe
+
+    ovs = [f"run.outputs={tmp_path}", f"student.cache_dir={tmp_path / 'models'}", "student.tool_base=sgd"]
+    plan = make_plan(
+        "smoke", ["s1", "s4"], [*ovs, "student.tool_base_steps=30"], pipelines=["direct"], run="p"
+    )
+    base = [s for s in plan.students if s.arm == "tool base"]
+    # once per machine, before the first scenario: 30 steps of ~1 dialogue of the other services each
+    assert [(s.scenario, s.steps) for s in base] == [("s1", 30)] and base[0].conversations > 500
+    assert 30 * 100 < base[0].train_tokens < 30 * 1000 and base[0].train_hours > 0
+    # its cache stamped with this recipe: nothing left to train; another budget: trained again
+    params = load_params("smoke", None, [*ovs, "student.tool_base_steps=30"])
+    folder = tool_base_folder(params)
+    folder.mkdir(parents=True)
+    fresh.stamp(folder, fresh.make("tool-base", tool_base_recipe(params)))
+    again = make_plan("smoke", ["s1"], [*ovs, "student.tool_base_steps=30"], pipelines=["direct"], run="p")
+    assert [s.train_tokens for s in again.students if s.arm == "tool base"] == [0]
+    more = make_plan("smoke", ["s1"], [*ovs, "student.tool_base_steps=40"], pipelines=["direct"], run="p")
+    assert [s.steps for s in more.students if s.arm == "tool base"] == [40]
+    plain = make_plan("smoke", ["s1"], ovs[:1], pipelines=["direct"], run="p")
+    assert not [s for s in plain.students if s.arm == "tool base"]
+
+
 def test_committee_and_filter_prompts_are_those_of_notebook_03(sgd, tmp_path):
     from tft_utils.clean.align import align
     from tft_utils.clean.filter import score_traces

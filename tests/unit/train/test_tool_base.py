@@ -51,3 +51,31 @@ def test_built_once_then_reused_and_rebuilt_when_its_recipe_changes(sgd_dir, tmp
     # without a tool base the profile's own base is returned, untouched
     plain = load_params("smoke", None, [f"student.cache_dir={tmp_path}"])
     assert student_base(plain).name == "smoke-tiny-llama"
+
+
+def test_a_second_builder_waits_for_the_first_and_reuses_its_base(sgd_dir, tmp_path, monkeypatch):
+    """Two scenarios trained side by side (`tft run --cluster`) ask for the same base at once:
+    one builds it, the other waits on the lock and then reuses it instead of training it again."""
+    import threading
+
+    from filelock import FileLock
+
+    monkeypatch.setenv("TFT_SGD_DIR", str(sgd_dir))
+    over = ["student.tool_base=sgd", "student.tool_base_steps=2", f"student.cache_dir={tmp_path}"]
+    params = load_params("smoke", None, [*over, "student.dtype=float32", "train.max_tokens=256"])
+    base = student_base(load_params("smoke", None, [f"student.cache_dir={tmp_path}"]))
+    held = FileLock(f"{tmp_path / ('tool-base-' + base.name)}.lock")
+    held.acquire()  # "another process" is building
+    logs, out = [], {}
+    waiter = threading.Thread(target=lambda: out.update(path=student_base(params, log=logs.append)))
+    waiter.start()
+    waiter.join(timeout=5)
+    assert waiter.is_alive() and any("waiting for it" in x for x in logs)
+    assert not (tmp_path / f"tool-base-{base.name}" / "model.safetensors").exists()
+    # the "other process" finishes: here it gives up without building, so the waiter builds it itself
+    held.release()
+    waiter.join(timeout=300)
+    assert not waiter.is_alive() and (out["path"] / "model.safetensors").exists()
+    assert sum("dialogues of" in x for x in logs) == 1
+    logs.clear()
+    assert student_base(params, log=logs.append) == out["path"] and not logs
