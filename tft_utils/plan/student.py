@@ -141,22 +141,22 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
 
 
 def tool_base_row(scenario, params, tokens, hours) -> Student | None:
-    """student.tool_base: sgd: the shared base, trained once per machine before any student (its cache
-    counts as built when its stamp holds the same recipe; the plan never builds the base model to check)."""
+    """student.tool_base: sgd: the shared base, trained once per machine before any student (0 when its
+    cache is current by the rule a run applies; the plan never builds the base model to check)."""
     from tft_utils.core import fresh
     from tft_utils.data.sgd import resolve_sgd_dir
-    from tft_utils.train.tool_base import tool_base_conversations, tool_base_folder, tool_base_recipe
+    from tft_utils.train import tool_base as tb
 
     if params["student"]["tool_base"] != "sgd":
         return None
     sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"])
-    convs = tool_base_conversations(sgd)
-    recipe = tool_base_recipe(params)
-    stamp = fresh.read(tool_base_folder(params)) or {}
-    if stamp.get("params") == recipe:
+    convs = tb.tool_base_conversations(sgd)
+    fp = tb.tool_base_fingerprint(params, tb.planned_base(params), convs)
+    if fresh.why_stale(tb.tool_base_folder(params), fp) is None:
         return Student(scenario, "tool base", 1, len(convs), 0, 0, 0, 0, 0.0, 0.0, "cached: built before")
     lengths = [conversation_tokens(c["messages"], c["tools"], tokens) for c in convs]
-    seqs, steps, trained = train_estimate(lengths, {**params, "train": recipe["train"]})
+    recipe = {**params, "train": tb.tool_base_recipe(params)["train"]}
+    seqs, steps, trained = train_estimate(lengths, recipe)
     note = "built once per machine, then shared by every scenario, arm and seed"
     return Student(
         scenario,

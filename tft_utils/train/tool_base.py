@@ -92,17 +92,33 @@ def tool_base_recipe(params: dict) -> dict:
     }
 
 
+def tool_base_fingerprint(params: dict, base, convs: list[dict]) -> dict:
+    """The base's fingerprint: its recipe, the model it starts from, its dialogues and its code."""
+    from tft_utils.core import fresh
+
+    recipe = tool_base_recipe(params)
+    return fresh.make(
+        "tool-base", recipe, {"base": base}, seed=0, code=BUILD_CODE, data={"conversations": convs}
+    )
+
+
 def tool_base_folder(params: dict, base=None) -> Path:
     """Where the base is cached: beside the base model's dequantized copy, named after it."""
+    from tft_utils.train.student import cache_root
+
+    base = planned_base(params) if base is None else base
+    return cache_root(params["student"]["cache_dir"]) / f"tool-base-{Path(str(base)).name}"
+
+
+def planned_base(params: dict) -> Path | str:
+    """Where base_model_dir's model is (or will be), without building it: for `tft plan`."""
     from tft_utils.train.student import PAPER_MODEL, SMOKE_DIRNAME, SMOLLM2_DIRNAME, cache_root
 
-    st = params["student"]
-    if base is None:  # the name base_model_dir's folder would have, without building it
-        base = {"cpu": SMOLLM2_DIRNAME, "smoke": SMOKE_DIRNAME, "paper": PAPER_MODEL}.get(
-            st["model"], st["model"]
-        )
-    name = Path(str(base)).name
-    return cache_root(st["cache_dir"]) / f"tool-base-{name}"
+    model = params["student"]["model"]
+    names = {"cpu": SMOLLM2_DIRNAME, "smoke": SMOKE_DIRNAME}
+    if model in names:
+        return cache_root(params["student"]["cache_dir"]) / names[model]
+    return PAPER_MODEL if model == "paper" else model
 
 
 def tool_base_dir(params: dict, base, log=print) -> Path:
@@ -111,11 +127,8 @@ def tool_base_dir(params: dict, base, log=print) -> Path:
 
     sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"], log=log)
     convs = tool_base_conversations(sgd)
-    recipe = tool_base_recipe(params)
-    cfg = recipe["train"]
-    fp = fresh.make(
-        "tool-base", recipe, {"base": base}, seed=0, code=BUILD_CODE, data={"conversations": convs}
-    )
+    cfg = tool_base_recipe(params)["train"]
+    fp = tool_base_fingerprint(params, base, convs)
     folder = tool_base_folder(params, base)
     if fresh.reuse(folder, fp) and (folder / "config.json").exists():
         return folder

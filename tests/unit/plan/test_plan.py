@@ -162,7 +162,12 @@ def test_a_plan_counts_what_the_stages_will_send_and_asks_each_test_turn_once(sg
 def test_the_tool_base_is_planned_once_until_its_cache_holds_the_same_recipe(sgd, tmp_path):
     from tft_utils.core import fresh
     from tft_utils.core.params import load_params
-    from tft_utils.train.tool_base import tool_base_folder, tool_base_recipe
+    from tft_utils.train.tool_base import (
+        planned_base,
+        tool_base_conversations,
+        tool_base_fingerprint,
+        tool_base_folder,
+    )
 
     ovs = [f"run.outputs={tmp_path}", f"student.cache_dir={tmp_path / 'models'}", "student.tool_base=sgd"]
     plan = make_plan(
@@ -172,11 +177,11 @@ def test_the_tool_base_is_planned_once_until_its_cache_holds_the_same_recipe(sgd
     # once per machine, before the first scenario: 30 steps of ~1 dialogue of the other services each
     assert [(s.scenario, s.steps) for s in base] == [("s1", 30)] and base[0].conversations > 500
     assert 30 * 100 < base[0].train_tokens < 30 * 1000 and base[0].train_hours > 0
-    # its cache stamped with this recipe: nothing left to train; another budget: trained again
+    # its cache stamped as a run stamps it: nothing left to train; another budget: trained again
     params = load_params("smoke", None, [*ovs, "student.tool_base_steps=30"])
     folder = tool_base_folder(params)
     folder.mkdir(parents=True)
-    fresh.stamp(folder, fresh.make("tool-base", tool_base_recipe(params)))
+    fresh.stamp(folder, tool_base_fingerprint(params, planned_base(params), tool_base_conversations(sgd)))
     again = make_plan("smoke", ["s1"], [*ovs, "student.tool_base_steps=30"], pipelines=["direct"], run="p")
     assert [s.train_tokens for s in again.students if s.arm == "tool base"] == [0]
     more = make_plan("smoke", ["s1"], [*ovs, "student.tool_base_steps=40"], pipelines=["direct"], run="p")
