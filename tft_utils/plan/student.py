@@ -83,8 +83,9 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
     def hours(n: int, key: str) -> float:
         return round(n / float(plan[key]) / 3600, 4)
 
-    out = [tool_base_row(scenario, params, tokens, hours)] if first else []
-    out = [r for r in out if r is not None]
+    out = []
+    if first and params["student"]["tool_base"] == "sgd":
+        out.append(tool_base_row(scenario, params, tokens, hours))
     if first and not base_predictions_path(paths, params).exists():
         out.append(
             Student(
@@ -140,19 +141,17 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
     return out
 
 
-def tool_base_row(scenario, params, tokens, hours) -> Student | None:
+def tool_base_row(scenario, params, tokens, hours) -> Student:
     """student.tool_base: sgd: the shared base, trained once per machine before any student (0 when its
     cache is current by the rule a run applies; the plan never builds the base model to check)."""
-    from tft_utils.core import fresh
     from tft_utils.data.sgd import resolve_sgd_dir
     from tft_utils.train import tool_base as tb
+    from tft_utils.train.student import base_model_path
 
-    if params["student"]["tool_base"] != "sgd":
-        return None
     sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"])
     convs = tb.tool_base_conversations(sgd)
-    fp = tb.tool_base_fingerprint(params, tb.planned_base(params), convs)
-    if fresh.why_stale(tb.tool_base_folder(params), fp) is None:
+    base = base_model_path(params["student"]["model"], params["student"]["cache_dir"])
+    if tb.tool_base_ready(tb.tool_base_folder(params, base), tb.tool_base_fingerprint(params, base, convs)):
         return Student(scenario, "tool base", 1, len(convs), 0, 0, 0, 0, 0.0, 0.0, "cached: built before")
     lengths = [conversation_tokens(c["messages"], c["tools"], tokens) for c in convs]
     recipe = {**params, "train": tb.tool_base_recipe(params)["train"]}

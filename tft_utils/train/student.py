@@ -176,20 +176,28 @@ def smoke_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return _save_atomically(folder, save, fp)
 
 
-def base_model_dir(profile: str = "cpu", cache_dir: str | os.PathLike | None = None) -> Path | str:
-    """Folder (or Hub id) of the base student for a profile name, Hub id or local folder.
-
-    "cpu" -> dequantized SmolLM2 copy; "smoke" -> tiny random model; "paper" -> Qwen/Qwen3-1.7B;
-    anything else is returned as given (a local folder as a Path, a Hub id as a string)."""
-    if profile == "cpu":
-        return smollm2_dir(cache_dir)
-    if profile == "smoke":
-        return smoke_dir(cache_dir)
+def base_model_path(profile: str = "cpu", cache_dir: str | os.PathLike | None = None) -> Path | str:
+    """Where base_model_dir's model is (or will be), without building it: what `tft plan` may look at."""
+    names = {"cpu": SMOLLM2_DIRNAME, "smoke": SMOKE_DIRNAME}
+    if profile in names:
+        return cache_root(cache_dir) / names[profile]
     if profile == "paper":
         return PAPER_MODEL
     if Path(profile).expanduser().is_dir():
         return Path(profile).expanduser()
     return profile
+
+
+def base_model_dir(profile: str = "cpu", cache_dir: str | os.PathLike | None = None) -> Path | str:
+    """Folder (or Hub id) of the base student for a profile name, Hub id or local folder.
+
+    "cpu" -> dequantized SmolLM2 copy; "smoke" -> tiny random model (both built on first use);
+    "paper" -> Qwen/Qwen3-1.7B; anything else is returned as given (a local folder as a Path, a Hub id
+    as a string)."""
+    builders = {"cpu": smollm2_dir, "smoke": smoke_dir}
+    if profile in builders:
+        return builders[profile](cache_dir)
+    return base_model_path(profile, cache_dir)
 
 
 def cpu_has_bf16_matmul() -> bool:

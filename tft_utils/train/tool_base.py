@@ -104,25 +104,21 @@ def tool_base_fingerprint(params: dict, base, convs: list[dict]) -> dict:
 
 def tool_base_folder(params: dict, base=None) -> Path:
     """Where the base is cached: beside the base model's dequantized copy, named after it."""
-    from tft_utils.train.student import cache_root
+    from tft_utils.train.student import base_model_path, cache_root
 
-    base = planned_base(params) if base is None else base
-    return cache_root(params["student"]["cache_dir"]) / f"tool-base-{Path(str(base)).name}"
+    st = params["student"]
+    base = base_model_path(st["model"], st["cache_dir"]) if base is None else base
+    return cache_root(st["cache_dir"]) / f"tool-base-{Path(str(base)).name}"
 
 
-def planned_base(params: dict) -> Path | str:
-    """Where base_model_dir's model is (or will be), without building it: for `tft plan`."""
-    from tft_utils.train.student import PAPER_MODEL, SMOKE_DIRNAME, SMOLLM2_DIRNAME, cache_root
+def tool_base_ready(folder: Path, fp: dict) -> bool:
+    """The rule a run applies before training the base again (and `tft plan` before counting it)."""
+    from tft_utils.core import fresh
 
-    model = params["student"]["model"]
-    names = {"cpu": SMOLLM2_DIRNAME, "smoke": SMOKE_DIRNAME}
-    if model in names:
-        return cache_root(params["student"]["cache_dir"]) / names[model]
-    return PAPER_MODEL if model == "paper" else model
+    return fresh.why_stale(folder, fp) is None and (folder / "config.json").exists()
 
 
 def tool_base_dir(params: dict, base, log=print) -> Path:
-    from tft_utils.core import fresh
     from tft_utils.data.sgd import resolve_sgd_dir
 
     sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"], log=log)
@@ -130,7 +126,7 @@ def tool_base_dir(params: dict, base, log=print) -> Path:
     cfg = tool_base_recipe(params)["train"]
     fp = tool_base_fingerprint(params, base, convs)
     folder = tool_base_folder(params, base)
-    if fresh.reuse(folder, fp) and (folder / "config.json").exists():
+    if tool_base_ready(folder, fp):
         return folder
     # Scenarios trained side by side (`tft run --cluster`, two runs on one machine) share this folder:
     # one process builds it while the others wait, then reuse it.
@@ -143,7 +139,7 @@ def tool_base_dir(params: dict, base, log=print) -> Path:
         log(f"tool base: another process is building {folder}; waiting for it")
         lock.acquire()
     try:
-        if not (fresh.reuse(folder, fp) and (folder / "config.json").exists()):
+        if not tool_base_ready(folder, fp):  # built by the process we waited for
             _build(folder, fp, convs, cfg, params, base, log)
     finally:
         lock.release()

@@ -162,12 +162,8 @@ def test_a_plan_counts_what_the_stages_will_send_and_asks_each_test_turn_once(sg
 def test_the_tool_base_is_planned_once_until_its_cache_holds_the_same_recipe(sgd, tmp_path):
     from tft_utils.core import fresh
     from tft_utils.core.params import load_params
-    from tft_utils.train.tool_base import (
-        planned_base,
-        tool_base_conversations,
-        tool_base_fingerprint,
-        tool_base_folder,
-    )
+    from tft_utils.train.student import base_model_path
+    from tft_utils.train.tool_base import tool_base_conversations, tool_base_fingerprint, tool_base_folder
 
     ovs = [f"run.outputs={tmp_path}", f"student.cache_dir={tmp_path / 'models'}", "student.tool_base=sgd"]
     plan = make_plan(
@@ -181,7 +177,9 @@ def test_the_tool_base_is_planned_once_until_its_cache_holds_the_same_recipe(sgd
     params = load_params("smoke", None, [*ovs, "student.tool_base_steps=30"])
     folder = tool_base_folder(params)
     folder.mkdir(parents=True)
-    fresh.stamp(folder, tool_base_fingerprint(params, planned_base(params), tool_base_conversations(sgd)))
+    (folder / "config.json").write_text("{}")
+    base = base_model_path("smoke", tmp_path / "models")
+    fresh.stamp(folder, tool_base_fingerprint(params, base, tool_base_conversations(sgd)))
     again = make_plan("smoke", ["s1"], [*ovs, "student.tool_base_steps=30"], pipelines=["direct"], run="p")
     assert [s.train_tokens for s in again.students if s.arm == "tool base"] == [0]
     more = make_plan("smoke", ["s1"], [*ovs, "student.tool_base_steps=40"], pipelines=["direct"], run="p")

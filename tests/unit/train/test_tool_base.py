@@ -60,22 +60,33 @@ def test_a_second_builder_waits_for_the_first_and_reuses_its_base(sgd_dir, tmp_p
 
     from filelock import FileLock
 
+    from tft_utils.train.tool_base import (
+        _build,
+        tool_base_fingerprint,
+        tool_base_folder,
+        tool_base_recipe,
+    )
+
     monkeypatch.setenv("TFT_SGD_DIR", str(sgd_dir))
     over = ["student.tool_base=sgd", "student.tool_base_steps=2", f"student.cache_dir={tmp_path}"]
     params = load_params("smoke", None, [*over, "student.dtype=float32", "train.max_tokens=256"])
     base = student_base(load_params("smoke", None, [f"student.cache_dir={tmp_path}"]))
-    held = FileLock(f"{tmp_path / ('tool-base-' + base.name)}.lock")
+    folder = tool_base_folder(params, base)
+    held = FileLock(f"{folder}.lock")
     held.acquire()  # "another process" is building
     logs, out = [], {}
     waiter = threading.Thread(target=lambda: out.update(path=student_base(params, log=logs.append)))
     waiter.start()
     waiter.join(timeout=5)
     assert waiter.is_alive() and any("waiting for it" in x for x in logs)
-    assert not (tmp_path / f"tool-base-{base.name}" / "model.safetensors").exists()
-    # the "other process" finishes: here it gives up without building, so the waiter builds it itself
+    # the other process builds the base while it holds the lock, then lets go
+    convs = tool_base_conversations(sgd_dir)
+    built: list[str] = []
+    fp = tool_base_fingerprint(params, base, convs)
+    _build(folder, fp, convs, tool_base_recipe(params)["train"], params, base, built.append)
+    assert waiter.is_alive() and sum("dialogues of" in x for x in built) == 1
     held.release()
     waiter.join(timeout=300)
-    assert not waiter.is_alive() and (out["path"] / "model.safetensors").exists()
-    assert sum("dialogues of" in x for x in logs) == 1
-    logs.clear()
-    assert student_base(params, log=logs.append) == out["path"] and not logs
+    # the waiter found it current and reused it: no second build
+    assert not waiter.is_alive() and out["path"] == folder and (folder / "model.safetensors").exists()
+    assert not any("dialogues of" in x for x in logs)
