@@ -37,7 +37,7 @@ from tft_utils.data.traces import build_dataset, load_traces
 # ## 1. Parameters and paths
 
 # %%
-params = load_params(PROFILE, None, OVERRIDES)
+params = load_params(PROFILE, None, OVERRIDES, run_dir=RUN_DIR)
 paths = run_paths(RUN_DIR)
 params["data"]
 

@@ -44,7 +44,7 @@ from tft_utils.data.traces import load_traces
 # ## 1. Parameters and paths
 
 # %%
-params = load_params(PROFILE, SCENARIO, OVERRIDES)
+params = load_params(PROFILE, SCENARIO, OVERRIDES, run_dir=RUN_DIR)
 paths = run_paths(RUN_DIR, SCENARIO)
 params["scenario"]
 

@@ -55,7 +55,7 @@ from tft_utils.llm.backends import LEDGER
 # The filter thresholds, the aligner's evidence weights and the committee.
 
 # %%
-params = load_params(PROFILE, SCENARIO, OVERRIDES)
+params = load_params(PROFILE, SCENARIO, OVERRIDES, run_dir=RUN_DIR)
 paths = run_paths(RUN_DIR, SCENARIO)
 out = paths["clean"]
 {k: params[k] for k in ("filter", "align", "relabel")} | {"roles": params["roles"]}

@@ -65,7 +65,7 @@ from tft_utils.synth.report import (
 
 # %%
 paths = run_paths(RUN_DIR, SCENARIO)
-params = with_data_paths(load_params(PROFILE, SCENARIO, OVERRIDES), paths["data"])
+params = with_data_paths(load_params(PROFILE, SCENARIO, OVERRIDES, run_dir=RUN_DIR), paths["data"])
 seeds_path = paths["clean"] / "kept.jsonl"  # the cleaned traces of notebook 03
 out = paths["synth"]
 {

@@ -35,7 +35,7 @@ from tft_utils.train.student import base_model_dir, pick_device
 # ## 1. Parameters: the student, the budget, the seeds
 
 # %%
-params = load_params(PROFILE, SCENARIO, OVERRIDES)
+params = load_params(PROFILE, SCENARIO, OVERRIDES, run_dir=RUN_DIR)
 paths = run_paths(RUN_DIR, SCENARIO)
 base = base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
 device = pick_device(params["student"]["device"], params["student"]["dtype"])

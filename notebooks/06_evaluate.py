@@ -53,7 +53,7 @@ from tft_utils.report.model_card import write_cards
 # ## 1. The models to evaluate
 
 # %%
-params = load_params(PROFILE, SCENARIO, OVERRIDES)
+params = load_params(PROFILE, SCENARIO, OVERRIDES, run_dir=RUN_DIR)
 paths = run_paths(RUN_DIR, SCENARIO)
 pairs_path = paths["data"] / "test_pairs.jsonl"
 arms = plan_arms(paths, params, PIPELINES)

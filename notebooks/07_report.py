@@ -53,7 +53,7 @@ from tft_utils.report.tables import (
 # ## 1. What produced these results
 
 # %%
-params = load_params(PROFILE, None, OVERRIDES)
+params = load_params(PROFILE, None, OVERRIDES, run_dir=RUN_DIR)
 paths = run_paths(RUN_DIR)
 results = load_results(paths["run"], SCENARIOS)
 display(Markdown(setup_text(results)))

@@ -64,6 +64,7 @@ def test_results_are_recorded_and_well_formed(smoke_run):
     assert set(res["paired"]["llm_as_a_judge"]) >= {"diff", "ci_low", "ci_high", "pairs"}
     assert res["paired"]["llm_as_a_judge"]["pairs"] == 360
     assert res["provenance"]["git_commit"] and res["provenance"]["params"]["run"]["profile"] == "smoke"
+    assert res["provenance"]["params"]["run"]["name"] == smoke_run.name  # the run, not "default"
     # each arm trained per seed; the spread between seeds is recorded beside the pooled score
     assert sorted(p.name for p in (smoke_run / "s2" / "models").iterdir()) == [
         "direct-seed0",

@@ -95,8 +95,11 @@ def load_params(
     scenario: str | None = None,
     overrides: Iterable[str | dict] = (),
     params_dir: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
 ) -> dict:
-    """Resolve the parameters of one run. `profile` defaults to the embedded `cpu`."""
+    """Resolve the parameters of one run. `profile` defaults to the embedded `cpu`. `run_dir`
+    (outputs/<run>, as a notebook's RUN_DIR) sets `run.name` and `run.outputs`, so the provenance a
+    notebook records names the run it belongs to, not the default's."""
     pdir = Path(params_dir) if params_dir else PARAMS_DIR
     params = _load_yaml(pdir / "defaults.yaml")
     profile = profile or params["run"]["profile"]
@@ -118,6 +121,9 @@ def load_params(
     from tft_utils.core.params_check import check
 
     check(params, f"params (profile {profile}{', scenario ' + scenario if scenario else ''})")
+    if run_dir is not None:
+        params["run"]["name"] = Path(run_dir).name
+        params["run"]["outputs"] = str(Path(run_dir).parent)
     return params
 
 

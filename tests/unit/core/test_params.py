@@ -35,6 +35,13 @@ def test_parse_override_reads_yaml_values():
         parse_override("novalue")
 
 
+def test_run_dir_names_the_run_in_the_params():
+    # a notebook's RUN_DIR is outputs/<run>: the provenance it records must name that run
+    p = load_params("smoke", "s4", [], run_dir="outputs/s4cpu500")
+    assert p["run"]["name"] == "s4cpu500" and p["run"]["outputs"] == "outputs"
+    assert load_params("smoke", "s4", [])["run"]["name"] == "default"
+
+
 # --------------------------------------------------------------------------- ranges and choices
 
 
