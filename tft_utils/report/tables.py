@@ -122,13 +122,45 @@ def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("scenario")
 
 
+def _cell(row: pd.Series, col: str, spec: str = ".3f", ci: str | None = None) -> str:
+    """'0.668 [0.622, 0.714]': a value with its interval, '' when the column is absent or empty."""
+    v = row.get(col)
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    text = format(v, spec) if isinstance(v, (int, float)) else str(v)
+    return f"{text} {row[ci]}" if ci and isinstance(row.get(ci), str) else text
+
+
+def table_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The study's table for reading: one cell per score with its interval, the published trio in one
+    column, so that it fits a page (18 columns did not: a browser cut the published ones off).
+    `table.csv` keeps every column separate for machines."""
+    out = pd.DataFrame(index=table.index)
+    for arm, name in (("tft", "TFT"), ("direct", "Direct"), ("base", "base"), ("teacher", "teacher")):
+        if arm in table:
+            out[name] = [_cell(r, arm, ci=f"{arm}_ci") for _, r in table.iterrows()]
+    if "delta" in table:
+        out["Δ = TFT − Direct [95% CI]"] = [
+            _cell(r, "delta", "+.3f", "delta_ci") for _, r in table.iterrows()
+        ]
+        out["verdict"] = table["verdict"]
+        out["min. detectable Δ"] = [_cell(r, "min_detectable") for _, r in table.iterrows()]
+    sd = [
+        f" (sd {v:.3f})" if pd.notna(v) else "" for v in table.get("seed_sd", pd.Series(np.nan, table.index))
+    ]
+    out["seeds per arm"] = [f"{k}{s}" for k, s in zip(table["seeds"], sd, strict=True)]
+    if "published_delta" in table:
+        out["published TFT / Direct / Δ"] = [
+            f"{r['published_tft']:.3f} / {r['published_direct']:.3f} / {r['published_delta']:+.3f}"
+            if pd.notna(r.get("published_delta"))
+            else ""
+            for _, r in table.iterrows()
+        ]
+    return out
+
+
 def table_markdown(table: pd.DataFrame) -> str:
-    fmt = table.copy()
-    for col in fmt.columns:
-        if fmt[col].dtype.kind == "f":
-            spec = "+.3f" if "delta" in str(col) else ".3f"
-            fmt[col] = [("" if pd.isna(v) else format(v, spec)) for v in fmt[col]]
-    return _plain_markdown(fmt)
+    return _plain_markdown(table_display(table))
 
 
 def interval_text(results: dict, metric: str = "llm_as_a_judge") -> str:
@@ -155,7 +187,7 @@ def interval_text(results: dict, metric: str = "llm_as_a_judge") -> str:
         ]
     lines.append(
         "Δ = TFT − Direct, paired on the same test pairs; **verdict**: TFT ahead / behind when Δ's interval "
-        "lies above / below 0, else no difference detected; **min_detectable**: the smallest Δ this sample "
+        "lies above / below 0, else no difference detected; **min. detectable Δ**: the smallest Δ this sample "
         "detects with 80% power, ≈ 1.43 × the half-width of Δ's interval."
     )
     return "\n\n".join(lines)
@@ -221,16 +253,13 @@ def plot_deltas(table: pd.DataFrame):
         ax.errorbar(x - 0.1, table["delta"], yerr=[lo, hi], fmt="o", capsize=4, label="ours (paired 95% CI)")
     if "published_delta" in table:
         ax.plot(x + 0.1, table["published_delta"], "s", label="published (Qwen3-1.7B)")
-    if "seed_sd" in table:
-        ax.fill_between(
-            x,
-            -2 * table["seed_sd"].fillna(0),
-            2 * table["seed_sd"].fillna(0),
-            color="grey",
-            alpha=0.2,
-            label="noise floor (±2 seed sd)",
+    if "seed_sd" in table:  # a band per scenario: fill_between over one x value draws nothing
+        sd = table["seed_sd"].fillna(0).to_numpy()
+        ax.bar(
+            x, 4 * sd, bottom=-2 * sd, width=0.5, color="grey", alpha=0.2, label="noise floor (±2 seed sd)"
         )
     ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlim(-0.6, len(table) - 0.4)
     ax.set_xticks(x, table.index, rotation=15)
     ax.set_ylabel("TFT − Direct")
     ax.legend()
@@ -299,7 +328,8 @@ def save_figure(fig, path: str | Path) -> Path:
 
 def plot_stage_effects(effects: pd.DataFrame):
     """Per scenario and corruption kind: share of corrupted calls dropped by the filter / restored."""
-    fig, ax = plt.subplots(figsize=(10, 0.6 + 0.35 * max(1, len(effects))))
+    # title, axis label and ticks take ~1.6 in whatever the rows; each row then needs ~0.35 in
+    fig, ax = plt.subplots(figsize=(10, 1.6 + 0.35 * max(1, len(effects))))
     if effects.empty:
         ax.text(0.5, 0.5, "no corrupted scenario recorded stage effects", ha="center", va="center")
         return fig

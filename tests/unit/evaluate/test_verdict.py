@@ -130,7 +130,7 @@ def test_report_table_has_verdict_and_detectable_difference_and_says_what_interv
     assert table.loc["S3 Schema Drift", "seeds"] == "tft 2 / direct 2"
     files = write_report(tmp_path, table, {"s2": one, "s3": two})
     md = open(files["table_md"]).read()
-    assert "| verdict | min_detectable |" in md
+    assert "| verdict | min. detectable Δ |" in md and f"| {d.verdict} |" in md
     assert "there they cover test sampling only" in md and "S2 Noisy Labels" in md
     csv = pd.read_csv(files["table_csv"], index_col=0)
     assert csv.loc["S2 Noisy Labels", "verdict"] == d.verdict

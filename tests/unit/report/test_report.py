@@ -1,10 +1,19 @@
 """The report (07) sets an endpoint teacher's score beside the students' (issue 14, item 7)."""
 
 import pandas as pd
+import pytest
 
 from tests.unit.evaluate.test_verdict import params_with, scored_run
 from tft_utils.evaluate.compare import scenario_results
-from tft_utils.report.tables import published_teacher_score, study_table, teacher_text, write_report
+from tft_utils.report.tables import (
+    plot_deltas,
+    plot_stage_effects,
+    published_teacher_score,
+    study_table,
+    table_display,
+    teacher_text,
+    write_report,
+)
 
 
 def with_teacher(teacher: str | None):
@@ -25,7 +34,12 @@ def test_the_teacher_arm_sits_beside_the_students_with_the_published_score_of_th
     assert row["teacher_model"] == "glm-5" and row["published_teacher"] == 0.835  # the publishers' GLM-5
     assert row["teacher"] > row["tft"] > row["direct"]
     md = open(write_report(tmp_path, table, {"s2": res})["table_md"]).read()
-    assert "| teacher | teacher_ci |" in md and "`glm-5` (roles.teacher)" in md and "GLM-5 0.835" in md
+    assert (
+        f"| {m.mean:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}] |" in md
+        and "| teacher |" in md
+        and "`glm-5` (roles.teacher)" in md
+        and "GLM-5 0.835" in md
+    )
     assert pd.read_csv(tmp_path / "table.csv", index_col=0).loc["S2 Noisy Labels", "teacher_model"] == "glm-5"
 
 
@@ -38,3 +52,42 @@ def test_no_teacher_column_without_an_endpoint_teacher_and_no_made_up_published_
     table = study_table({"s2": with_teacher("loop-teacher")})
     assert table.loc["S2 Noisy Labels", "teacher_model"] == "loop-teacher"
     assert "published_teacher" not in table.columns
+
+
+def two_seed_run():
+    """One scenario, two training seeds per arm: the table has a seed spread to draw."""
+    scored = {
+        "base": [scored_run(0.2, 0)],
+        "direct": [scored_run(0.4, 1), scored_run(0.5, 2)],
+        "tft": [scored_run(0.6, 3), scored_run(0.8, 4)],
+    }
+    return {"s4": scenario_results(scored, params_with([0, 1]), "s4")}
+
+
+def test_the_table_for_reading_fits_a_page_and_keeps_every_figure():
+    results = two_seed_run()
+    table = study_table(results)
+    shown = table_display(table)
+    assert len(shown.columns) <= 9  # 18 raw columns were cut off by a browser at 1200 px
+    row, raw = shown.loc["S4 Low Data"], table.loc["S4 Low Data"]
+    assert row["TFT"] == f"{raw['tft']:.3f} {raw['tft_ci']}"
+    assert row["Δ = TFT − Direct [95% CI]"] == f"{raw['delta']:+.3f} {raw['delta_ci']}"
+    assert row["seeds per arm"] == f"tft 2 / direct 2 (sd {raw['seed_sd']:.3f})"
+    assert row["published TFT / Direct / Δ"] == "0.852 / 0.649 / +0.203"
+    assert set(table.columns) > {"tft_ci", "p_not_better", "ci_covers"}  # the csv keeps them apart
+
+
+def test_one_scenario_still_draws_its_noise_floor_and_its_stage_effects():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = two_seed_run()
+    table = study_table(results)
+    fig = plot_deltas(table)
+    (band,) = fig.axes[0].patches  # the errorbar and the published marker draw no patches
+    sd = table.loc["S4 Low Data", "seed_sd"]
+    assert sd > 0 and band.get_width() == 0.5 and band.get_height() == pytest.approx(4 * sd)
+    effects = pd.DataFrame([{"scenario": "s4", "kind": "clean", "dropped_share": 0.0, "restored_share": 0.9}])
+    ax = plot_stage_effects(effects).axes[0]
+    assert ax.get_position().height * ax.figure.get_figheight() > 0.3  # inches of plot, not a sliver
+    assert sum(p.get_width() for p in ax.patches) == pytest.approx(0.9)
