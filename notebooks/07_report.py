@@ -32,6 +32,7 @@ from tft_utils.core.io import write_json
 from tft_utils.core.params import load_params
 from tft_utils.core.paths import run_paths
 from tft_utils.core.provenance import provenance
+from tft_utils.report.cost import cost_text, run_cost
 from tft_utils.report.tables import (
     interval_text,
     load_results,
@@ -105,7 +106,17 @@ fig = plot_stage_effects(effects)
 files["stage_effects_png"] = save_figure(fig, paths["report"] / "stage_effects.png")
 
 # %% [markdown]
-# ## 7. Record the results
+# ## 7. What it cost
+#
+# Each student's training as it was recorded when it trained (a student reused from an earlier session
+# keeps its own time), the machine it ran on, and the shared tool-calling base once, apart.
+
+# %%
+cost, base_cost = run_cost(paths["run"], SCENARIOS, params)
+display(Markdown(cost_text(cost, base_cost)), cost)
+
+# %% [markdown]
+# ## 8. Record the results
 
 # %%
 recorded = write_json(
@@ -114,6 +125,7 @@ recorded = write_json(
         "metric": METRIC,
         "table": table.reset_index().to_dict(orient="records"),
         "files": files,
+        "cost": {"students": cost.to_dict(orient="records"), "tool_base": base_cost},
         "provenance": provenance(params),
     },
 )

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -105,6 +106,16 @@ def test_report_has_table_figures_and_html(smoke_run):
     assert table["verdict"].notna().all() and table["min_detectable"].notna().all()
     assert (table["ci_covers"] == "test sampling + training seeds").all()
     assert "two-level bootstrap" in (report / "table.md").read_text()
+    # what it cost (issue 11 item 8): each of the 4 students with its tokens, time and machine
+    cost = json.loads((report / "report.json").read_text())["cost"]
+    assert [(r["arm"], r["seed"]) for r in cost["students"]] == [
+        ("direct", 0),
+        ("direct", 1),
+        ("tft", 0),
+        ("tft", 1),
+    ]
+    assert all(r["tokens"] > 0 and r["minutes"] >= 0 and "threads" in r["machine"] for r in cost["students"])
+    assert cost["tool_base"] is None  # the smoke profile uses none
 
 
 def test_no_cell_shows_a_stray_path(smoke_run):
@@ -115,7 +126,10 @@ def test_no_cell_shows_a_stray_path(smoke_run):
             for out in cell.get("outputs", []):
                 shown = "".join(out.get("data", {}).get("text/plain", ""))
                 assert "PosixPath(" not in shown, (nb.name, "".join(cell["source"])[:100])
-    assert "PosixPath(" not in (smoke_run / "report" / "report.html").read_text()
+    html = (smoke_run / "report" / "report.html").read_text()
+    assert "PosixPath(" not in html
+    # written for a reader: no code and no In/Out prompts (the names survive only in nbconvert's CSS)
+    assert not re.search(r'class="jp-(In|Out)putPrompt', html) and 'class="jp-CodeMirrorEditor' not in html
 
 
 def test_a_rerun_skips_every_finished_stage(smoke_run):

@@ -344,8 +344,10 @@ def plot_stage_effects(effects: pd.DataFrame):
 
 
 def export_html(notebook: str | Path, out: str | Path) -> Path:
-    """The executed report notebook as a standalone HTML page (code cells hidden)."""
+    """The executed report notebook as a standalone HTML page for a reader: code cells and the
+    In/Out prompts hidden."""
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(exclude_input=True).from_filename(str(notebook))
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_filename(str(notebook))
     return write_text(out, body)

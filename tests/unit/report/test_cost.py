@@ -1,0 +1,80 @@
+"""The report's cost section reads what notebook 05 recorded, per student, with its machine."""
+
+import json
+
+import pytest
+
+from tft_utils.core.params import load_params
+from tft_utils.report.cost import cost_text, machine_text, run_cost, tool_base_cost, training_cost
+
+EPYC = {
+    "cpu": {
+        "model": "AMD EPYC",
+        "isa": {"avx2": True, "avx512f": False, "avx512_bf16": False, "amx_bf16": False},
+    },
+    "torch_threads": 2,
+    "cuda_device": None,
+}
+
+
+def stats(arm: str, seed: int, tokens: int, seconds: float) -> dict:
+    return {
+        "arm": arm,
+        "seed": seed,
+        "steps": 500,
+        "tokens": tokens,
+        "seconds": seconds,
+        "tokens_per_s": round(tokens / seconds, 1),
+        "dtype": "float32",
+        "machine": EPYC,
+        "history": [{"step": 1}],
+    }
+
+
+def test_students_of_every_trained_scenario_with_their_own_time_and_machine(tmp_path):
+    (tmp_path / "s4").mkdir()
+    rows = [stats("direct", 0, 385_334, 2152.3), stats("tft", 0, 377_626, 2220.0)]
+    (tmp_path / "s4" / "05_results.json").write_text(json.dumps({"training": rows}))
+    cost = training_cost(tmp_path, ["s2", "s4"])  # s2 not trained yet: skipped, not an error
+    assert list(cost["scenario"]) == ["s4", "s4"] and list(cost["arm"]) == ["direct", "tft"]
+    assert list(cost["minutes"]) == [35.9, 37.0] and cost["tokens"].sum() == 762_960
+    assert set(cost["machine"]) == {"AMD EPYC (avx2), 2 threads, float32"}
+    text = cost_text(cost)
+    # 762,960 tokens in 72.9 min = 4374 s -> 174 tokens/s
+    assert text.startswith("2 students trained on 0.76M tokens in 1.2 h (174 tokens/s overall)")
+    assert "AMD EPYC (avx2), 2 threads, float32" in text and "tool-calling base" not in text
+
+
+def test_the_tool_base_is_shown_once_apart(tmp_path):
+    base = tmp_path / "tool-base"
+    base.mkdir()
+    (base / "train_stats.json").write_text(json.dumps(stats("?", 0, 282_059, 1412.5)))
+    row = tool_base_cost(base)
+    assert row["arm"] == "tool base" and row["minutes"] == 23.5 and row["scenario"] == "(all)"
+    assert tool_base_cost(tmp_path / "absent") is None and tool_base_cost(None) is None
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "s1" / "05_results.json").write_text(json.dumps({"training": [stats("tft", 1, 1000, 10.0)]}))
+    text = cost_text(training_cost(tmp_path, ["s1"]), row)
+    assert "took 23.5 min (282k tokens), once per machine; it is not in the sum" in text
+    assert cost_text(training_cost(tmp_path, ["s3"])) == "No student of this run recorded its training."
+
+
+def test_machine_text_names_the_gpu_or_the_cpu_and_its_isa():
+    assert machine_text({**EPYC, "cuda_device": "NVIDIA H200"}) == "NVIDIA H200"
+    amx = {"cpu": {"model": "Intel Xeon", "isa": {"avx2": True, "amx_bf16": True}}, "torch_threads": None}
+    assert machine_text(amx) == "Intel Xeon (avx2, amx_bf16)"
+    assert machine_text(None) == "unknown"
+
+
+@pytest.mark.parametrize(("profile", "has_base"), [("smoke", False), ("cpu", True)])
+def test_run_cost_looks_for_the_base_only_when_the_profile_uses_one(tmp_path, profile, has_base):
+    params = load_params(profile, None, [f"student.cache_dir={tmp_path}"])
+    cost, base = run_cost(tmp_path, ["s1"], params)
+    assert cost.empty and base is None  # nothing trained, no base built under this cache
+    if has_base:
+        from tft_utils.train.tool_base import tool_base_folder
+
+        folder = tool_base_folder(params)
+        folder.mkdir(parents=True)
+        (folder / "train_stats.json").write_text(json.dumps(stats("?", 0, 282_059, 1412.5)))
+        assert run_cost(tmp_path, ["s1"], params)[1]["tokens"] == 282_059

@@ -1,0 +1,88 @@
+"""What a run cost: each student's training tokens, time and speed, and the machine it trained on.
+
+Read from what notebook 05 recorded (`<scenario>/05_results.json`, one row per arm x seed, copied from
+each model's `train_stats.json`), so a student reused from an earlier session still reports the time it
+took when it was trained, and a run assembled over several sessions adds up to its real cost. The
+tool-calling base is trained once per machine and shared by every student: it is shown once, apart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["scenario", "arm", "seed", "steps", "tokens", "minutes", "tokens_per_s", "machine"]
+
+
+def machine_text(machine: dict | None) -> str:
+    """'AMD EPYC (avx2), 2 threads, float32' from a recorded `machine_info()` (plus the dtype when given)."""
+    if not machine:
+        return "unknown"
+    if machine.get("cuda_device"):
+        return str(machine["cuda_device"])
+    cpu = machine.get("cpu") or {}
+    isa = [f for f, on in (cpu.get("isa") or {}).items() if on]
+    threads = machine.get("torch_threads")
+    text = f"{cpu.get('model') or 'CPU'} ({', '.join(isa) or 'no avx2'})"
+    return text + (f", {threads} threads" if threads else "")
+
+
+def _row(scenario: str, stats: dict) -> dict:
+    return {
+        "scenario": scenario,
+        "arm": stats.get("arm"),
+        "seed": stats.get("seed"),
+        "steps": stats.get("steps"),
+        "tokens": stats.get("tokens"),
+        "minutes": round(stats["seconds"] / 60, 1) if stats.get("seconds") is not None else None,
+        "tokens_per_s": stats.get("tokens_per_s"),
+        "machine": f"{machine_text(stats.get('machine'))}, {stats.get('dtype') or '?'}",
+    }
+
+
+def training_cost(run_dir: str | Path, scenarios) -> pd.DataFrame:
+    """One row per trained student of the run: scenario, arm, seed, steps, tokens, minutes, tokens/s,
+    machine. Scenarios without a 05 record (not trained yet, or Direct-only runs' missing arm) are skipped."""
+    rows = []
+    for s in scenarios:
+        path = Path(run_dir) / s / "05_results.json"
+        if path.exists():
+            rows += [_row(s, t) for t in json.loads(path.read_text(encoding="utf-8")).get("training", [])]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def tool_base_cost(folder: str | Path | None) -> dict | None:
+    """The shared tool-calling base's training record (None when the profile uses none or it is absent)."""
+    stats = Path(folder) / "train_stats.json" if folder else None
+    if stats is None or not stats.exists():
+        return None
+    return _row("(all)", {**json.loads(stats.read_text(encoding="utf-8")), "arm": "tool base"})
+
+
+def cost_text(cost: pd.DataFrame, base: dict | None = None) -> str:
+    """Plain words: students, tokens, hours of training and the mean speed; the base once, apart."""
+    if cost.empty:
+        return "No student of this run recorded its training."
+    minutes = cost["minutes"].sum()
+    tokens = int(cost["tokens"].sum())
+    machines = ", ".join(sorted(set(cost["machine"])))
+    text = (
+        f"{len(cost)} students trained on {tokens / 1e6:.2f}M tokens in {minutes / 60:.1f} h "
+        f"({tokens / (minutes * 60):.0f} tokens/s overall) on {machines}."
+    )
+    if base:
+        text += (
+            f" The tool-calling base every student starts from took {base['minutes']} min "
+            f"({base['tokens'] / 1e3:.0f}k tokens), once per machine; it is not in the sum."
+        )
+    return text
+
+
+def run_cost(run_dir: str | Path, scenarios, params: dict) -> tuple[pd.DataFrame, dict | None]:
+    """The run's students (`training_cost`) and, when the profile uses one, the shared tool base."""
+    from tft_utils.train.tool_base import tool_base_folder
+
+    uses_base = params["student"]["tool_base"] != "none"
+    return training_cost(run_dir, scenarios), tool_base_cost(tool_base_folder(params) if uses_base else None)
