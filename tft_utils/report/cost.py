@@ -17,7 +17,7 @@ COLUMNS = ["scenario", "arm", "seed", "steps", "tokens", "minutes", "tokens_per_
 
 
 def machine_text(machine: dict | None) -> str:
-    """'AMD EPYC (avx2), 2 threads, float32' from a recorded `machine_info()` (plus the dtype when given)."""
+    """'AMD EPYC (avx2), 2 threads' from a recorded `machine_info()`; a GPU is named by its device."""
     if not machine:
         return "unknown"
     if machine.get("cuda_device"):

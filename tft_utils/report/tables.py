@@ -125,7 +125,7 @@ def study_table(results: dict, metric: str = "llm_as_a_judge") -> pd.DataFrame:
 def _cell(row: pd.Series, col: str, spec: str = ".3f", ci: str | None = None) -> str:
     """'0.668 [0.622, 0.714]': a value with its interval, '' when the column is absent or empty."""
     v = row.get(col)
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    if v is None or pd.isna(v):
         return ""
     text = format(v, spec) if isinstance(v, (int, float)) else str(v)
     return f"{text} {row[ci]}" if ci and isinstance(row.get(ci), str) else text
@@ -145,9 +145,7 @@ def table_display(table: pd.DataFrame) -> pd.DataFrame:
         ]
         out["verdict"] = table["verdict"]
         out["min. detectable Δ"] = [_cell(r, "min_detectable") for _, r in table.iterrows()]
-    sd = [
-        f" (sd {v:.3f})" if pd.notna(v) else "" for v in table.get("seed_sd", pd.Series(np.nan, table.index))
-    ]
+    sd = [f" (sd {v:.3f})" if pd.notna(v) else "" for v in table["seed_sd"]]  # study_table sets both
     out["seeds per arm"] = [f"{k}{s}" for k, s in zip(table["seeds"], sd, strict=True)]
     if "published_delta" in table:
         out["published TFT / Direct / Δ"] = [

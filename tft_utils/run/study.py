@@ -233,9 +233,8 @@ def _run_steps(steps, study: Study, log) -> None:
 def run_step(stage: Stage, scenario: str | None, study: Study, log=print) -> bool:
     """One stage of one scenario: skipped when its fingerprint is unchanged, else executed and
     stamped. True when it ran. Reads only files, so a cluster task runs it the same way."""
-    params = load_params(study.profile, scenario, list(study.overrides))
-    params["run"]["name"] = study.run
     run_dir = study.run_dir
+    params = load_params(study.profile, scenario, list(study.overrides), run_dir=run_dir)
     paths = run_paths(run_dir, scenario)
     where = stage_dir(stage, paths)
     parameters = {
