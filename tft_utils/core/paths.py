@@ -38,3 +38,13 @@ def run_paths(run_dir: str | Path, scenario: str | None = None) -> dict:
 def model_dir(paths: dict, arm: str, seed: int) -> Path:
     """Where notebook 05 saves a merged student: models/<arm>-seed<N>."""
     return paths["models"] / f"{arm}-seed{seed}"
+
+
+# In a model folder restored by `tft carry`: its fingerprint and training record, not its weights.
+CARRIED = "CARRIED.json"
+
+
+def carried_without_weights(model: str | Path) -> bool:
+    """True for a student carried from another session (`tft carry restore`) that holds no weights."""
+    model = Path(model)
+    return (model / CARRIED).exists() and not (model / "config.json").exists()

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from tft_utils.core import fresh
-from tft_utils.core.io import read_json, read_jsonl
-from tft_utils.core.paths import model_dir
+from tft_utils.core.io import DataError, read_json, read_jsonl
+from tft_utils.core.paths import carried_without_weights, model_dir
 from tft_utils.data.figures import conversation_text
 from tft_utils.evaluate.results import ArmMetric, Interval, Paired, ScenarioResults
 from tft_utils.evaluate.score import JUDGE, SCORES, score_file, summarize
@@ -95,6 +95,11 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
         fp = predictions_fingerprint(a["model"], pairs_path, tools_path, params)
         if fresh.reuse(pred, fp, fresh.forced(params), log, f"{a['arm']} seed {a['seed']} predictions"):
             continue
+        if carried_without_weights(model):
+            raise DataError(
+                f"{a['arm']} seed {a['seed']}: {model} was carried without its weights (tft carry) and its "
+                f"predictions are missing or stale, so it must be trained again: delete {model} and rerun"
+            )
         partial = Path(str(pred) + ".partial")
         fresh.begin(pred, fp, leftovers=[partial, pred])  # resume only this model's own partial file
         log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")

@@ -1,0 +1,127 @@
+"""Carry a run's trained students to another session or machine without their weights (`tft carry`).
+
+A student is hundreds of MB; what the study needs of it after training is small: its fingerprint and
+training record (`train_stats.json`, read by 05's table and curves and 07's cost section) and its
+predictions of the test pairs with their fingerprint (read by 06's scoring). `save` copies exactly
+these, plus the untuned base's predictions, into a folder that can be committed (~150 kB a student);
+`restore` puts them back into a run folder, where `tft run` finds each carried student up to date (its
+fingerprint holds: same data, parameters, seed, base and code) and trains and predicts only what is
+missing. So a study too long for one session (20 students at ~40 min on 2 cores) is assembled over
+several, each adding its students, and every student keeps the record of the machine it trained on.
+
+A carried student has no weights: a stage that would need them (its predictions are stale after a
+change of the prediction code) stops with an error that says to retrain it. A student whose own
+fingerprint changed is retrained as usual (05 clears the folder first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+from tft_utils.core import fresh
+from tft_utils.core.io import DataError, read_json, write_json
+from tft_utils.core.paths import CARRIED, REPO
+
+MODEL_FILES = (fresh.SIDECAR, "train_stats.json")
+
+
+def _predictions(folder: Path) -> list[Path]:
+    """Finished predictions (a fingerprint beside them) in `folder`, with their fingerprints."""
+    out = []
+    for f in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        if fresh.read(f) is not None:
+            out += [f, fresh.sidecar(f)]
+    return out
+
+
+def carried_files(run_dir: Path) -> list[Path]:
+    """What `save` takes from a run: per scenario each finished student's fingerprint and training
+    record and every finished predictions file; the base's predictions once."""
+    files = _predictions(run_dir / "base")
+    for scenario in sorted(
+        p for p in run_dir.iterdir() if (p / "models").is_dir() or (p / "predictions").is_dir()
+    ):
+        for model in sorted((scenario / "models").glob("*")) if (scenario / "models").is_dir() else []:
+            if fresh.read(model) is not None and (model / "train_stats.json").exists():
+                files += [model / name for name in MODEL_FILES]
+        files += _predictions(scenario / "predictions")
+    return files
+
+
+def save(run_dir: str | Path, dest: str | Path, log=print) -> Path:
+    """Copy the run's students (without weights) and predictions into `dest`, merging with what is
+    there (a file of the run replaces its older copy); writes `dest/carried.json` listing them."""
+    run_dir, dest = Path(run_dir), Path(dest)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: no such run folder")
+    files = carried_files(run_dir)
+    if not files:
+        raise DataError(f"{run_dir}: no trained student or predictions to carry (run stages 05 and 06 first)")
+    for f in files:
+        rel = f.relative_to(run_dir)
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest / rel.with_name(rel.name + ".tmp")
+        shutil.copyfile(f, tmp)
+        tmp.replace(dest / rel)
+    manifest = dest / "carried.json"
+    old = read_json(manifest) if manifest.exists() else {}
+    listed = sorted(set(old.get("files", [])) | {str(f.relative_to(run_dir)) for f in files})
+    state = fresh.code_state()
+    write_json(
+        manifest,
+        {
+            "saved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "commit": state.get("commit"),
+            "files": listed,
+        },
+    )
+    students = sum(f.name == "train_stats.json" for f in files)
+    log(f"carried {students} students and {sum(f.suffix == '.jsonl' for f in files)} predictions -> {dest}")
+    return manifest
+
+
+def restore(src: str | Path, run_dir: str | Path, log=print) -> int:
+    """Put what `save` carried into `run_dir`; a file already there is kept (the run's own work wins),
+    and a model folder that holds weights is never touched. Returns the number of files written."""
+    src, run_dir = Path(src), Path(run_dir)
+    manifest = src / "carried.json"
+    if not manifest.exists():
+        raise DataError(f"{src}: no carried.json here (made by `tft carry save`)")
+    written = 0
+    for rel in read_json(manifest).get("files", []):
+        f, out = src / rel, run_dir / rel
+        if not f.exists():
+            raise DataError(f"{manifest}: lists {rel}, which is missing from {src}")
+        model = out.parent if out.name in MODEL_FILES and out.parent.parent.name == "models" else None
+        if out.exists() or (model is not None and (model / "config.json").exists()):
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, out)
+        if model is not None and out.name == fresh.SIDECAR:
+            write_json(model / CARRIED, {"carried_from": str(src), "weights": None})
+        written += 1
+    log(f"restored {written} files from {src} into {run_dir}")
+    return written
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "carry", help="save a run's students (no weights) and predictions to a folder, or restore them"
+    )
+    p.add_argument("action", choices=("save", "restore"))
+    p.add_argument("--run", default="main", help="run name: outputs/<run>/ (default: main)")
+    p.add_argument("--folder", default=None, help="where they are carried (default: docs/runs/<run>)")
+    p.add_argument("--outputs", default="outputs", help="the runs' root folder (default: outputs)")
+    p.set_defaults(func=_cmd_carry)
+
+
+def _cmd_carry(args) -> int:
+    run_dir = REPO / args.outputs / args.run  # an absolute --outputs stays itself
+    folder = Path(args.folder) if args.folder else REPO / "docs" / "runs" / args.run
+    if args.action == "save":
+        save(run_dir, folder)
+    else:
+        restore(folder, run_dir)
+    return 0
