@@ -3,7 +3,7 @@
 A student is hundreds of MB; what the study needs of it after training is small: its fingerprint and
 training record (`train_stats.json`, read by 05's table and curves and 07's cost section) and its
 predictions of the test pairs with their fingerprint (read by 06's scoring). `save` copies exactly
-these, plus the untuned base's predictions, into a folder that can be committed (~150 kB a student);
+these, plus the untuned base's predictions, into a folder that can be committed (~60 kB a student, gzipped);
 `restore` puts them back into a run folder, where `tft run` finds each carried student up to date (its
 fingerprint holds: same data, parameters, seed, base and code) and trains and predicts only what is
 missing. So a study too long for one session (20 students at ~40 min on 2 cores) is assembled over
@@ -17,6 +17,7 @@ fingerprint changed is retrained as usual (05 clears the folder first).
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import shutil
 from pathlib import Path
 
@@ -25,6 +26,12 @@ from tft_utils.core.io import DataError, read_json, write_json
 from tft_utils.core.paths import CARRIED, REPO
 
 MODEL_FILES = (fresh.SIDECAR, "train_stats.json")
+
+
+def stored_name(rel: Path) -> Path:
+    """Fingerprints are kept as they are (readable in a diff); data files gzipped: a predictions file
+    repeats each conversation in every pair's question (1.25 MB -> 42 kB)."""
+    return rel if rel.name.endswith(fresh.SIDECAR) else rel.with_name(rel.name + ".gz")
 
 
 def _predictions(folder: Path) -> list[Path]:
@@ -60,11 +67,15 @@ def save(run_dir: str | Path, dest: str | Path, log=print) -> Path:
     if not files:
         raise DataError(f"{run_dir}: no trained student or predictions to carry (run stages 05 and 06 first)")
     for f in files:
-        rel = f.relative_to(run_dir)
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest / rel.with_name(rel.name + ".tmp")
-        shutil.copyfile(f, tmp)
-        tmp.replace(dest / rel)
+        out = dest / stored_name(f.relative_to(run_dir))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        if out.suffix == ".gz":  # mtime=0: the same file gives the same bytes, so git sees no change
+            with f.open("rb") as src, gzip.GzipFile(tmp, "wb", compresslevel=9, mtime=0) as gz:
+                shutil.copyfileobj(src, gz)
+        else:
+            shutil.copyfile(f, tmp)
+        tmp.replace(out)
     manifest = dest / "carried.json"
     old = read_json(manifest) if manifest.exists() else {}
     listed = sorted(set(old.get("files", [])) | {str(f.relative_to(run_dir)) for f in files})
@@ -91,14 +102,17 @@ def restore(src: str | Path, run_dir: str | Path, log=print) -> int:
         raise DataError(f"{src}: no carried.json here (made by `tft carry save`)")
     written = 0
     for rel in read_json(manifest).get("files", []):
-        f, out = src / rel, run_dir / rel
+        f, out = src / stored_name(Path(rel)), run_dir / rel
         if not f.exists():
-            raise DataError(f"{manifest}: lists {rel}, which is missing from {src}")
+            raise DataError(f"{manifest}: lists {rel}, but {f} is missing")
         model = out.parent if out.name in MODEL_FILES and out.parent.parent.name == "models" else None
         if out.exists() or (model is not None and (model / "config.json").exists()):
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(f, out)
+        tmp = out.with_name(out.name + ".tmp")
+        with gzip.open(f, "rb") if f.suffix == ".gz" else f.open("rb") as data, tmp.open("wb") as dst:
+            shutil.copyfileobj(data, dst)
+        tmp.replace(out)
         if model is not None and out.name == fresh.SIDECAR:
             write_json(model / CARRIED, {"carried_from": str(src), "weights": None})
         written += 1

@@ -48,6 +48,16 @@ def test_save_takes_records_not_weights(run, tmp_path):
     manifest = save(run, tmp_path / "carried", log=lambda *_: None)
     assert sorted(json.loads(manifest.read_text())["files"]) == sorted(names)
     assert not list((tmp_path / "carried").rglob("*.safetensors"))
+    stored = {
+        str(f.relative_to(tmp_path / "carried")) for f in (tmp_path / "carried").rglob("*") if f.is_file()
+    }
+    assert (
+        "s2/predictions/direct-seed0.jsonl.gz" in stored
+        and "s2/models/direct-seed0/.fingerprint.json" in stored
+    )
+    first = (tmp_path / "carried" / "s2" / "predictions" / "direct-seed0.jsonl.gz").read_bytes()
+    save(run, tmp_path / "carried", log=lambda *_: None)  # saved again: the same bytes (git sees no change)
+    assert (tmp_path / "carried" / "s2" / "predictions" / "direct-seed0.jsonl.gz").read_bytes() == first
 
 
 def test_restore_is_up_to_date_and_marks_missing_weights(run, tmp_path):
@@ -76,8 +86,11 @@ def test_restore_never_overwrites(run, tmp_path):
 
 def test_restore_names_what_is_missing(run, tmp_path):
     save(run, tmp_path / "carried", log=lambda *_: None)
-    (tmp_path / "carried" / "s2" / "predictions" / "direct-seed0.jsonl").unlink()
-    with pytest.raises(DataError, match=r"carried\.json: lists s2/predictions/direct-seed0\.jsonl"):
+    (tmp_path / "carried" / "s2" / "predictions" / "direct-seed0.jsonl.gz").unlink()
+    with pytest.raises(
+        DataError,
+        match=r"carried\.json: lists s2/predictions/direct-seed0\.jsonl, but .*direct-seed0\.jsonl\.gz is missing",
+    ):
         restore(tmp_path / "carried", tmp_path / "x", log=lambda *_: None)
     with pytest.raises(DataError, match="no carried.json"):
         restore(tmp_path, tmp_path / "x", log=lambda *_: None)
