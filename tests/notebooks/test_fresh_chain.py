@@ -5,7 +5,10 @@
   cleaning and synthesis are reused;
 - synth.n changed -> synthesis reruns, the TFT student retrains; the Direct student (whose data
   and params did not change) is reused;
-- --force -> every output is rebuilt.
+- --force -> every output is rebuilt;
+- carried (`tft carry`) to a fresh run folder, as in a later session: the students are reused without
+  their weights (nothing trained, nothing predicted, the same scores and training record); a change that
+  would make a carried student predict again stops with an error that says to retrain it.
 """
 
 import json
@@ -13,6 +16,8 @@ import json
 import pytest
 
 from tft_utils.core import fresh
+from tft_utils.core.io import DataError
+from tft_utils.run.carry import restore, save
 from tft_utils.run.study import run_study
 
 pytestmark = pytest.mark.slow
@@ -46,13 +51,13 @@ def test_reruns_follow_what_changed(sgd_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("TFT_SGD_DIR", str(sgd_dir))
     logs: list[str] = []
 
-    def go(*overrides, force=False):
+    def go(*overrides, force=False, root=tmp_path):
         logs.clear()
         return run_study(
             ["s4"],
             profile="smoke",
             run="fresh",
-            overrides=[f"run.outputs={tmp_path}", *overrides],
+            overrides=[f"run.outputs={root}", *overrides],
             force=force,
             log=logs.append,
         )
@@ -87,3 +92,25 @@ def test_reruns_follow_what_changed(sgd_dir, tmp_path, monkeypatch):
     forced = _state(run_dir)
     assert all(forced[k] != again[k] for k in forced), (forced, again)
     assert sum(x.startswith("[run]") for x in logs) == 7
+
+    # a later session: the students travel without weights and are reused, not retrained
+    save(run_dir, tmp_path / "carried", log=logs.append)
+    assert not [f for f in (tmp_path / "carried").rglob("*") if f.suffix in (".safetensors", ".bin", ".pt")]
+    later = tmp_path / "later"
+    restore(tmp_path / "carried", later / "fresh", log=logs.append)
+    second = go("train.max_steps=5", "synth.n=12", root=later)
+    for arm in ("direct", "tft"):
+        model = second / "s4" / "models" / f"{arm}-seed0"
+        assert not (model / "config.json").exists(), f"{arm} was trained again"
+        assert fresh.read(model)["digest"] == fresh.read(run_dir / "s4" / "models" / f"{arm}-seed0")["digest"]
+    assert _judge(second) == _judge(run_dir)
+    cost = json.loads((second / "report" / "report.json").read_text())["cost"]["students"]
+    assert [row["steps"] for row in cost] == [5, 5]  # the training record travelled with them
+    # new decoding makes the predictions stale: a carried student cannot predict again, and says so
+    with pytest.raises(DataError, match=r"direct seed 0: .*carried without its weights.*trained again"):
+        go("train.max_steps=5", "synth.n=12", "predict.max_new_tokens=64", root=later)
+
+
+def _judge(run_dir):
+    r = json.loads((run_dir / "s4" / "results.json").read_text())
+    return {arm: m["llm_as_a_judge"]["mean"] for arm, m in r["metrics"].items()}
