@@ -23,7 +23,9 @@ from pathlib import Path
 
 from tft_utils.core import fresh
 from tft_utils.core.io import DataError, read_json, write_json
-from tft_utils.core.paths import CARRIED, REPO
+from tft_utils.core.params import add_params_args, params_from_args
+from tft_utils.core.paths import CARRIED, REPO, run_paths
+from tft_utils.core.provenance import git_commit
 
 MODEL_FILES = (fresh.SIDECAR, "train_stats.json")
 
@@ -37,7 +39,7 @@ def stored_name(rel: Path) -> Path:
 def _predictions(folder: Path) -> list[Path]:
     """Finished predictions (a fingerprint beside them) in `folder`, with their fingerprints."""
     out = []
-    for f in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+    for f in sorted(folder.glob("*.jsonl")):
         if fresh.read(f) is not None:
             out += [f, fresh.sidecar(f)]
     return out
@@ -47,10 +49,8 @@ def carried_files(run_dir: Path) -> list[Path]:
     """What `save` takes from a run: per scenario each finished student's fingerprint and training
     record and every finished predictions file; the base's predictions once."""
     files = _predictions(run_dir / "base")
-    for scenario in sorted(
-        p for p in run_dir.iterdir() if (p / "models").is_dir() or (p / "predictions").is_dir()
-    ):
-        for model in sorted((scenario / "models").glob("*")) if (scenario / "models").is_dir() else []:
+    for scenario in sorted(p for p in run_dir.iterdir() if p.is_dir()):  # a missing models/ globs nothing
+        for model in sorted((scenario / "models").glob("*")):
             if fresh.read(model) is not None and (model / "train_stats.json").exists():
                 files += [model / name for name in MODEL_FILES]
         files += _predictions(scenario / "predictions")
@@ -79,12 +79,11 @@ def save(run_dir: str | Path, dest: str | Path, log=print) -> Path:
     manifest = dest / "carried.json"
     old = read_json(manifest) if manifest.exists() else {}
     listed = sorted(set(old.get("files", [])) | {str(f.relative_to(run_dir)) for f in files})
-    state = fresh.code_state()
     write_json(
         manifest,
         {
             "saved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "commit": state.get("commit"),
+            "commit": git_commit(),
             "files": listed,
         },
     )
@@ -125,14 +124,19 @@ def add_cli(subparsers) -> None:
         "carry", help="save a run's students (no weights) and predictions to a folder, or restore them"
     )
     p.add_argument("action", choices=("save", "restore"))
-    p.add_argument("--run", default="main", help="run name: outputs/<run>/ (default: main)")
+    p.add_argument(
+        "--run", default=None, help="run name: <run.outputs>/<run>/ (default: run.name), as tft run"
+    )
     p.add_argument("--folder", default=None, help="where they are carried (default: docs/runs/<run>)")
-    p.add_argument("--outputs", default="outputs", help="the runs' root folder (default: outputs)")
+    add_params_args(p)
     p.set_defaults(func=_cmd_carry)
 
 
 def _cmd_carry(args) -> int:
-    run_dir = REPO / args.outputs / args.run  # an absolute --outputs stays itself
+    # the run folder exactly as `tft run` names it: run.outputs (-p run.outputs=...) / the run's name
+    params = params_from_args(args)
+    args.run = args.run or params["run"]["name"]
+    run_dir = run_paths(Path(params["run"]["outputs"]) / args.run)["run"]
     folder = Path(args.folder) if args.folder else REPO / "docs" / "runs" / args.run
     if args.action == "save":
         save(run_dir, folder)
