@@ -45,15 +45,22 @@ def _predictions(folder: Path) -> list[Path]:
     return out
 
 
-def carried_files(run_dir: Path) -> list[Path]:
+def carried_files(run_dir: Path, log=print) -> list[Path]:
     """What `save` takes from a run: per scenario each finished student's fingerprint and training
-    record and every finished predictions file; the base's predictions once."""
+    record and every finished predictions file; the base's predictions once. A student is carried
+    only with its finished predictions: without weights it could never make them elsewhere, and a
+    restored run would stop on it instead of training it."""
     files = _predictions(run_dir / "base")
     for scenario in sorted(p for p in run_dir.iterdir() if p.is_dir()):  # a missing models/ globs nothing
+        predictions = _predictions(scenario / "predictions")
         for model in sorted((scenario / "models").glob("*")):
-            if fresh.read(model) is not None and (model / "train_stats.json").exists():
-                files += [model / name for name in MODEL_FILES]
-        files += _predictions(scenario / "predictions")
+            if fresh.read(model) is None or not (model / "train_stats.json").exists():
+                continue
+            if scenario / "predictions" / f"{model.name}.jsonl" not in predictions:
+                log(f"not carried: {model} has no finished predictions yet (run stage 06 first)")
+                continue
+            files += [model / name for name in MODEL_FILES]
+        files += predictions
     return files
 
 
@@ -63,7 +70,7 @@ def save(run_dir: str | Path, dest: str | Path, log=print) -> Path:
     run_dir, dest = Path(run_dir), Path(dest)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run folder")
-    files = carried_files(run_dir)
+    files = carried_files(run_dir, log)
     if not files:
         raise DataError(f"{run_dir}: no trained student or predictions to carry (run stages 05 and 06 first)")
     for f in files:

@@ -36,7 +36,7 @@ def run(tmp_path):
 
 
 def test_save_takes_records_not_weights(run, tmp_path):
-    names = {str(f.relative_to(run)) for f in carried_files(run)}
+    names = {str(f.relative_to(run)) for f in carried_files(run, log=lambda *_: None)}
     assert names == {
         "base/predictions-sgd.jsonl",
         "base/predictions-sgd.jsonl.fingerprint.json",
@@ -58,6 +58,17 @@ def test_save_takes_records_not_weights(run, tmp_path):
     first = (tmp_path / "carried" / "s2" / "predictions" / "direct-seed0.jsonl.gz").read_bytes()
     save(run, tmp_path / "carried", log=lambda *_: None)  # saved again: the same bytes (git sees no change)
     assert (tmp_path / "carried" / "s2" / "predictions" / "direct-seed0.jsonl.gz").read_bytes() == first
+
+
+def test_student_without_predictions_stays(run, tmp_path):
+    # trained but not yet predicted: carried, it would have no weights to predict with elsewhere
+    _output(run / "s2" / "models" / "direct-seed1", "student")
+    said = []
+    names = {str(f.relative_to(run)) for f in carried_files(run, log=said.append)}
+    assert not any("direct-seed1" in n for n in names) and "s2/models/direct-seed0/train_stats.json" in names
+    assert said == [
+        f"not carried: {run / 's2' / 'models' / 'direct-seed1'} has no finished predictions yet (run stage 06 first)"
+    ]
 
 
 def test_restore_is_up_to_date_and_marks_missing_weights(run, tmp_path):
