@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 from tft_utils.core import fresh
-from tft_utils.core.io import DataError, read_json, write_json
+from tft_utils.core.io import DataError, atomic_path, read_json, write_json
 from tft_utils.core.params import add_params_args, params_from_args
 from tft_utils.core.paths import CARRIED, REPO, run_paths
 from tft_utils.core.provenance import git_commit
@@ -75,14 +75,12 @@ def save(run_dir: str | Path, dest: str | Path, log=print) -> Path:
         raise DataError(f"{run_dir}: no trained student or predictions to carry (run stages 05 and 06 first)")
     for f in files:
         out = dest / stored_name(f.relative_to(run_dir))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        if out.suffix == ".gz":  # mtime=0: the same file gives the same bytes, so git sees no change
-            with f.open("rb") as src, gzip.GzipFile(tmp, "wb", compresslevel=9, mtime=0) as gz:
-                shutil.copyfileobj(src, gz)
-        else:
-            shutil.copyfile(f, tmp)
-        tmp.replace(out)
+        with atomic_path(out) as tmp, f.open("rb") as src, tmp.open("wb") as dst:
+            if out.suffix == ".gz":  # mtime 0 and the final name in the header: the same file, the same bytes
+                with gzip.GzipFile(out.name, "wb", compresslevel=9, fileobj=dst, mtime=0) as gz:
+                    shutil.copyfileobj(src, gz)
+            else:
+                shutil.copyfileobj(src, dst)
     manifest = dest / "carried.json"
     old = read_json(manifest) if manifest.exists() else {}
     listed = sorted(set(old.get("files", [])) | {str(f.relative_to(run_dir)) for f in files})
@@ -114,11 +112,12 @@ def restore(src: str | Path, run_dir: str | Path, log=print) -> int:
         model = out.parent if out.name in MODEL_FILES and out.parent.parent.name == "models" else None
         if out.exists() or (model is not None and (model / "config.json").exists()):
             continue
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        with gzip.open(f, "rb") if f.suffix == ".gz" else f.open("rb") as data, tmp.open("wb") as dst:
+        with (
+            atomic_path(out) as tmp,
+            gzip.open(f) if f.suffix == ".gz" else f.open("rb") as data,
+            tmp.open("wb") as dst,
+        ):
             shutil.copyfileobj(data, dst)
-        tmp.replace(out)
         if model is not None and out.name == fresh.SIDECAR:
             write_json(model / CARRIED, {"carried_from": str(src), "weights": None})
         written += 1
