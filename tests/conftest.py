@@ -53,3 +53,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def model_cache(tmp_path) -> Path:
+    """A models cache of the test's own (`student.cache_dir=`) that already holds the dequantized
+    SmolLM2 copy and the smoke model, as hard links to this machine's cache (built there first if
+    missing). A test that builds into its own cache then skips the ~30 s dequantization; the copies
+    carry their stamps, so the builders still check them and would rebuild a stale one (by rename:
+    the linked originals are never written)."""
+    import shutil
+
+    from tft_utils.train.student import SMOKE_DIRNAME, SMOLLM2_DIRNAME, cache_root, smoke_dir
+
+    smoke_dir()  # builds SmolLM2's dequantized copy too
+    cache = tmp_path / "models"
+    for name in (SMOLLM2_DIRNAME, SMOKE_DIRNAME):
+        src = cache_root() / name
+        try:
+            shutil.copytree(src, cache / name, copy_function=os.link)
+        except OSError:  # another filesystem: copy
+            shutil.rmtree(cache / name, ignore_errors=True)
+            shutil.copytree(src, cache / name)
+    return cache

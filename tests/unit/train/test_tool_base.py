@@ -25,12 +25,12 @@ def test_no_restaurant_or_hotel_dialogue_enters_and_each_has_its_own_tools(sgd_d
     assert domain_prompt("Events_2").startswith("You are an assistant for events.")
 
 
-def test_built_once_then_reused_and_rebuilt_when_its_recipe_changes(sgd_dir, tmp_path, monkeypatch):
+def test_built_once_then_reused_and_rebuilt_when_its_recipe_changes(sgd_dir, model_cache, monkeypatch):
     monkeypatch.setenv("TFT_SGD_DIR", str(sgd_dir))
     over = [
         "student.tool_base=sgd",
         "student.tool_base_steps=2",
-        f"student.cache_dir={tmp_path}",
+        f"student.cache_dir={model_cache}",
         "student.dtype=float32",
         "train.max_tokens=256",
     ]
@@ -49,11 +49,11 @@ def test_built_once_then_reused_and_rebuilt_when_its_recipe_changes(sgd_dir, tmp
     assert fresh.read(first)["digest"] != stamp["digest"]
     assert json.loads((first / "train_stats.json").read_text())["steps"] == 3
     # without a tool base the profile's own base is returned, untouched
-    plain = load_params("smoke", None, [f"student.cache_dir={tmp_path}"])
+    plain = load_params("smoke", None, [f"student.cache_dir={model_cache}"])
     assert student_base(plain).name == "smoke-tiny-llama"
 
 
-def test_a_second_builder_waits_for_the_first_and_reuses_its_base(sgd_dir, tmp_path, monkeypatch):
+def test_a_second_builder_waits_for_the_first_and_reuses_its_base(sgd_dir, model_cache, monkeypatch):
     """Two scenarios trained side by side (`tft run --cluster`) ask for the same base at once:
     one builds it, the other waits on the lock and then reuses it instead of training it again."""
     import threading
@@ -68,9 +68,9 @@ def test_a_second_builder_waits_for_the_first_and_reuses_its_base(sgd_dir, tmp_p
     )
 
     monkeypatch.setenv("TFT_SGD_DIR", str(sgd_dir))
-    over = ["student.tool_base=sgd", "student.tool_base_steps=2", f"student.cache_dir={tmp_path}"]
+    over = ["student.tool_base=sgd", "student.tool_base_steps=2", f"student.cache_dir={model_cache}"]
     params = load_params("smoke", None, [*over, "student.dtype=float32", "train.max_tokens=256"])
-    base = student_base(load_params("smoke", None, [f"student.cache_dir={tmp_path}"]))
+    base = student_base(load_params("smoke", None, [f"student.cache_dir={model_cache}"]))
     folder = tool_base_folder(params, base)
     held = FileLock(f"{folder}.lock")
     held.acquire()  # "another process" is building
