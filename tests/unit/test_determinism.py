@@ -59,8 +59,10 @@ with open(job["encoded"], "w") as f:
 """
 
 
-def _run_all(jobs: dict[str, list[str]], sgd_dir: Path) -> None:
-    """Run each hash seed's interpreter at once (one thread each: the two fit a 2-core CPU side by side)."""
+def _run_all(jobs: dict[str, list[str]], sgd_dir: Path, logs: Path) -> None:
+    """Run each hash seed's interpreter at once (one thread each: the two fit a 2-core CPU side by side).
+    Their stderr goes to files under `logs`, not pipes: a pipe not read while the other one is waited
+    on could fill and stall its writer."""
     base = {
         **os.environ,
         "TFT_SGD_DIR": str(sgd_dir),
@@ -68,19 +70,17 @@ def _run_all(jobs: dict[str, list[str]], sgd_dir: Path) -> None:
         "MKL_NUM_THREADS": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
-    procs = {
-        h: subprocess.Popen(
-            [sys.executable, *args],
-            env={**base, "PYTHONHASHSEED": h},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for h, args in jobs.items()
-    }
+    procs = {}
     try:
+        for h, args in jobs.items():
+            with open(logs / f"hash{h}.stderr", "w") as err:
+                env = {**base, "PYTHONHASHSEED": h}
+                procs[h] = subprocess.Popen(
+                    [sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=err
+                )
         for h, proc in procs.items():
-            _, err = proc.communicate(timeout=240)
+            proc.wait(timeout=240)
+            err = (logs / f"hash{h}.stderr").read_text()
             assert proc.returncode == 0, f"the driver (PYTHONHASHSEED={h}) failed:\n{err[-3000:]}"
     finally:
         for proc in procs.values():
@@ -136,7 +136,7 @@ def runs(dataset_dir, sgd_dir, tmp_path_factory) -> dict[str, Path]:
             "encoded": str(d / "encoded.jsonl"),
         }
         jobs[h] = ["-c", DRIVER, json.dumps(job)]
-    _run_all(jobs, sgd_dir)
+    _run_all(jobs, sgd_dir, root)
     return out
 
 
