@@ -34,6 +34,7 @@ from tft_utils.core.paths import run_paths
 from tft_utils.core.provenance import provenance
 from tft_utils.report.cost import cost_text, run_cost
 from tft_utils.report.tables import (
+    frame_markdown,
     interval_text,
     load_results,
     per_function_table,
@@ -101,7 +102,7 @@ files["per_function_png"] = save_figure(fig, paths["report"] / "per_function.png
 
 # %%
 effects = stage_effects(results)
-display(effects)
+display(Markdown(frame_markdown(effects)))
 fig = plot_stage_effects(effects)
 files["stage_effects_png"] = save_figure(fig, paths["report"] / "stage_effects.png")
 
@@ -113,7 +114,7 @@ files["stage_effects_png"] = save_figure(fig, paths["report"] / "stage_effects.p
 
 # %%
 cost, base_cost = run_cost(paths["run"], SCENARIOS, params)
-display(Markdown(cost_text(cost, base_cost)), cost)
+display(Markdown(cost_text(cost, base_cost) + "\n\n" + frame_markdown(cost)))
 
 # %% [markdown]
 # ## 8. Record the results

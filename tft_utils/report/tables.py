@@ -215,6 +215,16 @@ def _plain_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def frame_markdown(df: pd.DataFrame, digits: int = 4) -> str:
+    """A table for reading: every cell whole (pandas' HTML cuts text at 50 characters, which hid the
+    machine a student trained on), no 0, 1, 2 row numbers, floats rounded to `digits` places."""
+    if df.empty:
+        return ""
+    if isinstance(df.index, pd.RangeIndex):
+        df = df.set_index(df.columns[0])
+    return _plain_markdown(df.map(lambda v: round(v, digits) if isinstance(v, float) else v))
+
+
 def plot_arms(results: dict, metric: str = "llm_as_a_judge"):
     """Grouped bars: base, Direct, TFT (and the endpoint teacher, when scored) per scenario, with their 95%
     intervals."""

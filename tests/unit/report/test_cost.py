@@ -6,6 +6,7 @@ import pytest
 
 from tft_utils.core.params import load_params
 from tft_utils.report.cost import cost_text, machine_text, run_cost, tool_base_cost, training_cost
+from tft_utils.report.tables import frame_markdown
 
 EPYC = {
     "cpu": {
@@ -43,6 +44,21 @@ def test_students_of_every_trained_scenario_with_their_own_time_and_machine(tmp_
     # 762,960 tokens in 72.9 min = 4374 s -> 174 tokens/s
     assert text.startswith("2 students trained on 0.76M tokens in 1.2 h (174 tokens/s overall)")
     assert "AMD EPYC (avx2), 2 threads, float32" in text and "tool-calling base" not in text
+
+
+def test_the_cost_table_shows_each_machine_whole_without_row_numbers(tmp_path):
+    (tmp_path / "s3").mkdir()
+    xeon = {**EPYC, "cpu": {**EPYC["cpu"], "model": "Intel(R) Xeon(R) Processor @ 2.80GHz"}}
+    rows = [{**stats("direct", 0, 391_767, 2316.0), "machine": xeon}]
+    (tmp_path / "s3" / "05_results.json").write_text(json.dumps({"training": rows}))
+    lines = frame_markdown(training_cost(tmp_path, ["s3"])).splitlines()
+    # pandas' HTML cut this 62-character cell to "Intel(R) Xeon(R) Processor @ 2.80GHz (avx2, av..."
+    assert lines[0].startswith("| scenario | arm | seed |")
+    assert lines[2] == (
+        "| s3 | direct | 0 | 500 | 391767 | 38.6 | 169.2 | "
+        "Intel(R) Xeon(R) Processor @ 2.80GHz (avx2), 2 threads, float32 |"
+    )
+    assert frame_markdown(training_cost(tmp_path, ["s1"])) == ""
 
 
 def test_the_tool_base_is_shown_once_apart(tmp_path):
