@@ -33,6 +33,7 @@ from tft_utils.core.params import load_params
 from tft_utils.core.paths import run_paths
 from tft_utils.core.provenance import provenance
 from tft_utils.report.cost import cost_text, run_cost
+from tft_utils.report.record import record_text
 from tft_utils.report.tables import (
     frame_markdown,
     interval_text,
@@ -120,13 +121,12 @@ display(Markdown(cost_text(cost, base_cost) + "\n\n" + frame_markdown(cost)))
 # ## 8. Record the results
 
 # %%
-recorded = write_json(
-    paths["report"] / "report.json",
-    {
-        "metric": METRIC,
-        "table": table.reset_index().to_dict(orient="records"),
-        "files": files,
-        "cost": {"students": cost.to_dict(orient="records"), "tool_base": base_cost},
-        "provenance": provenance(params),
-    },
-)
+report = {
+    "metric": METRIC,
+    "table": table.reset_index().to_dict(orient="records"),
+    "files": files,
+    "cost": {"students": cost.to_dict(orient="records"), "tool_base": base_cost},
+    "provenance": provenance(params),
+}
+recorded = write_json(paths["report"] / "report.json", report)
+display(Markdown(record_text(report)))

@@ -94,3 +94,29 @@ def test_run_cost_looks_for_the_base_only_when_the_profile_uses_one(tmp_path, pr
         folder.mkdir(parents=True)
         (folder / "train_stats.json").write_text(json.dumps(stats("?", 0, 282_059, 1412.5)))
         assert run_cost(tmp_path, ["s1"], params)[1]["tokens"] == 282_059
+
+
+def test_the_record_paragraph_names_files_and_provenance_but_no_machine_path():
+    from tft_utils.report.record import record_text
+
+    report = {
+        "files": {"table_md": "/tmp/x/report/table.md", "scores_png": "/home/me/run/report/scores.png"},
+        "provenance": {
+            "git_commit": "ec306888064179aa0e74bab678972e13fa1a5d36",
+            "created": "2026-12-04T08:30:00+00:00",
+            "python": "3.12.3",
+            "packages": {"torch": "2.13.0+cpu", "transformers": "5.23.0", "numpy": "2.4.6"},
+            "machine": {
+                "cpu": {"model": "Intel Xeon", "isa": {"avx2": True, "amx_bf16": False}},
+                "torch_threads": 2,
+            },
+        },
+    }
+    text = record_text(report)
+    assert "`scores.png`, `table.md`" in text and "`report.json`" in text
+    assert "/tmp/" not in text and "/home/" not in text
+    assert "commit `ec30688`" in text and "2026-12-04T08:30:00+00:00" in text
+    assert "Intel Xeon (avx2), 2 threads" in text and "torch 2.13.0+cpu, transformers 5.23.0" in text
+    assert "numpy" not in text  # only the packages that decide a score or a speed
+    bare = record_text({})  # an old report.json without provenance still gives a sentence
+    assert "commit `unknown`" in bare and "no other file" in bare
