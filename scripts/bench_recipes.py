@@ -1,7 +1,8 @@
 """Training throughput per recipe, beside the forward pass alone, same model and sequences, one run.
 
 Recipes: LoRA (the `paper` profile's method) and full fine-tuning, one sequence per forward pass or
-several padded into one (`train.micro_batch`, sequences grouped by length as training does). Each is
+several padded into one (`train.micro_batch`, sequences grouped by length as training does), with
+the decoder layers run eagerly or compiled by inductor (`train.compile`). Each is
 timed over the same optimizer steps after one untimed warm-up step; forward-only runs the frozen model
 without gradients over the same sequences. Printed: tokens/s (real tokens, padding excluded), the
 padding share, and each recipe's tokens/s as a fraction of forward-only (a backward pass costs ~2
@@ -28,18 +29,27 @@ from bench_train import dataset_files  # noqa: E402
 
 from tft_utils.core.io import read_jsonl  # noqa: E402
 from tft_utils.core.params import load_params  # noqa: E402
-from tft_utils.train.loop import _batch_loss, conversations_from_rows, encode, load_tools, step_order  # noqa: E402
+from tft_utils.train.loop import (  # noqa: E402
+    _batch_loss,
+    compile_layers,
+    conversations_from_rows,
+    encode,
+    load_tools,
+    step_order,
+)
 from tft_utils.train.render import Renderer  # noqa: E402
 
-RECIPES = (  # name, method, sequences per forward pass
-    ("lora-b1", "lora", 1),
-    ("full-b1", "full", 1),
-    ("full-mb4", "full", 4),
-    ("full-mb8", "full", 8),
+RECIPES = (  # name, method, sequences per forward pass, decoder layers compiled (train.compile)
+    ("lora-b1", "lora", 1, False),
+    ("lora-b1-compiled", "lora", 1, True),
+    ("full-b1", "full", 1, False),
+    ("full-b1-compiled", "full", 1, True),
+    ("full-mb4", "full", 4, False),
+    ("full-mb8", "full", 8, False),
 )
 
 
-def time_recipe(base, params, seqs, steps, per_step, method, micro, seed=0) -> dict:
+def time_recipe(base, params, seqs, steps, per_step, method, micro, compiled=False, seed=0) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -57,6 +67,8 @@ def time_recipe(base, params, seqs, steps, per_step, method, micro, seed=0) -> d
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lora)
+    if compiled:  # compiling happens in the untimed warm-up step
+        compile_layers(model, "inductor", "cpu")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     plan = step_order(seqs, steps + 1, per_step, seed, micro > 1)
     tokens = padded = 0
@@ -112,20 +124,24 @@ def main(argv=None) -> dict:
     renderer = Renderer.create(AutoTokenizer.from_pretrained(base), tools)
     seqs = [s for c in convs for s in encode(renderer, c, params["train"]["max_tokens"])]
     res = {}
-    for name, method, micro in (("forward-mb1", "forward", 1), ("forward-mb8", "forward", 8), *RECIPES):
+    for name, method, micro, compiled in (
+        ("forward-mb1", "forward", 1, False),
+        ("forward-mb8", "forward", 8, False),
+        *RECIPES,
+    ):
         print(
             f"[{name}] timing {args.steps} steps of {args.seqs_per_step} sequences ...",
             file=sys.stderr,
             flush=True,
         )
-        res[name] = time_recipe(base, params, seqs, args.steps, args.seqs_per_step, method, micro)
+        res[name] = time_recipe(base, params, seqs, args.steps, args.seqs_per_step, method, micro, compiled)
     fwd = max(res["forward-mb1"]["tokens_per_s"], res["forward-mb8"]["tokens_per_s"])
     cpu, isa = cpu_info()
     _, dtype = pick_device("cpu", params["student"]["dtype"])
     print(f"bench_recipes: {cpu} ({isa}), {torch.get_num_threads()} threads, {dtype}, {len(seqs)} sequences")
-    print(f"{'recipe':<12}{'tok/s':>9}{'pad':>7}{'/fwd':>7}")
+    print(f"{'recipe':<18}{'tok/s':>9}{'pad':>7}{'/fwd':>7}")
     for name, r in res.items():
-        print(f"{name:<12}{r['tokens_per_s']:>9}{r['padding_share']:>7}{r['tokens_per_s'] / fwd:>7.2f}")
+        print(f"{name:<18}{r['tokens_per_s']:>9}{r['padding_share']:>7}{r['tokens_per_s'] / fwd:>7.2f}")
     out = {
         "bench": "recipes",
         "cpu": cpu,

@@ -1,4 +1,4 @@
-"""LoRA fine-tuning of the student on whole conversations (STUDY §4-5).
+"""Fine-tuning (LoRA or every weight) of the student on whole conversations (STUDY §4-5).
 
 One training sequence per conversation, loss on the call tokens of *every* assistant turn and on
 nothing else. That is the same signal as expanding a conversation into one example per turn
@@ -169,14 +169,24 @@ def _sequences(renderer: Renderer, conv: dict, max_tokens: int, policy: str, uni
 # --------------------------------------------------------------------------- model
 
 
-def _batch_loss(model, batch: list[dict], device: str, pad_id: int):
+def padded_width(batch: list[dict], multiple: int = 1) -> int:
+    """The width of a forward pass: its longest sequence, rounded up to `train.pad_multiple`."""
+    return -(-max(len(s["ids"]) for s in batch) // multiple) * multiple
+
+
+def _batch_loss(model, batch: list[dict], device: str, pad_id: int, multiple: int = 1):
     """Summed cross-entropy over the supervised tokens of a micro-batch of sequences (right-padded
-    into one forward pass), and their count. The output layer (49152 x hidden) runs only at the
-    supervised positions: ~1/3 of the tokens."""
+    into one forward pass, to a multiple of `multiple` tokens), and their count. The output layer
+    (49152 x hidden) runs only at the supervised positions: ~1/3 of the tokens.
+
+    Why pad to a multiple: CPU bf16 kernels (oneDNN, AMX) are built and cached per matrix shape, so
+    every new sequence length costs a build and ~20 MB that stays; over 400 steps of lengths 300-1000
+    a LoRA student slowed from ~350 to ~165 tokens/s and grew from 4 to 8 GB. Rounded up to 64, at
+    most 12 widths occur, for ~4% more tokens (scripts/bench_shapes.py measures both)."""
     import torch
     import torch.nn.functional as F
 
-    width = max(len(s["ids"]) for s in batch)
+    width = padded_width(batch, multiple)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     attn = torch.zeros((len(batch), width), dtype=torch.long)
     rows, cols, weight = (
@@ -196,8 +206,9 @@ def _batch_loss(model, batch: list[dict], device: str, pad_id: int):
     ids, attn = ids.to(device), attn.to(device)
     core = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft or plain
     # right padding: real tokens never attend to the pads after them (causal), so no position shift
+    # use_cache=False: training never reads a KV cache, and building one costs ~7% of a step
     hidden = core.get_decoder()(
-        input_ids=ids, attention_mask=attn if len(batch) > 1 else None
+        input_ids=ids, attention_mask=attn if len(batch) > 1 else None, use_cache=False
     ).last_hidden_state
     r, c = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
     logits = core.get_output_embeddings()(hidden[r, c]).float()
@@ -246,6 +257,27 @@ def _plot(history: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def compile_layers(model, mode: str, device: str) -> bool:
+    """Compile each decoder layer with torch's inductor (`train.compile`): it fuses the norms, rotary
+    embeddings, activations and LoRA's adapters into a few kernels, where eager runs one pass over
+    memory per operation. Measured on a 2-core AMX CPU (scripts/bench_recipes.py, one run): LoRA in
+    bf16 368 -> 558 tokens/s, float32 237 -> 272; the first step pays ~10-25 s of compiling.
+    `auto` compiles on CPU when a C++ compiler is found (inductor needs one), `inductor` always,
+    `none` never (the smoke profile: its tests train many 3-step models). Layers are compiled in place,
+    so weights, checkpoints and the merged model keep their names. Returns whether it compiled."""
+    import shutil
+
+    if mode not in ("auto", "inductor", "none"):
+        raise ValueError(f"train.compile must be auto, inductor or none, got {mode!r}")
+    compiler = any(shutil.which(c) for c in ("c++", "g++", "clang++"))
+    if mode == "none" or (mode == "auto" and (device != "cpu" or not compiler)):
+        return False
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft or plain
+    for layer in core.get_decoder().layers:
+        layer.compile(dynamic=True)  # dynamic: one graph for every sequence length
+    return True
 
 
 def train(
@@ -312,6 +344,7 @@ def train(
         )
     elif cfg["method"] != "full":
         raise ValueError(f"train.method must be lora or full, got {cfg['method']!r}")
+    compiled = compile_layers(model, cfg["compile"], device)
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=0.0
     )
@@ -336,10 +369,11 @@ def train(
         n_sup = sum(sum(s["mask"][1:]) for s in batch)
         total = 0.0
         for k in range(0, len(batch), micro):
-            loss, _ = _batch_loss(model, batch[k : k + micro], device, tok.pad_token_id)
+            part = batch[k : k + micro]
+            loss, _ = _batch_loss(model, part, device, tok.pad_token_id, cfg["pad_multiple"])
             (loss / n_sup).backward()  # mean over the step's supervised tokens
             total += loss.item()
-            padded += len(batch[k : k + micro]) * max(len(s["ids"]) for s in batch[k : k + micro])
+            padded += len(part) * padded_width(part, cfg["pad_multiple"])
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
@@ -387,6 +421,7 @@ def train(
         "padded_tokens": padded,
         "supervised_tokens": sum(sum(seqs[i]["mask"]) for g in plan for i in g),
         "method": cfg["method"],
+        "compiled": compiled,
         "seconds": round(seconds, 1),
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
         "final_loss": round(sum(h["loss"] for h in history[-5:]) / len(history[-5:]), 4),

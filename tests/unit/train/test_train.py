@@ -185,6 +185,26 @@ def test_a_padded_micro_batch_has_the_loss_of_its_sequences(tok):
     assert both.item() == pytest.approx(la.item() + lb.item(), rel=1e-4)
 
 
+def test_padding_to_a_multiple_changes_no_loss(tok):
+    """`train.pad_multiple`: a lone sequence padded at its end (no attention mask: causal attention
+    keeps its tokens from seeing the pads) and a padded micro-batch have the loss they have unpadded."""
+    import torch
+
+    from tft_utils.train.loop import _batch_loss, padded_width
+    from tft_utils.train.student import base_model_dir, load_student
+
+    model, _ = load_student(base_model_dir("smoke"), "cpu", "float32")
+    r = Renderer.create(tok, TOOLS)
+    (a,), (b,) = encode(r, HAND, BIG), encode(r, HAND_2, BIG)
+    assert len(a["ids"]) % 64 and padded_width([a], 64) == -(-len(a["ids"]) // 64) * 64
+    assert padded_width([a, b], 1) == max(len(a["ids"]), len(b["ids"]))
+    with torch.no_grad():
+        for batch in ([a], [a, b]):
+            plain, n = _batch_loss(model, batch, "cpu", tok.pad_token_id)
+            padded, n_p = _batch_loss(model, batch, "cpu", tok.pad_token_id, 64)
+            assert n_p == n and padded.item() == pytest.approx(plain.item(), rel=1e-5)
+
+
 def test_step_order_is_seeded_and_groups_by_length_when_batched():
     from tft_utils.train.loop import step_order
 
@@ -466,7 +486,36 @@ def test_full_fine_tuning_with_micro_batches_trains_every_weight(tmp_path):
         progress=False,
     )
     assert stats["method"] == "full" and stats["steps"] == 2
-    assert stats["padded_tokens"] >= stats["tokens"] > 0
+    assert stats["padded_tokens"] >= stats["tokens"] > 0 and stats["padded_tokens"] % 64 == 0
     base, tuned = _weights(base_model_dir("smoke")), _weights(out)
     changed = [k for k in tuned if k in base and not (tuned[k].float() == base[k].float()).all()]
     assert any("embed" in k for k in changed) and any("q_proj" in k for k in changed)
+
+
+def test_compiled_layers_train_the_same_model(finished, tmp_path):
+    """train.compile=inductor (what `auto` picks on a CPU with a C++ compiler): the decoder layers run
+    as inductor kernels, with the same losses and, after 2 steps, the same merged weights as eager
+    (float32; fused kernels may round a few ulps apart), under the same weight names."""
+    import shutil
+
+    import torch
+
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        pytest.skip("inductor needs a C++ compiler")
+    out = tmp_path / "compiled"
+    stats = train(HAND_CONVS, out, _params(max_steps=2, compile="inductor"), TOOLS, progress=False)
+    eager = finished["first_stats"]
+    assert stats["compiled"] is True and eager["compiled"] is False
+    history = json.loads((out / "train_stats.json").read_text())["history"]
+    assert [h["loss"] for h in history] == pytest.approx([h["loss"] for h in eager["history"]], rel=1e-4)
+    a, b = _weights(out), finished["weights_2"]
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_compile_mode_is_checked():
+    from tft_utils.train.loop import compile_layers
+
+    with pytest.raises(ValueError, match="train.compile must be auto, inductor or none, got 'yes'"):
+        compile_layers(None, "yes", "cpu")
+    assert compile_layers(None, "none", "cpu") is False
+    assert compile_layers(None, "auto", "cuda") is False  # auto compiles on CPU only
