@@ -272,6 +272,8 @@ def plot(csv_path: Path, png: Path) -> None:
         ),
         axis=1,
     )
+    if df["dtype"].nunique() > 1:  # points of several machines: bf16 (AMX) and float32 (avx2) curves apart
+        df["recipe"] = df["recipe"] + " " + df["dtype"].astype(str)
     df["ktok"] = df["tokens"] / 1000
     quick = df["judge"].isna().all()  # --quick: no overall score; show right function / exact instead
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -313,12 +315,11 @@ def plot(csv_path: Path, png: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="upper left")
     axes[1].legend(fontsize=7, loc="upper left")
-    last = df.iloc[-1]
     threads = "-".join(str(t) for t in sorted({int(t) for t in df["threads"]}))
-    fig.suptitle(
-        f"SmolLM2-135M, S1 Direct, rubric judge; {last['cpu']} ({last['isa']}), {threads} torch threads",
-        fontsize=9,
+    machines = "; ".join(
+        f"{cpu} ({isa})" for cpu, isa in dict.fromkeys(zip(df["cpu"], df["isa"], strict=True))
     )
+    fig.suptitle(f"SmolLM2-135M, S1 Direct, rubric judge; {machines}, {threads} torch threads", fontsize=9)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
     plt.close(fig)

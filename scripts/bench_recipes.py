@@ -36,6 +36,7 @@ from tft_utils.train.loop import (  # noqa: E402
     encode,
     load_tools,
     step_order,
+    with_lora,
 )
 from tft_utils.train.render import Renderer  # noqa: E402
 
@@ -51,7 +52,6 @@ RECIPES = (  # name, method, sequences per forward pass, decoder layers compiled
 
 def time_recipe(base, params, seqs, steps, per_step, method, micro, compiled=False, seed=0) -> dict:
     import torch
-    from peft import LoraConfig, get_peft_model
 
     from tft_utils.train.student import load_student
 
@@ -60,13 +60,7 @@ def time_recipe(base, params, seqs, steps, per_step, method, micro, compiled=Fal
     model, tok = load_student(base, "cpu", params["student"]["dtype"])
     model.train()
     if method == "lora":
-        lora = LoraConfig(
-            r=cfg["lora_r"],
-            lora_alpha=cfg["lora_alpha"],
-            target_modules=list(cfg["target_modules"]),
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, lora)
+        model = with_lora(model, cfg)
     if compiled:  # compiling happens in the untimed warm-up step
         compile_layers(model, "inductor", "cpu")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)

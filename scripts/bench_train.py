@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from tft_utils.core.io import read_jsonl  # noqa: E402
 from tft_utils.core.params import load_params  # noqa: E402
-from tft_utils.train.loop import _batch_loss, conversations_from_rows, encode, load_tools  # noqa: E402
+from tft_utils.train.loop import _batch_loss, conversations_from_rows, encode, load_tools, with_lora  # noqa: E402
 from tft_utils.train.render import Renderer  # noqa: E402
 
 UNITS = ("conversation", "turn")
@@ -58,7 +58,6 @@ def supervised_turns(mask: list[bool]) -> int:
 def time_unit(base, params: dict, seqs: list[dict], steps: int, seed: int) -> dict:
     """`steps` timed optimizer steps (after one warm-up step) of fresh LoRA on a seeded sample."""
     import torch
-    from peft import LoraConfig, get_peft_model
 
     from tft_utils.train.student import load_student
 
@@ -68,14 +67,7 @@ def time_unit(base, params: dict, seqs: list[dict], steps: int, seed: int) -> di
     device = next(model.parameters()).device.type
     dtype = str(next(model.parameters()).dtype).replace("torch.", "")
     model.train()
-    lora = LoraConfig(
-        r=cfg["lora_r"],
-        lora_alpha=cfg["lora_alpha"],
-        lora_dropout=cfg["lora_dropout"],
-        target_modules=list(cfg["target_modules"]),
-        task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, lora)
+    model = with_lora(model, cfg)
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=0.0
     )

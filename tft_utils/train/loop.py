@@ -259,6 +259,20 @@ def _plot(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def with_lora(model, cfg: dict):
+    """The model with LoRA adapters of the train.* recipe on its target modules (the rest frozen)."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=cfg["lora_r"],
+        lora_alpha=cfg["lora_alpha"],
+        lora_dropout=cfg["lora_dropout"],
+        target_modules=list(cfg["target_modules"]),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
 def compile_layers(model, mode: str, device: str) -> bool:
     """Compile each decoder layer with torch's inductor (`train.compile`): it fuses the norms, rotary
     embeddings, activations and LoRA's adapters into a few kernels, where eager runs one pass over
@@ -272,12 +286,30 @@ def compile_layers(model, mode: str, device: str) -> bool:
     if mode not in ("auto", "inductor", "none"):
         raise ValueError(f"train.compile must be auto, inductor or none, got {mode!r}")
     compiler = any(shutil.which(c) for c in ("c++", "g++", "clang++"))
-    if mode == "none" or (mode == "auto" and (device != "cpu" or not compiler)):
+    if mode == "none" or (mode == "auto" and (device != "cpu" or not compiler or not _inductor_works())):
         return False
     core = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft or plain
     for layer in core.get_decoder().layers:
         layer.compile(dynamic=True)  # dynamic: one graph for every sequence length
     return True
+
+
+def _inductor_works() -> bool:
+    """Whether inductor can build a CPU kernel here (it needs the C++ compiler and Python's headers):
+    `auto` trains eagerly, with a warning, where it cannot, instead of failing at the first step."""
+    import warnings
+
+    import torch
+
+    try:
+        torch.compile(lambda x: x * 2 + 1, dynamic=False)(torch.ones(4))
+        return True
+    except Exception as e:  # noqa: BLE001 - any failure means: train eagerly
+        warnings.warn(
+            f"train.compile=auto: inductor cannot compile here ({type(e).__name__}); training eagerly",
+            stacklevel=3,
+        )
+        return False
 
 
 def train(
@@ -290,7 +322,7 @@ def train(
 ) -> dict:
     """Fine-tune the base student on `conversations`; write the merged model to `out`; return stats."""
     import torch
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from peft import set_peft_model_state_dict
     from peft.utils import get_peft_model_state_dict
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -332,16 +364,7 @@ def train(
 
     model.train()
     if cfg["method"] == "lora":
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=cfg["lora_r"],
-                lora_alpha=cfg["lora_alpha"],
-                lora_dropout=cfg["lora_dropout"],
-                target_modules=list(cfg["target_modules"]),
-                task_type="CAUSAL_LM",
-            ),
-        )
+        model = with_lora(model, cfg)
     elif cfg["method"] != "full":
         raise ValueError(f"train.method must be lora or full, got {cfg['method']!r}")
     compiled = compile_layers(model, cfg["compile"], device)

@@ -519,3 +519,23 @@ def test_compile_mode_is_checked():
         compile_layers(None, "yes", "cpu")
     assert compile_layers(None, "none", "cpu") is False
     assert compile_layers(None, "auto", "cuda") is False  # auto compiles on CPU only
+
+
+def test_auto_trains_eagerly_where_inductor_fails(monkeypatch):
+    """A machine whose compiler or Python headers are missing: `auto` warns and trains eagerly
+    instead of failing at the first step; `inductor` (asked for by name) is not second-guessed."""
+    import shutil
+
+    import torch
+
+    from tft_utils.train.loop import compile_layers
+
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        pytest.skip("without a C++ compiler auto does not try inductor at all")
+
+    def broken(*a, **kw):
+        raise RuntimeError("no Python.h")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="inductor cannot compile here .RuntimeError.; training eagerly"):
+        assert compile_layers(None, "auto", "cpu") is False
