@@ -13,6 +13,7 @@ resident memory and how many widths it has seen; then one JSON line.
 Variants: eager-pad1 (every length its own shape), eager-pad64, compiled-pad64 (`train.compile`).
 
 Usage: python scripts/bench_shapes.py [--steps 160] [--window 20] [--variants eager-pad1,eager-pad64,...]
+       [--dtype auto|float32]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def rss_mb() -> int:
     return int(status.read_text().split("VmRSS:")[1].split()[0]) // 1024
 
 
-def run_variant(name: str, steps: int, window: int) -> dict:
+def run_variant(name: str, steps: int, window: int, dtype: str = "auto") -> dict:
     """Train `steps` steps of one variant in this process; one row per window."""
     import torch
     from bench_train import dataset_files
@@ -61,7 +62,7 @@ def run_variant(name: str, steps: int, window: int) -> dict:
 
     mode, _, pad = name.partition("-pad")
     multiple = int(pad)
-    params = load_params("cpu")
+    params = load_params("cpu", overrides=[f"student.dtype={dtype}"])
     cfg = params["train"]
     with tempfile.TemporaryDirectory() as tmp:
         traces, tools_path = dataset_files(Path(tmp))
@@ -103,15 +104,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=160, help="optimizer steps per variant (one sequence each)")
     ap.add_argument("--window", type=int, default=20, help="steps per printed row")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument(
+        "--dtype", default="auto", help="student.dtype: auto (bf16 where the CPU has bf16 units) | float32"
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one variant in this process
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(run_variant(args.one, args.steps, args.window)))
+        print(json.dumps(run_variant(args.one, args.steps, args.window, args.dtype)))
         return {}
     from bench_learning import cpu_info
 
     cpu, isa = cpu_info()
-    print(f"bench_shapes: {cpu} ({isa}), {args.steps} steps a variant")
+    print(f"bench_shapes: {cpu} ({isa}), dtype {args.dtype}, {args.steps} steps a variant")
     print(f"{'variant':<16}{'steps':>6}{'tok/s':>9}{'rss MB':>9}{'widths':>8}", flush=True)
     res = {}
     for name in args.variants.split(","):
@@ -138,7 +142,7 @@ def main(argv=None) -> dict:
         }
         for name, r in res.items()
     }
-    out = {"bench": "shapes", "cpu": cpu, "isa": isa, "steps": args.steps, **summary}
+    out = {"bench": "shapes", "cpu": cpu, "isa": isa, "dtype": args.dtype, "steps": args.steps, **summary}
     print(json.dumps(out))
     return out
 
