@@ -20,6 +20,7 @@ OUT/checkpoint; rerunning the same command resumes there. Seeded (`train.seed`, 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -182,7 +183,7 @@ def _batch_loss(model, batch: list[dict], device: str, pad_id: int, multiple: in
     Why pad to a multiple: CPU bf16 kernels (oneDNN, AMX) are built and cached per matrix shape, so
     every new sequence length costs a build and ~20 MB that stays; over 400 steps of lengths 300-1000
     a LoRA student slowed from ~350 to ~165 tokens/s and grew from 4 to 8 GB. Rounded up to 64, at
-    most 12 widths occur, for ~4% more tokens (scripts/bench_shapes.py measures both)."""
+    most 16 widths occur below 1024, for ~4% more tokens (scripts/bench_shapes.py measures both)."""
     import torch
     import torch.nn.functional as F
 
@@ -277,16 +278,14 @@ def compile_layers(model, mode: str, device: str) -> bool:
     """Compile each decoder layer with torch's inductor (`train.compile`): it fuses the norms, rotary
     embeddings, activations and LoRA's adapters into a few kernels, where eager runs one pass over
     memory per operation. Measured on a 2-core AMX CPU (scripts/bench_recipes.py, one run): LoRA in
-    bf16 368 -> 558 tokens/s, float32 237 -> 272; the first step pays ~10-25 s of compiling.
-    `auto` compiles on CPU when a C++ compiler is found (inductor needs one), `inductor` always,
-    `none` never (the smoke profile: its tests train many 3-step models). Layers are compiled in place,
-    so weights, checkpoints and the merged model keep their names. Returns whether it compiled."""
-    import shutil
-
+    bf16 219 -> 323 tokens/s (1.48x), full fine-tuning 258 -> 306; the first step pays ~10-25 s of
+    compiling. `auto` compiles on CPU when a C++ compiler is found and inductor builds a kernel with
+    it, `inductor` always, `none` never (the smoke profile: its tests train many 3-step models).
+    Layers are compiled in place, so weights, checkpoints and the merged model keep their names.
+    Returns whether it compiled."""
     if mode not in ("auto", "inductor", "none"):
         raise ValueError(f"train.compile must be auto, inductor or none, got {mode!r}")
-    compiler = any(shutil.which(c) for c in ("c++", "g++", "clang++"))
-    if mode == "none" or (mode == "auto" and (device != "cpu" or not compiler or not _inductor_works())):
+    if mode == "none" or (mode == "auto" and (device != "cpu" or not has_cxx() or not _inductor_works())):
         return False
     core = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft or plain
     for layer in core.get_decoder().layers:
@@ -294,6 +293,12 @@ def compile_layers(model, mode: str, device: str) -> bool:
     return True
 
 
+def has_cxx() -> bool:
+    """Whether a C++ compiler is on the PATH (inductor's CPU kernels need one)."""
+    return any(shutil.which(c) for c in ("c++", "g++", "clang++"))
+
+
+@functools.cache  # one probe per process, not one per student trained
 def _inductor_works() -> bool:
     """Whether inductor can build a CPU kernel here (it needs the C++ compiler and Python's headers):
     `auto` trains eagerly, with a warning, where it cannot, instead of failing at the first step."""

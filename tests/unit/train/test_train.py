@@ -496,11 +496,11 @@ def test_compiled_layers_train_the_same_model(finished, tmp_path):
     """train.compile=inductor (what `auto` picks on a CPU with a C++ compiler): the decoder layers run
     as inductor kernels, with the same losses and, after 2 steps, the same merged weights as eager
     (float32; fused kernels may round a few ulps apart), under the same weight names."""
-    import shutil
-
     import torch
 
-    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+    from tft_utils.train.loop import has_cxx
+
+    if not has_cxx():
         pytest.skip("inductor needs a C++ compiler")
     out = tmp_path / "compiled"
     stats = train(HAND_CONVS, out, _params(max_steps=2, compile="inductor"), TOOLS, progress=False)
@@ -524,14 +524,13 @@ def test_compile_mode_is_checked():
 def test_auto_trains_eagerly_where_inductor_fails(monkeypatch):
     """A machine whose compiler or Python headers are missing: `auto` warns and trains eagerly
     instead of failing at the first step; `inductor` (asked for by name) is not second-guessed."""
-    import shutil
-
     import torch
 
-    from tft_utils.train.loop import compile_layers
+    from tft_utils.train.loop import _inductor_works, compile_layers, has_cxx
 
-    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+    if not has_cxx():
         pytest.skip("without a C++ compiler auto does not try inductor at all")
+    _inductor_works.cache_clear()  # the probe's answer is kept per process: ask it again here
 
     def broken(*a, **kw):
         raise RuntimeError("no Python.h")
@@ -539,3 +538,4 @@ def test_auto_trains_eagerly_where_inductor_fails(monkeypatch):
     monkeypatch.setattr(torch, "compile", broken)
     with pytest.warns(UserWarning, match="inductor cannot compile here .RuntimeError.; training eagerly"):
         assert compile_layers(None, "auto", "cpu") is False
+    _inductor_works.cache_clear()  # later callers probe the real inductor again
