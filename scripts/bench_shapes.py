@@ -10,7 +10,11 @@ one sequence per step, the training code's own `_batch_loss`) in a fresh process
 inherits another's kernels. Printed per window of steps: real tokens/s (pads excluded), the process's
 resident memory and how many widths it has seen; then one JSON line.
 
-Variants: eager-pad1 (every length its own shape), eager-pad64, compiled-pad64 (`train.compile`).
+Variants: eager-pad1 (every length its own shape), eager-pad64, compiled-pad64 (`train.compile`),
+compiled-eagerattn-pad64 (the same with transformers' eager attention, matmuls and a softmax, in place of
+torch's fused SDPA kernel, whose CPU backward pass took ~27% of a compiled bf16 LoRA step in a profile),
+compiled-pad64-rows1 (the output layer's rows, one per supervised token, left unpadded: the code before
+they were padded too).
 
 Usage: python scripts/bench_shapes.py [--steps 160] [--window 20] [--variants eager-pad1,eager-pad64,...]
        [--dtype auto|float32]
@@ -31,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-VARIANTS = ("eager-pad1", "eager-pad64", "compiled-pad64")
+VARIANTS = ("eager-pad1", "eager-pad64", "compiled-pad64", "compiled-eagerattn-pad64", "compiled-pad64-rows1")
 
 
 def rss_mb() -> int:
@@ -61,7 +65,8 @@ def run_variant(name: str, steps: int, window: int, dtype: str = "auto") -> dict
     from tft_utils.train.student import base_model_dir, load_student
 
     mode, _, pad = name.partition("-pad")
-    multiple = int(pad)
+    pad, _, row_pad = pad.partition("-rows")
+    multiple, row_multiple = int(pad), int(row_pad) if row_pad else None
     params = load_params("cpu", overrides=[f"student.dtype={dtype}"])
     cfg = params["train"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,13 +80,15 @@ def run_variant(name: str, steps: int, window: int, dtype: str = "auto") -> dict
     torch.manual_seed(0)
     model, tok = load_student(base, "cpu", params["student"]["dtype"])
     model.train()
+    if mode.endswith("-eagerattn"):
+        model.set_attn_implementation("eager")
     model = with_lora(model, cfg)
-    if mode == "compiled":
+    if mode.startswith("compiled"):
         compile_layers(model, "inductor", "cpu")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     rows, widths, tokens, t0 = [], set(), 0, time.perf_counter()
     for i, k in enumerate(order, 1):
-        loss, n = _batch_loss(model, [seqs[k]], "cpu", tok.pad_token_id, multiple)
+        loss, n = _batch_loss(model, [seqs[k]], "cpu", tok.pad_token_id, multiple, row_multiple)
         (loss / n).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -93,7 +100,7 @@ def run_variant(name: str, steps: int, window: int, dtype: str = "auto") -> dict
                 {"steps": i, "tok_s": round(tokens / dt, 1), "rss_mb": rss_mb(), "widths": len(widths)}
             )
             print(
-                f"{name:<16}{i:>6}{rows[-1]['tok_s']:>9}{rows[-1]['rss_mb']:>9}{len(widths):>8}", flush=True
+                f"{name:<26}{i:>6}{rows[-1]['tok_s']:>9}{rows[-1]['rss_mb']:>9}{len(widths):>8}", flush=True
             )
             tokens, t0 = 0, time.perf_counter()
     return {"variant": name, "dtype": str(next(model.parameters()).dtype), "windows": rows}
@@ -116,7 +123,7 @@ def main(argv=None) -> dict:
 
     cpu, isa = cpu_info()
     print(f"bench_shapes: {cpu} ({isa}), dtype {args.dtype}, {args.steps} steps a variant")
-    print(f"{'variant':<16}{'steps':>6}{'tok/s':>9}{'rss MB':>9}{'widths':>8}", flush=True)
+    print(f"{'variant':<26}{'steps':>6}{'tok/s':>9}{'rss MB':>9}{'widths':>8}", flush=True)
     res = {}
     for name in args.variants.split(","):
         if name not in VARIANTS:

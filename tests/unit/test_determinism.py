@@ -1,8 +1,10 @@
 """Same seed, same bytes (issue 11, item 5): every random draw comes from the run's seed, nothing from
 process state. Each command below runs twice in a fresh interpreter, under PYTHONHASHSEED=1 and =2
 (string hashes, hence set iteration order, differ between the two), and must write byte-identical
-outputs: the rules teacher (`tft synth`), scenarios S2, S3 and S5 (`tft scenario`), and the training
-sequences the student is fed (arms read in order, encoded with the smoke tokenizer)."""
+outputs: the rules teacher (`tft synth`), scenarios S2, S3 and S5 (`tft scenario`), the training
+sequences the student is fed (arms read in order, encoded with the smoke tokenizer), and the student
+itself after 2 steps with the decoder layers compiled by inductor where a C++ compiler is found (the
+cpu profile's default, `train.compile: auto`)."""
 
 from __future__ import annotations
 
@@ -56,6 +58,16 @@ with open(job["encoded"], "w") as f:
             for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"]):
                 h.update(json.dumps([c["dialogue_id"], s["ids"], s["mask"]]).encode())
         f.write(json.dumps({"arm": arm, "conversations": len(convs), "sha256": h.hexdigest()}) + "\\n")
+
+# 2 steps on the TFT arm's first conversations, compiled where inductor can (the smoke profile's own
+# `compile: none` turned back to the cpu profile's `auto`), the profile's dtype; digest of the weights
+from pathlib import Path
+from tft_utils.train.loop import train
+
+p = load_params("smoke", overrides=[{"train": {"max_steps": 2, "compile": "auto", "save_every": 100}}])
+stats = train(training_sets(job["arms"])["tft"][:8], job["model"], p, load_tools(job["tools"]), progress=False)
+digest = hashlib.sha256((Path(job["model"]) / "model.safetensors").read_bytes()).hexdigest()
+Path(job["trained"]).write_text(json.dumps({"compiled": stats["compiled"], "dtype": stats["dtype"], "sha256": digest}))
 """
 
 
@@ -134,6 +146,8 @@ def runs(dataset_dir, sgd_dir, tmp_path_factory) -> dict[str, Path]:
                 "tft": [str(d / "synth" / "synthetic.jsonl"), str(seeds)],
             },
             "encoded": str(d / "encoded.jsonl"),
+            "model": str(d / "student"),
+            "trained": str(d / "trained.json"),
         }
         jobs[h] = ["-c", DRIVER, json.dumps(job)]
     _run_all(jobs, sgd_dir, root)
@@ -161,3 +175,12 @@ def test_training_sequences_are_the_same_under_any_string_hash_seed(runs):
     assert all(r["conversations"] > 0 for r in a)
     differ = [r["arm"] for r, q in zip(a, b, strict=True) if r != q]
     assert not differ, f"encoded training sequences differ for arm(s) {differ}"
+
+
+def test_the_compiled_student_is_the_same_under_any_string_hash_seed(runs):
+    """Two processes, same seed: the same weights, byte for byte, compiled where inductor can run."""
+    from tft_utils.train.loop import _inductor_works, has_cxx
+
+    a, b = (json.loads((runs[h] / "trained.json").read_text()) for h in HASH_SEEDS)
+    assert a["compiled"] is (has_cxx() and _inductor_works())
+    assert a == b, f"the student's weights differ between the two processes: {a} vs {b}"

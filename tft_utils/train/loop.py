@@ -175,15 +175,20 @@ def padded_width(batch: list[dict], multiple: int = 1) -> int:
     return -(-max(len(s["ids"]) for s in batch) // multiple) * multiple
 
 
-def _batch_loss(model, batch: list[dict], device: str, pad_id: int, multiple: int = 1):
+def _batch_loss(
+    model, batch: list[dict], device: str, pad_id: int, multiple: int = 1, row_multiple: int | None = None
+):
     """Summed cross-entropy over the supervised tokens of a micro-batch of sequences (right-padded
     into one forward pass, to a multiple of `multiple` tokens), and their count. The output layer
-    (49152 x hidden) runs only at the supervised positions: ~1/3 of the tokens.
+    (49152 x hidden) runs only at the supervised positions: ~1/3 of the tokens; their count is padded
+    to a multiple of `row_multiple` (None: `multiple`; scripts/bench_shapes.py compares 1).
 
     Why pad to a multiple: CPU bf16 kernels (oneDNN, AMX) are built and cached per matrix shape, so
     every new sequence length costs a build and ~20 MB that stays; over 400 steps of lengths 300-1000
     a LoRA student slowed from ~350 to ~165 tokens/s and grew from 4 to 8 GB. Rounded up to 64, at
-    most 16 widths occur below 1024, for ~4% more tokens (scripts/bench_shapes.py measures both)."""
+    most 16 widths occur below 1024, for ~4% more tokens (scripts/bench_shapes.py measures both). The
+    output layer's row count is a shape as well: padded too, a compiled bf16 LoRA run stayed at 2.2 GB
+    over 160 steps where it grew from 2.3 to 4.4 GB (bench_shapes, compiled-pad64 vs -rows1)."""
     import torch
     import torch.nn.functional as F
 
@@ -211,12 +216,20 @@ def _batch_loss(model, batch: list[dict], device: str, pad_id: int, multiple: in
     hidden = core.get_decoder()(
         input_ids=ids, attention_mask=attn if len(batch) > 1 else None, use_cache=False
     ).last_hidden_state
+    n = len(rows)
     r, c = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+    target = ids[r, c + 1]
+    # the output layer's rows (~270 a sequence, a new count nearly every step) padded with position 0
+    # and an ignored target, which adds exactly 0 to the loss and to its gradient
+    extra = -n % (multiple if row_multiple is None else row_multiple)
+    if extra:
+        r, c = F.pad(r, (0, extra)), F.pad(c, (0, extra))
+        target = F.pad(target, (0, extra), value=-100)
     logits = core.get_output_embeddings()(hidden[r, c]).float()
     if all(x == 1.0 for x in weight):
-        return F.cross_entropy(logits, ids[r, c + 1], reduction="sum"), len(rows)
-    ce = F.cross_entropy(logits, ids[r, c + 1], reduction="none")
-    return (ce * torch.tensor(weight, device=ce.device)).sum(), len(rows)
+        return F.cross_entropy(logits, target, reduction="sum", ignore_index=-100), n
+    ce = F.cross_entropy(logits, target, reduction="none", ignore_index=-100)
+    return (ce[:n] * torch.tensor(weight, device=ce.device)).sum(), n
 
 
 def step_order(seqs: list[dict], steps: int, per_step: int, seed: int, by_length: bool) -> list[list[int]]:

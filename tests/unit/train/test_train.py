@@ -187,7 +187,9 @@ def test_a_padded_micro_batch_has_the_loss_of_its_sequences(tok):
 
 def test_padding_to_a_multiple_changes_no_loss(tok):
     """`train.pad_multiple`: a lone sequence padded at its end (no attention mask: causal attention
-    keeps its tokens from seeing the pads) and a padded micro-batch have the loss they have unpadded."""
+    keeps its tokens from seeing the pads) and a padded micro-batch have the loss they have unpadded;
+    so do the output layer's rows padded to the multiple (ignored targets), with the tool-name weights
+    of `train.call_weight` too, and the gradients are the same."""
     import torch
 
     from tft_utils.train.loop import _batch_loss, padded_width
@@ -203,6 +205,18 @@ def test_padding_to_a_multiple_changes_no_loss(tok):
             plain, n = _batch_loss(model, batch, "cpu", tok.pad_token_id)
             padded, n_p = _batch_loss(model, batch, "cpu", tok.pad_token_id, 64)
             assert n_p == n and padded.item() == pytest.approx(plain.item(), rel=1e-5)
+            assert n % 64  # the rows were padded as well
+        (w,) = encode(r, HAND, BIG, call_weight=4.0)
+        plain, _ = _batch_loss(model, [w], "cpu", tok.pad_token_id)
+        padded, _ = _batch_loss(model, [w], "cpu", tok.pad_token_id, 64)
+        assert padded.item() == pytest.approx(plain.item(), rel=1e-5)
+    grads = []
+    for multiple in (1, 64):
+        model.zero_grad()
+        _batch_loss(model, [a, b], "cpu", tok.pad_token_id, multiple)[0].backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    assert all(torch.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(*grads, strict=True))
 
 
 def test_step_order_is_seeded_and_groups_by_length_when_batched():
