@@ -12,7 +12,8 @@ resident memory and how many widths it has seen; then one JSON line.
 
 Variants: eager-pad1 (every length its own shape), eager-pad64, compiled-pad64 (`train.compile`),
 compiled-eagerattn-pad64 (the same with transformers' eager attention, matmuls and a softmax, in place of
-torch's fused SDPA kernel, whose CPU backward pass took ~27% of a compiled bf16 LoRA step in a profile),
+torch's fused SDPA kernel, whose CPU backward pass took ~27% of a compiled bf16 LoRA step in a
+throwaway torch.profiler run),
 compiled-pad64-rows1 (the output layer's rows, one per supervised token, left unpadded: the code before
 they were padded too).
 
