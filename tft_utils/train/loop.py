@@ -170,6 +170,11 @@ def _sequences(renderer: Renderer, conv: dict, max_tokens: int, policy: str, uni
 # --------------------------------------------------------------------------- model
 
 
+def _core(model):
+    """The transformers model under peft's wrapper (or the model itself when it has none)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def padded_width(batch: list[dict], multiple: int = 1) -> int:
     """The width of a forward pass: its longest sequence, rounded up to `train.pad_multiple`."""
     return -(-max(len(s["ids"]) for s in batch) // multiple) * multiple
@@ -210,7 +215,7 @@ def _batch_loss(
                 cols.append(p - 1)
                 weight.append(w.get(p, 1.0))
     ids, attn = ids.to(device), attn.to(device)
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft or plain
+    core = _core(model)
     # right padding: real tokens never attend to the pads after them (causal), so no position shift
     # use_cache=False: training never reads a KV cache, and building one costs ~7% of a step
     hidden = core.get_decoder()(
@@ -300,7 +305,7 @@ def compile_layers(model, mode: str, device: str) -> bool:
         raise ValueError(f"train.compile must be auto, inductor or none, got {mode!r}")
     if mode == "none" or (mode == "auto" and (device != "cpu" or not has_cxx() or not _inductor_works())):
         return False
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft or plain
+    core = _core(model)
     for layer in core.get_decoder().layers:
         layer.compile(dynamic=True)  # dynamic: one graph for every sequence length
     return True
