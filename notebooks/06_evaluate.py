@@ -43,6 +43,7 @@ from tft_utils.evaluate.compare import (
     scenario_results,
     score_arms,
     seed_table,
+    service_calls_frame,
     worst_turns,
 )
 from tft_utils.evaluate.score import score_baselines
@@ -91,25 +92,37 @@ paired_frame(results) if results.paired else "only one trained arm in this run"
 seed_table(results)
 
 # %% [markdown]
-# ## 6. Which function each model called (rows: gold, columns: predicted)
+# ## 6. The service calls, per model
+#
+# Of the pairs whose gold answer is a service call (`FindRestaurants` / `ReserveRestaurant`: 72 of the 360
+# `sgd` test pairs): how many the judge calls good, how many call the right function and how many are exact
+# calls; and how many reply pairs got a service call instead. A student that replies plausibly but never
+# calls scores well on the reply turns and near zero here (issue 11's targets: Direct ≥ 36 judged good and
+# ≥ 29 exact on S1).
+
+# %%
+service_calls_frame(results)
+
+# %% [markdown]
+# ## 7. Which function each model called (rows: gold, columns: predicted)
 
 # %%
 confusion_frame(results)
 
 # %% [markdown]
-# ## 7. Scores per gold function
+# ## 8. Scores per gold function
 
 # %%
 per_function_frame(results)
 
 # %% [markdown]
-# ## 8. Reference baselines: the floor any student must clear
+# ## 9. Reference baselines: the floor any student must clear
 
 # %%
 score_baselines(pairs_path, params).round(3)
 
 # %% [markdown]
-# ## 9. The worst turns, read as conversations
+# ## 10. The worst turns, read as conversations
 
 # %%
 for arm in [a for a in ("direct", "tft") if a in scored]:
@@ -117,7 +130,7 @@ for arm in [a for a in ("direct", "tft") if a in scored]:
     print(worst_turns(scored[arm][0], WORST_K))
 
 # %% [markdown]
-# ## 10. The call ledger
+# ## 11. The call ledger
 #
 # The endpoint teacher's answers to the test turns (stage `evaluate`) and the LLM judge's verdicts (stage
 # `judge`): calls, cache hits, HTTP requests, tokens and cost, kept in `06_ledger.json` (empty when neither
@@ -128,7 +141,7 @@ LEDGER.save(paths["scenario"] / "06_ledger.json")
 LEDGER.table()
 
 # %% [markdown]
-# ## 11. Record the results
+# ## 12. Record the results
 
 # %%
 recorded = record(paths, results, provenance(params))

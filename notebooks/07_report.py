@@ -44,6 +44,7 @@ from tft_utils.report.tables import (
     plot_per_function,
     plot_stage_effects,
     save_figure,
+    service_calls_text,
     setup_text,
     stage_effects,
     study_table,
@@ -95,6 +96,7 @@ display(
     .pivot_table(index=["scenario", "function"], columns="arm", values=METRIC)
     .round(3)
 )
+display(Markdown(service_calls_text(results)))
 fig = plot_per_function(results, METRIC)
 files["per_function_png"] = save_figure(fig, paths["report"] / "per_function.png")
 

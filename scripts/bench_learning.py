@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO))
 from tft_utils.core import fresh  # noqa: E402
 from tft_utils.core.io import read_json, read_jsonl  # noqa: E402
 from tft_utils.core.params import load_params  # noqa: E402
+from tft_utils.domain.tools import SERVICE_TOOLS as SERVICE  # noqa: E402
 from tft_utils.evaluate.metrics import parse_tool_call  # noqa: E402
 
-SERVICE = ("FindRestaurants", "ReserveRestaurant")
 COLUMNS = (
     "point",
     "method",
@@ -100,25 +100,17 @@ def scenario_files(root: Path, sgd: Path) -> tuple[Path, Path, Path]:
 
 
 def service_counts(scored: list[dict]) -> dict:
-    """The service-call pairs judged good / right function / exact, and how many reply pairs
-    (gold respond_to_user) got a service call instead: what a recipe that pushes calls costs."""
-    calls = [r for r in scored if parse_tool_call(r["answer"]).name in SERVICE]
-    replies = [r for r in scored if parse_tool_call(r["answer"]).name not in SERVICE]
-    called = 0
-    for r in replies:
-        pred = parse_tool_call(r.get("prediction"))
-        called += pred is not None and pred.name in SERVICE
-    right = 0
-    for r in calls:
-        pred = parse_tool_call(r.get("prediction"))
-        right += pred is not None and pred.name == parse_tool_call(r["answer"]).name
+    """`evaluate.score.service_calls` under this CSV's column names."""
+    from tft_utils.evaluate.score import service_calls
+
+    c = service_calls(scored)
     return {
-        "calls_total": len(calls),
-        "calls_good": int(sum(r["llm_as_a_judge"] for r in calls)),
-        "calls_right_fn": right,
-        "calls_exact": int(sum(r["binary_tool_call"] for r in calls)),
-        "replies_called": called,
-        "replies_total": len(replies),
+        "calls_total": c["calls"],
+        "calls_good": c["judged_good"],
+        "calls_right_fn": c["right_function"],
+        "calls_exact": c["exact"],
+        "replies_called": c["replies_called"],
+        "replies_total": c["replies"],
     }
 
 

@@ -23,7 +23,7 @@ from tft_utils.core.io import DataError, read_json, read_jsonl
 from tft_utils.core.paths import carried_without_weights, model_dir
 from tft_utils.data.figures import conversation_text
 from tft_utils.evaluate.results import ArmMetric, Interval, Paired, ScenarioResults
-from tft_utils.evaluate.score import JUDGE, SCORES, score_file, summarize
+from tft_utils.evaluate.score import JUDGE, SCORES, score_file, service_calls, summarize
 from tft_utils.evaluate.stats import ONE_SEED, SEEDS_TOO, bootstrap_seeds, paired_seeds
 
 ARMS = ("base", "direct", "tft", "teacher")
@@ -236,6 +236,7 @@ def scenario_results(scored: dict, params: dict, scenario: str) -> ScenarioResul
         per_function={arm: s["per_function"] for arm, s in full.items()},
         confusion={arm: s["confusion"] for arm, s in full.items()},
         error_types={arm: s["error_types"] for arm, s in full.items()},
+        service_calls={arm: [service_calls(rows) for rows in runs] for arm, runs in scored.items()},
     )
 
 
@@ -249,6 +250,17 @@ def seed_table(results: ScenarioResults) -> pd.DataFrame:
             for m, v in ms.items()
         }
     ).T
+
+
+def service_calls_frame(results: ScenarioResults) -> pd.DataFrame:
+    """The service-call pairs judged good / right function / exact, one row per arm and training seed
+    ("-" for the untrained base or a teacher)."""
+    rows = {}
+    for arm, runs in results.service_calls.items():
+        seeds = results.metrics[arm][JUDGE].seeds if arm in results.metrics else None
+        for i, counts in enumerate(runs):
+            rows[(arm, seeds[i] if seeds and len(seeds) == len(runs) else "-")] = counts
+    return pd.DataFrame(rows).T.rename_axis(["arm", "seed"])
 
 
 def confusion_frame(results: ScenarioResults) -> pd.DataFrame:

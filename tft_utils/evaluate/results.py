@@ -7,6 +7,8 @@
       metrics   {arm: {metric: ArmMetric}}   arm: base | direct | tft | teacher
       paired    {metric: Paired}       TFT - Direct on the same pairs (empty with one trained arm)
       per_function, confusion, error_types   tables of the pooled predictions (free-form dicts)
+      service_calls    {arm: [counts of each seed]}  the service-call pairs judged good / right
+                       function / exact (`evaluate.score.service_calls`; absent in older files)
       stages, provenance               what 03/04 recorded; params, seed, commit, versions, machine
 
 `ScenarioResults.read` checks every field and its type and names the first that is wrong, e.g.
@@ -93,6 +95,7 @@ class ScenarioResults:
     error_types: dict[str, dict[str, int]]
     stages: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    service_calls: dict[str, list[dict[str, int]]] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     # ------------------------------------------------------------------ reading and writing

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tft_utils.core.io import DataError, write_json, write_jsonl
 from tft_utils.domain.calls import call_of, parse_tool_call
-from tft_utils.domain.tools import RESPOND
+from tft_utils.domain.tools import RESPOND, SERVICE_TOOLS
 from tft_utils.evaluate.judge.rubric import rubric_judge
 from tft_utils.evaluate.metrics import METRICS, evaluate_pair
 from tft_utils.evaluate.stats import (
@@ -150,6 +150,25 @@ def summarize(scored: list[dict], params: dict) -> dict:
         llm = [None if r["judge_verdict"] == "unparseable" else r[JUDGE] >= 0.5 for r in scored]
         out["rubric_vs_llm"] = agreement([r["rubric_as_a_judge"] >= 0.5 for r in scored], llm)
     return out
+
+
+def service_calls(scored: list[dict]) -> dict:
+    """What issue 11 counts on one model's scored pairs: of the pairs whose gold answer is a service
+    call (FindRestaurants / ReserveRestaurant; 72 of the 360 `sgd` test pairs), how many the judge
+    calls good, how many call the right function, how many are exact calls (`binary_tool_call`); and
+    how many reply pairs (gold `respond_to_user`) got a service call instead, what pushing calls costs."""
+    gold = [parse_tool_call(r["answer"]).name for r in scored]
+    pred = [parse_tool_call(r.get("prediction")) for r in scored]
+    calls = [i for i, g in enumerate(gold) if g in SERVICE_TOOLS]
+    replies = [i for i, g in enumerate(gold) if g not in SERVICE_TOOLS]
+    return {
+        "calls": len(calls),
+        "judged_good": round(sum(scored[i][JUDGE] for i in calls)),
+        "right_function": sum(pred[i] is not None and pred[i].name == gold[i] for i in calls),
+        "exact": round(sum(scored[i]["binary_tool_call"] for i in calls)),
+        "replies": len(replies),
+        "replies_called": sum(pred[i] is not None and pred[i].name in SERVICE_TOOLS for i in replies),
+    }
 
 
 def format_summary(summary: dict) -> str:

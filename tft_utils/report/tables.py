@@ -293,6 +293,29 @@ def plot_per_function(results: dict, metric: str = "llm_as_a_judge"):
     return g.figure
 
 
+def service_calls_text(results: dict) -> str:
+    """The service-call pairs (FindRestaurants / ReserveRestaurant) each arm judged good and got exact,
+    per training seed, as a table with one sentence on what it counts ('' for results written before
+    06 recorded them)."""
+    rows = []
+    for s, r in results.items():
+        for arm, runs in r.service_calls.items():
+            if not runs:
+                continue
+            row = {"scenario": SCENARIO_NAMES.get(s, s), "arm": arm, "of": runs[0]["calls"]}
+            for key in ("judged_good", "right_function", "exact", "replies_called"):
+                row[key.replace("_", " ")] = " / ".join(str(c[key]) for c in runs)
+            rows.append(row)
+    if not rows:
+        return ""
+    return (
+        "**Service calls**: of the test pairs whose gold answer is a service call (`of`), how many each "
+        "model's call the judge calls good, how many name the right function and how many are exact; "
+        "`replies called`: reply pairs answered with a service call instead. One figure per training seed "
+        "(in the order of the run's seeds, e.g. 0 / 1).\n\n" + frame_markdown(pd.DataFrame(rows))
+    )
+
+
 def stage_effects(results: dict) -> pd.DataFrame:
     """What each TFT stage removed or fixed per corruption kind (as recorded by notebook 03)."""
     rows = []

@@ -17,6 +17,7 @@ from tft_utils.evaluate.score import (
     score_baselines,
     score_file,
     score_rows,
+    service_calls,
 )
 from tft_utils.llm.backends import OpenAIChat
 
@@ -191,3 +192,32 @@ def test_llm_judge_against_served_smollm2_then_rerun_from_cache(served_smollm2, 
     second = score_rows(rows, "llm", PARAMS, client=rerun)
     assert rerun.requests_made == 0 and served_smollm2.chat_requests() - before == 1
     assert second == first
+
+
+def test_service_calls_counts_the_service_call_pairs_by_kind(pairs, tmp_path):
+    """Gold on every pair but: a service call answered with a wrong city (right function, not exact),
+    one answered with a question (wrong function), one with the other service call, and a reply pair
+    answered with a search (a reply turned into a call)."""
+    from tft_utils.domain.calls import parse_tool_call
+    from tft_utils.domain.tools import FIND, RESERVE, SERVICE_TOOLS
+
+    rows = [{**p, "prediction": p["answer"]} for p in pairs]
+    calls = [i for i, p in enumerate(pairs) if parse_tool_call(p["answer"]).name in SERVICE_TOOLS]
+    reply = next(i for i, p in enumerate(pairs) if parse_tool_call(p["answer"]).name not in SERVICE_TOOLS)
+    find = next(i for i in calls if parse_tool_call(pairs[i]["answer"]).name == FIND)
+    wrong_city, question, other = [i for i in calls if i != find][:2] + [find]
+    gold = json.loads(rows[wrong_city]["answer"])
+    rows[wrong_city]["prediction"] = json.dumps(
+        {**gold, "parameters": {**gold["parameters"], "city": "Nowhere"}}
+    )
+    rows[question]["prediction"] = json.dumps({"name": "respond_to_user", "parameters": {"message": "When?"}})
+    rows[other]["prediction"] = json.dumps({"name": RESERVE, "parameters": {"restaurant_name": "X"}})
+    rows[reply]["prediction"] = json.dumps({"name": FIND, "parameters": {"city": "X", "cuisine": "Thai"}})
+    write_jsonl(tmp_path / "pred.jsonl", rows)
+    scored, _ = score_file(tmp_path / "pred.jsonl", "rubric", None, PARAMS, progress=False)
+    counts = service_calls(scored)
+    n = len(calls)
+    assert n > 3 and counts["calls"] == n and counts["replies"] == len(pairs) - n
+    assert counts["right_function"] == n - 2  # the question and the other service's call
+    assert counts["exact"] == n - 3 and counts["judged_good"] == n - 3
+    assert counts["replies_called"] == 1

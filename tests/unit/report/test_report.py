@@ -9,6 +9,7 @@ from tft_utils.report.tables import (
     plot_deltas,
     plot_stage_effects,
     published_teacher_score,
+    service_calls_text,
     study_table,
     table_display,
     teacher_text,
@@ -91,3 +92,25 @@ def test_one_scenario_still_draws_its_noise_floor_and_its_stage_effects():
     ax = plot_stage_effects(effects).axes[0]
     assert ax.get_position().height * ax.figure.get_figheight() > 0.3  # inches of plot, not a sliver
     assert sum(p.get_width() for p in ax.patches) == pytest.approx(0.9)
+
+
+def test_service_calls_are_recorded_per_seed_survive_results_json_and_reach_the_report(tmp_path):
+    from tft_utils.evaluate.compare import service_calls_frame
+    from tft_utils.evaluate.results import ScenarioResults
+    from tft_utils.evaluate.score import service_calls
+
+    r = two_seed_run()["s4"]
+    direct = [service_calls(rows) for rows in (scored_run(0.4, 1), scored_run(0.5, 2))]
+    assert r.service_calls["direct"] == direct and len(r.service_calls["tft"]) == 2
+    assert direct[0]["calls"] == 20 and direct[0]["judged_good"] != direct[1]["judged_good"]  # FIND turns
+    back = ScenarioResults.read(r.write(tmp_path / "results.json"))
+    assert back.service_calls == r.service_calls
+    frame = service_calls_frame(back)
+    assert frame.loc[("direct", 1), "judged_good"] == direct[1]["judged_good"]
+    assert frame.loc[("base", "-"), "calls"] == 20
+    text = service_calls_text({"s4": back})
+    good = " / ".join(str(c["judged_good"]) for c in direct)
+    assert f"| S4 Low Data | direct | 20 | {good} |" in text
+    old = back.to_dict()
+    del old["service_calls"]  # a results.json written before 06 recorded them still reads
+    assert service_calls_text({"s4": ScenarioResults.from_dict(old)}) == ""
