@@ -310,7 +310,7 @@ def service_calls_text(results: dict) -> str:
         return ""
     return (
         "**Service calls**: of the test pairs whose gold answer is a service call (`of`), how many each "
-        "model's call the judge calls good, how many name the right function and how many are exact; "
+        "model answers with a call the judge calls good, with the right function, and exactly right; "
         "`replies called`: reply pairs answered with a service call instead. One figure per training seed "
         "(in the order of the run's seeds, e.g. 0 / 1).\n\n" + frame_markdown(pd.DataFrame(rows))
     )
