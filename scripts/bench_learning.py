@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from tft_utils.core import fresh  # noqa: E402
 from tft_utils.core.io import read_json, read_jsonl  # noqa: E402
 from tft_utils.core.params import load_params  # noqa: E402
-from tft_utils.domain.tools import SERVICE_TOOLS as SERVICE  # noqa: E402
+from tft_utils.domain.tools import SERVICE_TOOLS  # noqa: E402
 from tft_utils.evaluate.metrics import parse_tool_call  # noqa: E402
 
 COLUMNS = (
@@ -122,8 +122,8 @@ def quick_pairs(pairs: Path, out: Path) -> Path:
     from tft_utils.core.io import write_jsonl
 
     rows = read_jsonl(pairs)
-    calls = [r for r in rows if parse_tool_call(r["answer"]).name in SERVICE]
-    replies = [r for r in rows if parse_tool_call(r["answer"]).name not in SERVICE]
+    calls = [r for r in rows if parse_tool_call(r["answer"]).name in SERVICE_TOOLS]
+    replies = [r for r in rows if parse_tool_call(r["answer"]).name not in SERVICE_TOOLS]
     return write_jsonl(out, calls + random.Random(0).sample(replies, len(calls)))
 
 
