@@ -9,6 +9,7 @@ padding share, and each recipe's tokens/s as a fraction of forward-only (a backw
 forwards, so ~0.33 is the ideal).
 
 Usage: python scripts/bench_recipes.py [--n 64] [--steps 6] [--seqs-per-step 4] [--threads 0]
+       [--recipes lora-b1-compiled,lora-top15-compiled]
 """
 
 from __future__ import annotations
@@ -40,17 +41,37 @@ from tft_utils.train.loop import (  # noqa: E402
 )
 from tft_utils.train.render import Renderer  # noqa: E402
 
-RECIPES = (  # name, method, sequences per forward pass, decoder layers compiled (train.compile)
-    ("lora-b1", "lora", 1, False),
-    ("lora-b1-compiled", "lora", 1, True),
-    ("full-b1", "full", 1, False),
-    ("full-b1-compiled", "full", 1, True),
-    ("full-mb4", "full", 4, False),
-    ("full-mb8", "full", 8, False),
+RECIPES = (  # name, method, sequences per forward pass, decoder layers compiled (train.compile), LoRA's layers
+    ("lora-b1", "lora", 1, False, 0),
+    ("lora-b1-compiled", "lora", 1, True, 0),
+    ("full-b1", "full", 1, False, 0),
+    ("full-b1-compiled", "full", 1, True, 0),
+    ("full-mb4", "full", 4, False, 0),
+    ("full-mb8", "full", 8, False, 0),
+    # adapters on the top N decoder layers only (SmolLM2-135M has 30): the backward pass stops at the
+    # lowest adapted layer, so the frozen bottom runs forward only (no graph is kept for it)
+    ("lora-top15-compiled", "lora", 1, True, 15),
+    ("lora-top10-compiled", "lora", 1, True, 10),
 )
 
 
-def time_recipe(base, params, seqs, steps, per_step, method, micro, compiled=False, seed=0) -> dict:
+def top_layers_lora(model, cfg: dict, top: int):
+    """LoRA of the train.* recipe on the top `top` decoder layers only (peft's layers_to_transform)."""
+    from peft import LoraConfig, get_peft_model
+
+    n = model.config.num_hidden_layers
+    lora = LoraConfig(
+        r=cfg["lora_r"],
+        lora_alpha=cfg["lora_alpha"],
+        lora_dropout=cfg["lora_dropout"],
+        target_modules=list(cfg["target_modules"]),
+        layers_to_transform=list(range(n - top, n)),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def time_recipe(base, params, seqs, steps, per_step, method, micro, compiled=False, top=0, seed=0) -> dict:
     import torch
 
     from tft_utils.train.student import load_student
@@ -60,7 +81,7 @@ def time_recipe(base, params, seqs, steps, per_step, method, micro, compiled=Fal
     model, tok = load_student(base, "cpu", params["student"]["dtype"])
     model.train()
     if method == "lora":
-        model = with_lora(model, cfg)
+        model = top_layers_lora(model, cfg, top) if top else with_lora(model, cfg)
     if compiled:  # compiling happens in the untimed warm-up step
         compile_layers(model, "inductor", "cpu")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
@@ -101,6 +122,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=6, help="timed optimizer steps per recipe")
     ap.add_argument("--seqs-per-step", type=int, default=8, help="sequences per optimizer step")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--recipes", default="", help="comma list of recipe names to time (default: all)")
     args = ap.parse_args(argv)
     import torch
     from transformers import AutoTokenizer
@@ -118,17 +140,23 @@ def main(argv=None) -> dict:
     renderer = Renderer.create(AutoTokenizer.from_pretrained(base), tools)
     seqs = [s for c in convs for s in encode(renderer, c, params["train"]["max_tokens"])]
     res = {}
-    for name, method, micro, compiled in (
-        ("forward-mb1", "forward", 1, False),
-        ("forward-mb8", "forward", 8, False),
-        *RECIPES,
+    wanted = {r for r in args.recipes.split(",") if r}
+    unknown = wanted - {r[0] for r in RECIPES}
+    if unknown:
+        ap.error(f"--recipes: unknown {sorted(unknown)}; known: {[r[0] for r in RECIPES]}")
+    for name, method, micro, compiled, top in (
+        ("forward-mb1", "forward", 1, False, 0),
+        ("forward-mb8", "forward", 8, False, 0),
+        *(r for r in RECIPES if not wanted or r[0] in wanted),
     ):
         print(
             f"[{name}] timing {args.steps} steps of {args.seqs_per_step} sequences ...",
             file=sys.stderr,
             flush=True,
         )
-        res[name] = time_recipe(base, params, seqs, args.steps, args.seqs_per_step, method, micro, compiled)
+        res[name] = time_recipe(
+            base, params, seqs, args.steps, args.seqs_per_step, method, micro, compiled, top
+        )
     fwd = max(res["forward-mb1"]["tokens_per_s"], res["forward-mb8"]["tokens_per_s"])
     cpu, isa = cpu_info()
     _, dtype = pick_device("cpu", params["student"]["dtype"])
