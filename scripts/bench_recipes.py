@@ -55,22 +55,6 @@ RECIPES = (  # name, method, sequences per forward pass, decoder layers compiled
 )
 
 
-def top_layers_lora(model, cfg: dict, top: int):
-    """LoRA of the train.* recipe on the top `top` decoder layers only (peft's layers_to_transform)."""
-    from peft import LoraConfig, get_peft_model
-
-    n = model.config.num_hidden_layers
-    lora = LoraConfig(
-        r=cfg["lora_r"],
-        lora_alpha=cfg["lora_alpha"],
-        lora_dropout=cfg["lora_dropout"],
-        target_modules=list(cfg["target_modules"]),
-        layers_to_transform=list(range(n - top, n)),
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, lora)
-
-
 def time_recipe(base, params, seqs, steps, per_step, method, micro, compiled=False, top=0, seed=0) -> dict:
     import torch
 
@@ -81,7 +65,7 @@ def time_recipe(base, params, seqs, steps, per_step, method, micro, compiled=Fal
     model, tok = load_student(base, "cpu", params["student"]["dtype"])
     model.train()
     if method == "lora":
-        model = top_layers_lora(model, cfg, top) if top else with_lora(model, cfg)
+        model = with_lora(model, {**cfg, "lora_layers": top})  # train.lora_layers; 0: every layer
     if compiled:  # compiling happens in the untimed warm-up step
         compile_layers(model, "inductor", "cpu")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)

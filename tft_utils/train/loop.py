@@ -282,11 +282,15 @@ def with_lora(model, cfg: dict):
     """The model with LoRA adapters of the train.* recipe on its target modules (the rest frozen)."""
     from peft import LoraConfig, get_peft_model
 
+    # train.lora_layers N > 0: adapters on the top N decoder layers only; the backward pass then stops at
+    # the lowest adapted layer and the frozen bottom runs forward only (no graph is kept for it)
+    n, top = model.config.num_hidden_layers, cfg["lora_layers"]
     lora = LoraConfig(
         r=cfg["lora_r"],
         lora_alpha=cfg["lora_alpha"],
         lora_dropout=cfg["lora_dropout"],
         target_modules=list(cfg["target_modules"]),
+        layers_to_transform=list(range(n - top, n)) if 0 < top < n else None,
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)

@@ -553,3 +553,19 @@ def test_auto_trains_eagerly_where_inductor_fails(monkeypatch):
     with pytest.warns(UserWarning, match="inductor cannot compile here .RuntimeError.; training eagerly"):
         assert compile_layers(None, "auto", "cpu") is False
     _inductor_works.cache_clear()  # later callers probe the real inductor again
+
+
+def test_lora_layers_trains_the_top_layers_only(tmp_path):
+    """train.lora_layers: 1 on the 2-layer smoke student: the merged model's bottom layer keeps the
+    base's weights bit for bit, the top layer's adapted weights move (with 0, both layers move)."""
+    from tft_utils.train.student import base_model_dir
+
+    base = _weights(base_model_dir("smoke"))
+    layer = "model.layers.{}.self_attn.q_proj.weight"
+    moved = {}
+    for top in (1, 0):
+        out = tmp_path / f"top{top}"
+        train(HAND_CONVS, out, _params(lora_layers=top, lr=1e-2), TOOLS, progress=False)
+        w = _weights(out)
+        moved[top] = [not (w[layer.format(i)] == base[layer.format(i)]).all().item() for i in (0, 1)]
+    assert moved == {1: [False, True], 0: [True, True]}
