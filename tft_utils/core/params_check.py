@@ -56,12 +56,8 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "train.lora_r": (1, INF, True, False),
     "train.lora_alpha": (0, INF, False, False),
     "train.lora_dropout": (0, 1, True, False),
-    "train.lora_layers": (
-        0,
-        INF,
-        True,
-        False,
-    ),  # top N decoder layers adapted; 0: all (N past the depth: all)
+    # train.lora_layers: the top N decoder layers adapted; 0 (or N past the model's depth): all of them
+    "train.lora_layers": (0, INF, True, False),
     "train.save_every": (1, INF, True, False),
     "predict.*": (1, INF, True, False),
     "plan.chars_per_token": (0, INF, False, False),
