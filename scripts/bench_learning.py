@@ -192,7 +192,7 @@ def run_point(
     n = len(scored)
     return {
         "point": name,
-        "method": cfg["method"] + tool_base_label(params["student"]),
+        "method": cfg["method"] + lora_layers_label(cfg) + tool_base_label(params["student"]),
         "steps": stats["steps"],
         "seqs_per_step": cfg["conversations_per_step"],
         "micro_batch": cfg["micro_batch"],
@@ -212,6 +212,11 @@ def run_point(
         "dtype": stats.get("dtype") or params["student"]["dtype"],
         "commit": commit[:12],
     }
+
+
+def lora_layers_label(cfg: dict) -> str:
+    """'' with adapters on every layer, '-top15' on the top 15 only (train.lora_layers)."""
+    return f"-top{cfg['lora_layers']}" if cfg["method"] == "lora" and cfg["lora_layers"] else ""
 
 
 def tool_base_label(student: dict) -> str:

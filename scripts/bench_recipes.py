@@ -48,8 +48,7 @@ RECIPES = (  # name, method, sequences per forward pass, decoder layers compiled
     ("full-b1-compiled", "full", 1, True, 0),
     ("full-mb4", "full", 4, False, 0),
     ("full-mb8", "full", 8, False, 0),
-    # adapters on the top N decoder layers only (SmolLM2-135M has 30): the backward pass stops at the
-    # lowest adapted layer, so the frozen bottom runs forward only (no graph is kept for it)
+    # train.lora_layers: adapters on the top 15 / 10 of SmolLM2-135M's 30 decoder layers only
     ("lora-top15-compiled", "lora", 1, True, 15),
     ("lora-top10-compiled", "lora", 1, True, 10),
 )
