@@ -44,6 +44,9 @@ def test_built_once_then_reused_and_rebuilt_when_its_recipe_changes(sgd_dir, mod
     logs.clear()
     assert student_base(params, log=logs.append) == first and not any("tool base:" in x for x in logs)
     assert fresh.read(first)["digest"] == stamp["digest"]
+    # students adapting their top layers only (train.lora_layers) share the base built on every layer
+    student_base(load_params("smoke", None, [*over, "train.lora_layers=1"]), log=logs.append)
+    assert fresh.read(first)["digest"] == stamp["digest"] and not any("tool base:" in x for x in logs)
     more = load_params("smoke", None, [*over[:1], "student.tool_base_steps=3", *over[2:]])
     student_base(more, log=logs.append)
     assert fresh.read(first)["digest"] != stamp["digest"]
