@@ -307,7 +307,7 @@ def plot(csv_path: Path, png: Path) -> None:
         axes[1].set_ylabel("overall judge score (360 pairs)")
         axes[1].set_ylim(0, 1)
     for ax in axes:
-        ax.set_xlim(0, 500)
+        ax.set_xlim(0, max(500, df["ktok"].max() * 1.05))  # 700 steps: ~558k tokens
         ax.set_xlabel("tokens trained (thousands)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="upper left")
