@@ -181,6 +181,7 @@ def assumptions(params: dict, data: Data, cleaned) -> dict:
         "reasoning_tokens_per_call": p["reasoning_tokens_per_call"],
         "synth_accept": p["synth_accept"],
         "train_tokens_per_s": p["train_tokens_per_s"],
+        "tool_base_tokens_per_s": p["tool_base_tokens_per_s"],
         "predict_tokens_per_s": p["predict_tokens_per_s"],
         "student": params["student"]["model"],
         "device": params["student"]["device"],

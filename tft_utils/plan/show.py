@@ -86,7 +86,8 @@ def render(plan: Plan) -> str:
     lines += [f"  {n}" for n in notes]
     lines += [
         "",
-        f"Student ({a.get('student')}, device {a.get('device')}; {a.get('train_tokens_per_s')} tokens/s training, "
+        f"Student ({a.get('student')}, device {a.get('device')}; {a.get('train_tokens_per_s')} tokens/s training "
+        f"({a.get('tool_base_tokens_per_s')} the tool base), "
         f"{a.get('predict_tokens_per_s')} tokens/s predicting, as stated in params.plan)",
     ]
     head = ("scenario", "arm", "seeds", "conversations", "steps", "train tokens", "predict tokens", "hours")

@@ -166,7 +166,7 @@ def tool_base_row(scenario, params, tokens, hours) -> Student:
         steps,
         trained,
         0,
-        hours(trained, "train_tokens_per_s"),
+        hours(trained, "tool_base_tokens_per_s"),  # every layer adapted: slower than the students
         0.0,
         note,
     )

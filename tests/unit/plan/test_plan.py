@@ -173,6 +173,9 @@ def test_the_tool_base_is_planned_once_until_its_cache_holds_the_same_recipe(sgd
     # once per machine, before the first scenario: 30 steps of ~1 dialogue of the other services each
     assert [(s.scenario, s.steps) for s in base] == [("s1", 30)] and base[0].conversations > 500
     assert 30 * 100 < base[0].train_tokens < 30 * 1000 and base[0].train_hours > 0
+    # timed at the base's own rate (every layer), not the students' (params.plan)
+    rate = load_params("smoke", None, ovs)["plan"]["tool_base_tokens_per_s"]
+    assert math.isclose(base[0].train_hours, base[0].train_tokens / rate / 3600, abs_tol=1e-4)
     # its cache stamped as a run stamps it: nothing left to train; another budget: trained again
     params = load_params("smoke", None, [*ovs, "student.tool_base_steps=30"])
     folder = tool_base_folder(params)
