@@ -52,6 +52,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "train.pad_multiple": (1, INF, True, False),
     "train.call_weight": (0, INF, True, False),
     "train.lr": (0, 1, False, True),
+    "train.loraplus_ratio": (1, INF, True, False),
     "train.warmup_steps": (0, INF, True, False),
     "train.lora_r": (1, INF, True, False),
     "train.lora_alpha": (0, INF, False, False),

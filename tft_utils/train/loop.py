@@ -296,6 +296,25 @@ def with_lora(model, cfg: dict):
     return get_peft_model(model, lora)
 
 
+def optimizer(model, cfg: dict):
+    """AdamW over the trainable weights at train.lr; with `train.loraplus_ratio` r > 1 (LoRA+), the
+    adapters' B matrices at lr x r (peft groups them), so each step moves the adapters further."""
+    import torch
+
+    ratio = cfg["loraplus_ratio"]
+    if ratio == 1:
+        return torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=0.0
+        )
+    if cfg["method"] != "lora":
+        raise ValueError(f"train.loraplus_ratio {ratio} applies to train.method lora, not {cfg['method']!r}")
+    from peft.optimizers import create_loraplus_optimizer
+
+    return create_loraplus_optimizer(
+        model, torch.optim.AdamW, lr=cfg["lr"], loraplus_lr_ratio=ratio, weight_decay=0.0
+    )
+
+
 def compile_layers(model, mode: str, device: str) -> bool:
     """Compile each decoder layer with torch's inductor (`train.compile`): it fuses the norms, rotary
     embeddings, activations and LoRA's adapters into a few kernels, where eager runs one pass over
@@ -394,10 +413,8 @@ def train(
         model = with_lora(model, cfg)
     elif cfg["method"] != "full":
         raise ValueError(f"train.method must be lora or full, got {cfg['method']!r}")
+    opt = optimizer(model, cfg)  # before compiling: LoRA+ groups the weights by their module names
     compiled = compile_layers(model, cfg["compile"], device)
-    opt = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=0.0
-    )
     sched = get_linear_schedule_with_warmup(opt, cfg["warmup_steps"], steps)
     ckpt, step, history, tokens, padded, seconds = out / "checkpoint", 0, [], 0, 0, 0.0
     if (ckpt / "state.pt").exists():  # resume where a previous run stopped

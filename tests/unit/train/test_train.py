@@ -569,3 +569,32 @@ def test_lora_layers_trains_the_top_layers_only(tmp_path):
         w = _weights(out)
         moved[top] = [not (w[layer.format(i)] == base[layer.format(i)]).all().item() for i in (0, 1)]
     assert moved == {1: [False, True], 0: [True, True]}
+
+
+def test_loraplus_ratio_moves_the_b_matrices_further_per_step(tmp_path):
+    """train.loraplus_ratio r (LoRA+): the B matrices learn at lr x r, the A matrices at lr, so after the
+    same 2 steps at the same lr the merged weights have moved several times further from the base than
+    with plain AdamW (r = 1: one group, every adapter at lr). Full fine-tuning refuses it."""
+    from tft_utils.train.loop import optimizer, with_lora
+    from tft_utils.train.student import base_model_dir, load_student
+
+    base = _weights(base_model_dir("smoke"))
+    layer = "model.layers.1.self_attn.q_proj.weight"
+    shift = {}
+    for r in (1.0, 16.0):
+        out = tmp_path / f"r{r:g}"
+        train(HAND_CONVS, out, _params(loraplus_ratio=r), TOOLS, progress=False)
+        shift[r] = (_weights(out)[layer].float() - base[layer].float()).norm().item()
+    assert shift[1.0] > 0 and shift[16.0] > 4 * shift[1.0]
+
+    cfg = _params(loraplus_ratio=16.0)["train"]
+    model = with_lora(load_student(base_model_dir("smoke"), "cpu", "float32")[0], cfg)
+    names = {id(p): n for n, p in model.named_parameters()}
+    lrs = {names[id(p)]: g["lr"] for g in optimizer(model, cfg).param_groups for p in g["params"]}
+    assert lrs and all(
+        lr == pytest.approx(16 * cfg["lr"] if "lora_B" in n else cfg["lr"]) for n, lr in lrs.items()
+    )
+    with pytest.raises(
+        ValueError, match="train.loraplus_ratio 16.0 applies to train.method lora, not 'full'"
+    ):
+        optimizer(model, {**cfg, "method": "full"})
