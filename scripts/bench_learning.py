@@ -44,6 +44,7 @@ COLUMNS = (
     "seqs_per_step",
     "micro_batch",
     "lr",
+    "loraplus_ratio",
     "call_weight",
     "tokens",
     "train_s",
@@ -197,6 +198,7 @@ def run_point(
         "seqs_per_step": cfg["conversations_per_step"],
         "micro_batch": cfg["micro_batch"],
         "lr": cfg["lr"],
+        "loraplus_ratio": cfg["loraplus_ratio"],
         "call_weight": cfg["call_weight"],
         "tokens": stats["tokens"],
         "train_s": stats["seconds"],
@@ -229,6 +231,8 @@ def write_rows(path: Path, rows: list[dict]) -> None:
     if path.exists():
         with open(path, newline="") as f:
             old = [r for r in csv.DictReader(f) if r["point"] not in {x["point"] for x in rows}]
+    for r in old:  # rows from before the column: every one of them trained with plain AdamW
+        r["loraplus_ratio"] = r.get("loraplus_ratio") or 1.0
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as f:
@@ -254,13 +258,14 @@ def plot(csv_path: Path, png: Path) -> None:
     import pandas as pd
 
     df = pd.read_csv(csv_path)
-    if "call_weight" not in df:
-        df["call_weight"] = 1.0
+    for col in ("call_weight", "loraplus_ratio"):  # columns added after the first points (1: plain)
+        df[col] = df[col].fillna(1.0) if col in df else 1.0
     df["recipe"] = df.apply(
         lambda r: (
             "untuned"
             if r["steps"] == 0
             else f"{r['method']} b{r['seqs_per_step']} lr{r['lr']:g}"
+            + (f" lora+{r['loraplus_ratio']:g}" if r["loraplus_ratio"] != 1 else "")
             + (
                 f" cw{r['call_weight']:g}"
                 if r["call_weight"] not in (1, 1.0) and pd.notna(r["call_weight"])

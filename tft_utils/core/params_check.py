@@ -44,6 +44,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "evaluate.ci": (0, 1, False, False),
     "evaluate.seed": (0, INF, True, False),
     "student.tool_base_steps": (1, INF, True, False),
+    "student.tool_base_lr": (0, 1, False, True),
     "train.max_tokens": (16, INF, True, False),
     "train.max_steps": (0, INF, True, False),
     "train.epochs": (0, INF, True, False),

@@ -84,14 +84,18 @@ def student_base(params: dict, log=print) -> Path | str:
 
 def tool_base_recipe(params: dict) -> dict:
     """What shapes the base besides its data and code: the students' recipe (train.*) with its own
-    budget and seed 0 (one base shared by every seed and arm), on the students' device and dtype.
+    budget, learning rate and seed 0 (one base shared by every seed and arm), on the students' device
+    and dtype.
 
-    Adapters on every layer whatever the students' `train.lora_layers`: the base is paid once for all
-    students, and one built on the top 15 of 30 taught the call format less well (S1, students on the top
-    15 x 700 steps: right function 57-61 of 72 from it, 65-69 from the every-layer base; README)."""
+    Adapters on every layer whatever the students' `train.lora_layers`, plain AdamW at
+    `student.tool_base_lr` whatever their `train.lr` / `train.loraplus_ratio`: the base is paid once for
+    all students and measured as built, and one built on the top 15 of 30 taught the call format less
+    well (S1, students on the top 15 x 700 steps: right function 57-61 of 72 from it, 65-69 from the
+    every-layer base; README)."""
     st = params["student"]
+    own = {"max_steps": st["tool_base_steps"], "lr": st["tool_base_lr"], "loraplus_ratio": 1.0}
     return {
-        "train": {**params["train"], "max_steps": st["tool_base_steps"], "seed": 0, "lora_layers": 0},
+        "train": {**params["train"], **own, "seed": 0, "lora_layers": 0},
         "student": {k: st[k] for k in ("device", "dtype")},
     }
 

@@ -44,9 +44,11 @@ def test_built_once_then_reused_and_rebuilt_when_its_recipe_changes(sgd_dir, mod
     logs.clear()
     assert student_base(params, log=logs.append) == first and not any("tool base:" in x for x in logs)
     assert fresh.read(first)["digest"] == stamp["digest"]
-    # students adapting their top layers only (train.lora_layers) share the base built on every layer
-    student_base(load_params("smoke", None, [*over, "train.lora_layers=1"]), log=logs.append)
-    assert fresh.read(first)["digest"] == stamp["digest"] and not any("tool base:" in x for x in logs)
+    # students adapting their top layers only (train.lora_layers), or at another rate (train.lr,
+    # train.loraplus_ratio), share the base built on every layer at student.tool_base_lr
+    for other in ("train.lora_layers=1", "train.lr=3e-3", "train.loraplus_ratio=16"):
+        student_base(load_params("smoke", None, [*over, other]), log=logs.append)
+        assert fresh.read(first)["digest"] == stamp["digest"] and not any("tool base:" in x for x in logs)
     more = load_params("smoke", None, [*over[:1], "student.tool_base_steps=3", *over[2:]])
     student_base(more, log=logs.append)
     assert fresh.read(first)["digest"] != stamp["digest"]
@@ -93,3 +95,13 @@ def test_a_second_builder_waits_for_the_first_and_reuses_its_base(sgd_dir, model
     # the waiter found it current and reused it: no second build
     assert not waiter.is_alive() and out["path"] == folder and (folder / "model.safetensors").exists()
     assert not any("dialogues of" in x for x in logs)
+
+
+def test_the_base_trains_at_its_own_rate_with_plain_adamw():
+    from tft_utils.train.tool_base import tool_base_recipe
+
+    params = load_params(
+        "smoke", None, ["train.lr=3e-3", "train.loraplus_ratio=16", "student.tool_base_lr=2e-3"]
+    )
+    cfg = tool_base_recipe(params)["train"]
+    assert (cfg["lr"], cfg["loraplus_ratio"], cfg["lora_layers"], cfg["seed"]) == (2e-3, 1.0, 0, 0)
