@@ -278,7 +278,7 @@ def plot(csv_path: Path, png: Path) -> None:
         df["recipe"] = df["recipe"] + " " + df["dtype"].astype(str)
     df["ktok"] = df["tokens"] / 1000
     quick = df["judge"].isna().all()  # --quick: no overall score; show right function / exact instead
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6.5))
     ref = np.array(ISSUE_REFERENCE, dtype=float)
     axes[0].plot(ref[:, 0] / 1000, ref[:, 1], "x:", color="grey", label="issue 11's LoRA lr 1e-3 (by hand)")
     if quick:  # the right panel's units: calls of 72 (quick) or the overall score (full)
@@ -315,8 +315,8 @@ def plot(csv_path: Path, png: Path) -> None:
         ax.set_xlim(0, max(500, df["ktok"].max() * 1.05))  # 700 steps: ~558k tokens
         ax.set_xlabel("tokens trained (thousands)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="upper left")
-    axes[1].legend(fontsize=7, loc="upper left")
+    for ax in axes:  # below the axes: a dozen recipes would hide the points (they crowd at 300-550k tokens)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.15), ncol=2, frameon=False)
     threads = "-".join(str(t) for t in sorted({int(t) for t in df["threads"]}))
     machines = "; ".join(
         f"{cpu} ({isa})" for cpu, isa in dict.fromkeys(zip(df["cpu"], df["isa"], strict=True))
