@@ -266,11 +266,7 @@ def plot(csv_path: Path, png: Path) -> None:
             if r["steps"] == 0
             else f"{r['method']} b{r['seqs_per_step']} lr{r['lr']:g}"
             + (f" lora+{r['loraplus_ratio']:g}" if r["loraplus_ratio"] != 1 else "")
-            + (
-                f" cw{r['call_weight']:g}"
-                if r["call_weight"] not in (1, 1.0) and pd.notna(r["call_weight"])
-                else ""
-            )
+            + (f" cw{r['call_weight']:g}" if r["call_weight"] != 1 else "")
         ),
         axis=1,
     )
