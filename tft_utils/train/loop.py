@@ -180,8 +180,31 @@ def padded_width(batch: list[dict], multiple: int = 1) -> int:
     return -(-max(len(s["ids"]) for s in batch) // multiple) * multiple
 
 
+def _head_ce(hidden, weight, bias, target):
+    """Summed cross-entropy of the output layer at the given rows (float32 log-softmax)."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(F.linear(hidden, weight, bias).float(), target, reduction="sum", ignore_index=-100)
+
+
+@functools.cache
+def _head_ce_compiled():
+    """`_head_ce` compiled by inductor: the float32 cast, log-softmax and its backward over the
+    49152-way rows fuse into two passes instead of five (S1, top-15 LoRA, bf16 on a 2-core AMX CPU:
+    ~5% a step, scripts/bench_step.py)."""
+    import torch
+
+    return torch.compile(_head_ce, dynamic=True)
+
+
 def _batch_loss(
-    model, batch: list[dict], device: str, pad_id: int, multiple: int = 1, row_multiple: int | None = None
+    model,
+    batch: list[dict],
+    device: str,
+    pad_id: int,
+    multiple: int = 1,
+    row_multiple: int | None = None,
+    compiled: bool = False,
 ):
     """Summed cross-entropy over the supervised tokens of a micro-batch of sequences (right-padded
     into one forward pass, to a multiple of `multiple` tokens), and their count. The output layer
@@ -193,7 +216,8 @@ def _batch_loss(
     a LoRA student slowed from ~350 to ~165 tokens/s and grew from 4 to 8 GB. Rounded up to 64, at
     most 16 widths occur below 1024, for ~4% more tokens (scripts/bench_shapes.py measures both). The
     output layer's row count is a shape as well: padded too, a compiled bf16 LoRA run stayed at 2.2 GB
-    over 160 steps where it grew from 2.3 to 4.4 GB (bench_shapes, compiled-pad64 vs -rows1)."""
+    over 160 steps where it grew from 2.3 to 4.4 GB (bench_shapes, compiled-pad64 vs -rows1).
+    `compiled`: the output layer and its loss run compiled (`_head_ce_compiled`), same value."""
     import torch
     import torch.nn.functional as F
 
@@ -230,9 +254,11 @@ def _batch_loss(
     if extra:
         r, c = F.pad(r, (0, extra)), F.pad(c, (0, extra))
         target = F.pad(target, (0, extra), value=-100)
-    logits = core.get_output_embeddings()(hidden[r, c]).float()
+    head = core.get_output_embeddings()
     if all(x == 1.0 for x in weight):
-        return F.cross_entropy(logits, target, reduction="sum", ignore_index=-100), n
+        ce = _head_ce_compiled() if compiled else _head_ce
+        return ce(hidden[r, c], head.weight, head.bias, target), n
+    logits = head(hidden[r, c]).float()
     ce = F.cross_entropy(logits, target, reduction="none", ignore_index=-100)
     return (ce[:n] * torch.tensor(weight, device=ce.device)).sum(), n
 
@@ -296,22 +322,25 @@ def with_lora(model, cfg: dict):
     return get_peft_model(model, lora)
 
 
-def optimizer(model, cfg: dict):
+def optimizer(model, cfg: dict, fused: bool | None = None):
     """AdamW over the trainable weights at train.lr; with `train.loraplus_ratio` r > 1 (LoRA+), the
-    adapters' B matrices at lr x r (peft groups them), so each step moves the adapters further."""
+    adapters' B matrices at lr x r (peft groups them), so each step moves the adapters further.
+    `fused` (None: on CPU and CUDA) runs torch's one-kernel AdamW: the same update, one pass over the
+    weights instead of a dozen per-tensor operations (~1% of a LoRA step here, scripts/bench_step.py)."""
     import torch
 
+    params = [p for p in model.parameters() if p.requires_grad]
+    if fused is None:
+        fused = bool(params) and params[0].device.type in ("cpu", "cuda")
     ratio = cfg["loraplus_ratio"]
     if ratio == 1:
-        return torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=0.0
-        )
+        return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=0.0, fused=fused)
     if cfg["method"] != "lora":
         raise ValueError(f"train.loraplus_ratio {ratio} applies to train.method lora, not {cfg['method']!r}")
     from peft.optimizers import create_loraplus_optimizer
 
     return create_loraplus_optimizer(
-        model, torch.optim.AdamW, lr=cfg["lr"], loraplus_lr_ratio=ratio, weight_decay=0.0
+        model, torch.optim.AdamW, lr=cfg["lr"], loraplus_lr_ratio=ratio, weight_decay=0.0, fused=fused
     )
 
 
@@ -374,6 +403,7 @@ def train(
     from transformers import get_linear_schedule_with_warmup
 
     from tft_utils.core.provenance import machine_info
+    from tft_utils.train.attention import use as use_attention
     from tft_utils.train.student import load_student
     from tft_utils.train.tool_base import conversation_key, student_base
 
@@ -415,6 +445,7 @@ def train(
         raise ValueError(f"train.method must be lora or full, got {cfg['method']!r}")
     opt = optimizer(model, cfg)  # before compiling: LoRA+ groups the weights by their module names
     compiled = compile_layers(model, cfg["compile"], device)
+    attention = use_attention(_core(model), cfg["attention"], compiled, micro)
     sched = get_linear_schedule_with_warmup(opt, cfg["warmup_steps"], steps)
     ckpt, step, history, tokens, padded, seconds = out / "checkpoint", 0, [], 0, 0, 0.0
     if (ckpt / "state.pt").exists():  # resume where a previous run stopped
@@ -437,7 +468,9 @@ def train(
         total = 0.0
         for k in range(0, len(batch), micro):
             part = batch[k : k + micro]
-            loss, _ = _batch_loss(model, part, device, tok.pad_token_id, cfg["pad_multiple"])
+            loss, _ = _batch_loss(
+                model, part, device, tok.pad_token_id, cfg["pad_multiple"], compiled=compiled
+            )
             (loss / n_sup).backward()  # mean over the step's supervised tokens
             total += loss.item()
             padded += len(part) * padded_width(part, cfg["pad_multiple"])
@@ -475,6 +508,8 @@ def train(
 
     merged = model.merge_and_unload() if cfg["method"] == "lora" else model
     merged.eval()
+    if attention != "sdpa":
+        merged.set_attn_implementation("sdpa")  # the saved model loads anywhere, without this package
     final = out.parent / f".{out.name}.saving"
     shutil.rmtree(final, ignore_errors=True)
     merged.save_pretrained(final, safe_serialization=True)
@@ -489,6 +524,7 @@ def train(
         "supervised_tokens": sum(sum(seqs[i]["mask"]) for g in plan for i in g),
         "method": cfg["method"],
         "compiled": compiled,
+        "attention": attention,
         "seconds": round(seconds, 1),
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
         "final_loss": round(sum(h["loss"] for h in history[-5:]) / len(history[-5:]), 4),

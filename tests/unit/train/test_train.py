@@ -520,10 +520,28 @@ def test_compiled_layers_train_the_same_model(finished, tmp_path):
     stats = train(HAND_CONVS, out, _params(max_steps=2, compile="inductor"), TOOLS, progress=False)
     eager = finished["first_stats"]
     assert stats["compiled"] is True and eager["compiled"] is False
+    assert stats["attention"] == "tft_causal"  # auto: compiled layers, one sequence a pass
     history = json.loads((out / "train_stats.json").read_text())["history"]
     assert [h["loss"] for h in history] == pytest.approx([h["loss"] for h in eager["history"]], rel=1e-4)
     a, b = _weights(out), finished["weights_2"]
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_custom_attention_trains_the_same_model(finished, tmp_path):
+    """train.attention=custom (what `auto` picks with compiled layers): the same losses and merged
+    weights as SDPA (float32), recorded in the stats; the saved model names no custom attention, so
+    it loads without this package."""
+    import torch
+
+    out = tmp_path / "custom"
+    stats = train(HAND_CONVS, out, _params(max_steps=2, attention="custom"), TOOLS, progress=False)
+    eager = finished["first_stats"]
+    assert stats["attention"] == "tft_causal" and eager["attention"] == "sdpa"
+    history = json.loads((out / "train_stats.json").read_text())["history"]
+    assert [h["loss"] for h in history] == pytest.approx([h["loss"] for h in eager["history"]], rel=1e-5)
+    a, b = _weights(out), finished["weights_2"]
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert "tft_causal" not in (out / "config.json").read_text()
 
 
 def test_compile_mode_is_checked():
