@@ -83,7 +83,6 @@ CHOICES: dict[str, tuple] = {
     "train.long_policy": ("split", "truncate"),
     "train.method": ("lora", "full"),
     "train.compile": ("auto", "inductor", "none"),
-    "train.attention": ("auto", "custom", "sdpa"),
     "train.tft_data": ("synthetic+seeds", "synthetic", "seeds"),
     "predict.method": ("fast", "naive"),
     "student.dtype": ("auto", "bfloat16", "float32", "float16"),

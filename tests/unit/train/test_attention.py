@@ -82,7 +82,7 @@ def test_steps_aside_without_gradients_or_with_a_mask():
 
 
 def test_use_picks_by_mode():
-    with pytest.raises(ValueError, match="train.attention must be auto, custom or sdpa, got 'flash'"):
+    with pytest.raises(ValueError, match="attention must be auto, custom or sdpa, got 'flash'"):
         use(None, "flash", True, 1)
     assert use(None, "sdpa", True, 1) == "sdpa"
     assert (
