@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,20 +25,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_learning import cpu_info  # noqa: E402
-from bench_train import dataset_files  # noqa: E402
+from bench_step import pool_sequences  # noqa: E402
 
-from tft_utils.core.io import read_jsonl  # noqa: E402
 from tft_utils.core.params import load_params  # noqa: E402
-from tft_utils.train.loop import (  # noqa: E402
-    _batch_loss,
-    _core,
-    compile_layers,
-    conversations_from_rows,
-    encode,
-    load_tools,
-    with_lora,
-)
-from tft_utils.train.render import Renderer  # noqa: E402
+from tft_utils.train.loop import _batch_loss, _core, compile_layers, with_lora  # noqa: E402
 
 
 def student(base, cfg, dtype, attention, compiled, lora=None):
@@ -88,22 +76,12 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     import torch
-    from transformers import AutoTokenizer
-
-    from tft_utils.train.student import base_model_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)
     params = load_params(args.profile)
     cfg = params["train"]
-    with tempfile.TemporaryDirectory() as tmp:
-        traces, tools_path = dataset_files(Path(tmp))
-        convs = conversations_from_rows(read_jsonl(traces), str(traces))[:60]
-        tools = load_tools(tools_path)
-    base = base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
-    renderer = Renderer.create(AutoTokenizer.from_pretrained(base), tools)
-    seqs = [s for c in convs for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])]
-    random.Random(0).shuffle(seqs)
+    base, seqs = pool_sequences(params, 60)
     seqs = seqs[: args.n]
 
     torch.manual_seed(0)

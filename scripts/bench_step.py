@@ -57,6 +57,25 @@ VARIANTS = (  # name, train.attention, compiled output-layer loss, fused AdamW
 )
 
 
+def pool_sequences(params: dict, n: int) -> tuple[Path, list[dict]]:
+    """(the profile's base model folder, the training sequences of the train pool's first `n`
+    conversations in a seeded shuffle), encoded as `train` encodes them."""
+    from transformers import AutoTokenizer
+
+    from tft_utils.train.student import base_model_dir
+
+    cfg = params["train"]
+    with tempfile.TemporaryDirectory() as tmp:
+        traces, tools_path = dataset_files(Path(tmp))
+        convs = conversations_from_rows(read_jsonl(traces), str(traces))[:n]
+        tools = load_tools(tools_path)
+    base = base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
+    renderer = Renderer.create(AutoTokenizer.from_pretrained(base), tools)
+    seqs = [s for c in convs for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])]
+    random.Random(0).shuffle(seqs)
+    return base, seqs
+
+
 def time_variant(base, params, seqs, warmup, steps, attention, head, fused) -> dict:
     import torch
 
@@ -106,22 +125,12 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     import torch
-    from transformers import AutoTokenizer
-
-    from tft_utils.train.student import base_model_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)
     params = load_params(args.profile)
     cfg = params["train"]
-    with tempfile.TemporaryDirectory() as tmp:
-        traces, tools_path = dataset_files(Path(tmp))
-        convs = conversations_from_rows(read_jsonl(traces), str(traces))[: args.n]
-        tools = load_tools(tools_path)
-    base = base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
-    renderer = Renderer.create(AutoTokenizer.from_pretrained(base), tools)
-    seqs = [s for c in convs for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])]
-    random.Random(0).shuffle(seqs)
+    base, seqs = pool_sequences(params, args.n)
     if len(seqs) < args.warmup + args.steps:
         sys.exit(f"{len(seqs)} sequences from {args.n} conversations: fewer than --warmup + --steps")
     by_name = {v[0]: v for v in VARIANTS}
