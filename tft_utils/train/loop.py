@@ -443,9 +443,8 @@ def train(
     elif cfg["method"] != "full":
         raise ValueError(f"train.method must be lora or full, got {cfg['method']!r}")
     fast = cfg["fast_step"]  # same function, same precision, ~1.1x a step on CPU (attention.py, README)
-    opt = optimizer(
-        model, cfg, fused=fast
-    )  # before compiling: LoRA+ groups the weights by their module names
+    # the optimizer before compiling: LoRA+ groups the weights by their module names
+    opt = optimizer(model, cfg, fused=fast)
     compiled = compile_layers(model, cfg["compile"], device)
     attention = use_attention(_core(model), "auto" if fast else "sdpa", compiled, micro)
     sched = get_linear_schedule_with_warmup(opt, cfg["warmup_steps"], steps)

@@ -85,9 +85,8 @@ def test_use_picks_by_mode():
     with pytest.raises(ValueError, match="attention must be auto, custom or sdpa, got 'flash'"):
         use(None, "flash", True, 1)
     assert use(None, "sdpa", True, 1) == "sdpa"
-    assert (
-        use(None, "auto", False, 1) == "sdpa"
-    )  # eager layers: the elementwise steps cost more than they save
+    # eager layers: the elementwise steps cost more than they save
+    assert use(None, "auto", False, 1) == "sdpa"
     assert use(None, "auto", True, 4) == "sdpa"  # padded passes carry a mask
 
 
