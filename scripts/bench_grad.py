@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_learning import cpu_info  # noqa: E402
-from bench_step import pool_sequences  # noqa: E402
+from bench_train import pool_sequences  # noqa: E402
 
 from tft_utils.core.params import load_params  # noqa: E402
 from tft_utils.train.loop import _batch_loss, _core, compile_layers, with_lora  # noqa: E402

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,20 +25,15 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_learning import cpu_info  # noqa: E402
-from bench_train import dataset_files  # noqa: E402
+from bench_train import pool_sequences  # noqa: E402
 
-from tft_utils.core.io import read_jsonl  # noqa: E402
 from tft_utils.core.params import load_params  # noqa: E402
 from tft_utils.train.loop import (  # noqa: E402
     _batch_loss,
     compile_layers,
-    conversations_from_rows,
-    encode,
-    load_tools,
     step_order,
     with_lora,
 )
-from tft_utils.train.render import Renderer  # noqa: E402
 
 RECIPES = (  # name, method, sequences per forward pass, decoder layers compiled (train.compile), LoRA's layers
     ("lora-b1", "lora", 1, False, 0),
@@ -108,20 +102,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--recipes", default="", help="comma list of recipe names to time (default: all)")
     args = ap.parse_args(argv)
     import torch
-    from transformers import AutoTokenizer
 
-    from tft_utils.train.student import base_model_dir, pick_device
+    from tft_utils.train.student import pick_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
     params = load_params("cpu")
-    with tempfile.TemporaryDirectory() as tmp:
-        traces, tools_path = dataset_files(Path(tmp))
-        convs = conversations_from_rows(read_jsonl(traces), str(traces))[: args.n]
-        tools = load_tools(tools_path)
-    base = base_model_dir("cpu")
-    renderer = Renderer.create(AutoTokenizer.from_pretrained(base), tools)
-    seqs = [s for c in convs for s in encode(renderer, c, params["train"]["max_tokens"])]
+    base, seqs = pool_sequences(params, args.n, shuffle=False)
     res = {}
     wanted = {r for r in args.recipes.split(",") if r}
     unknown = wanted - {r[0] for r in RECIPES}

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,21 +31,16 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_learning import cpu_info  # noqa: E402
-from bench_train import dataset_files  # noqa: E402
+from bench_train import pool_sequences  # noqa: E402
 
-from tft_utils.core.io import read_jsonl  # noqa: E402
 from tft_utils.core.params import load_params  # noqa: E402
 from tft_utils.train.loop import (  # noqa: E402
     _batch_loss,
     _core,
     compile_layers,
-    conversations_from_rows,
-    encode,
-    load_tools,
     optimizer,
     with_lora,
 )
-from tft_utils.train.render import Renderer  # noqa: E402
 
 VARIANTS = (  # name, train.attention, compiled output-layer loss, fused AdamW
     ("previous", "sdpa", False, False),
@@ -55,25 +48,6 @@ VARIANTS = (  # name, train.attention, compiled output-layer loss, fused AdamW
     ("+head", "custom", True, False),
     ("now", "custom", True, True),
 )
-
-
-def pool_sequences(params: dict, n: int) -> tuple[Path, list[dict]]:
-    """(the profile's base model folder, the training sequences of the train pool's first `n`
-    conversations in a seeded shuffle), encoded as `train` encodes them."""
-    from transformers import AutoTokenizer
-
-    from tft_utils.train.student import base_model_dir
-
-    cfg = params["train"]
-    with tempfile.TemporaryDirectory() as tmp:
-        traces, tools_path = dataset_files(Path(tmp))
-        convs = conversations_from_rows(read_jsonl(traces), str(traces))[:n]
-        tools = load_tools(tools_path)
-    base = base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
-    renderer = Renderer.create(AutoTokenizer.from_pretrained(base), tools)
-    seqs = [s for c in convs for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])]
-    random.Random(0).shuffle(seqs)
-    return base, seqs
 
 
 def time_variant(base, params, seqs, warmup, steps, attention, head, fused) -> dict:

@@ -50,6 +50,26 @@ def dataset_files(tmp: Path) -> tuple[Path, Path]:
     return tmp / "train_pool.jsonl", tmp / "tools.json"
 
 
+def pool_sequences(params: dict, n: int, shuffle: bool = True) -> tuple[Path, list[dict]]:
+    """(the profile's base model folder, the training sequences of the train pool's first `n`
+    conversations), encoded as `train` encodes them; in a seeded shuffle unless `shuffle` is False."""
+    from transformers import AutoTokenizer
+
+    from tft_utils.train.student import base_model_dir
+
+    cfg = params["train"]
+    with tempfile.TemporaryDirectory() as tmp:
+        traces, tools_path = dataset_files(Path(tmp))
+        convs = conversations_from_rows(read_jsonl(traces), str(traces))[:n]
+        tools = load_tools(tools_path)
+    base = base_model_dir(params["student"]["model"], params["student"]["cache_dir"])
+    renderer = Renderer.create(AutoTokenizer.from_pretrained(base), tools)
+    seqs = [s for c in convs for s in encode(renderer, c, cfg["max_tokens"], cfg["long_policy"], cfg["unit"])]
+    if shuffle:
+        random.Random(0).shuffle(seqs)
+    return base, seqs
+
+
 def supervised_turns(mask: list[bool]) -> int:
     """Runs of supervised tokens: one per trained call."""
     return sum(1 for p, m in enumerate(mask) if m and (p == 0 or not mask[p - 1]))
