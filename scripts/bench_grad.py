@@ -5,7 +5,7 @@ taken three times from the same adapter weights (B drawn small instead of LoRA's
 adapter gets a gradient): in float32 with transformers' SDPA attention (the reference), and in
 bf16 with the decoder layers compiled as training runs them, once with the previous step (SDPA
 attention, eager output-layer loss) and once with today's (`train.attention: custom`, compiled
-output-layer loss). Printed per variant: the gradient's relative error ||g - g32|| / ||g32|| and its
+output-layer loss), then both again with `train.amp` (the float32 adapters' products in bf16). Printed per variant: the gradient's relative error ||g - g32|| / ||g32|| and its
 cosine with the reference, mean and worst over the sequences; then the CPU. If today's errors match
 the previous step's, the two train the same function to the same precision and any difference in
 what their students learn is a bf16 trajectory's chance, not the kernel.
@@ -28,7 +28,7 @@ from bench_learning import cpu_info  # noqa: E402
 from bench_train import pool_sequences  # noqa: E402
 
 from tft_utils.core.params import load_params  # noqa: E402
-from tft_utils.train.loop import _batch_loss, _core, compile_layers, with_lora  # noqa: E402
+from tft_utils.train.loop import _batch_loss, _core, autocast, compile_layers, with_lora  # noqa: E402
 
 
 def student(base, cfg, dtype, attention, compiled, lora=None):
@@ -53,12 +53,13 @@ def student(base, cfg, dtype, attention, compiled, lora=None):
     return model, tok
 
 
-def grads(model, tok, seqs, pad_multiple, head) -> list:
+def grads(model, tok, seqs, pad_multiple, head, amp=False) -> list:
     import torch
 
     out = []
     for s in seqs:
-        loss, _ = _batch_loss(model, [s], "cpu", tok.pad_token_id, pad_multiple, compiled=head)
+        with autocast(model, amp):
+            loss, _ = _batch_loss(model, [s], "cpu", tok.pad_token_id, pad_multiple, compiled=head)
         loss.backward()
         g = torch.cat(
             [p.grad.float().flatten() for _, p in sorted(model.named_parameters()) if p.requires_grad]
@@ -89,8 +90,16 @@ def main(argv=None) -> dict:
     lora = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     ref = grads(model, tok, seqs, cfg["pad_multiple"], False)
     res = {}
-    for name, attention, head in (("previous", "sdpa", False), ("now", "custom", True)):
-        got = grads(*student(base, cfg, "bfloat16", attention, True, lora), seqs, cfg["pad_multiple"], head)
+    variants = (  # name, attention, compiled output-layer loss, train.amp
+        ("previous", "sdpa", False, False),
+        ("now", "custom", True, False),
+        ("amp", "sdpa", False, True),
+        ("now+amp", "custom", True, True),
+    )
+    for name, attention, head, amp in variants:
+        torch._dynamo.reset()
+        model, tok = student(base, cfg, "bfloat16", attention, True, lora)
+        got = grads(model, tok, seqs, cfg["pad_multiple"], head, amp)
         err = [((g - r).norm() / r.norm()).item() for g, r in zip(got, ref, strict=True)]
         cos = [
             torch.nn.functional.cosine_similarity(g, r, dim=0).item() for g, r in zip(got, ref, strict=True)

@@ -9,6 +9,8 @@ The variants add today's three changes one at a time:
   +attention  train.attention custom: flash forward, backward by batched matrix products
   +head       and the output layer's cross-entropy compiled (tft_utils/train/loop.py `_head_ce`)
   now         and fused AdamW: what `train` runs with `train.fast_step: true` (compiled layers)
+  amp         `previous` with `train.amp: true`: the float32 adapters' products in bf16 (autocast)
+  now+amp     `now` with `train.amp: true`
 
 Printed per variant: real tokens/s over the timed steps, the ratio to `previous`, the mean loss of
 the timed steps (the variants compute the same function: bf16 rounding only), then the CPU (model,
@@ -37,26 +39,30 @@ from tft_utils.core.params import load_params  # noqa: E402
 from tft_utils.train.loop import (  # noqa: E402
     _batch_loss,
     _core,
+    autocast,
     compile_layers,
     optimizer,
     with_lora,
 )
 
-VARIANTS = (  # name, train.attention, compiled output-layer loss, fused AdamW
-    ("previous", "sdpa", False, False),
-    ("+attention", "custom", False, False),
-    ("+head", "custom", True, False),
-    ("now", "custom", True, True),
+VARIANTS = (  # name, train.attention, compiled output-layer loss, fused AdamW, train.amp
+    ("previous", "sdpa", False, False, False),
+    ("+attention", "custom", False, False, False),
+    ("+head", "custom", True, False, False),
+    ("now", "custom", True, True, False),
+    ("amp", "sdpa", False, False, True),
+    ("now+amp", "custom", True, True, True),
 )
 
 
-def time_variant(base, params, seqs, warmup, steps, attention, head, fused) -> dict:
+def time_variant(base, params, seqs, warmup, steps, attention, head, fused, amp) -> dict:
     import torch
 
     from tft_utils.train.attention import use
     from tft_utils.train.student import load_student
 
     cfg = params["train"]
+    torch._dynamo.reset()  # each variant compiles afresh: one process's compile caches would overflow
     torch.manual_seed(0)
     model, tok = load_student(base, "cpu", params["student"]["dtype"])
     model.train()
@@ -67,7 +73,8 @@ def time_variant(base, params, seqs, warmup, steps, attention, head, fused) -> d
     tokens, seconds, losses = 0, 0.0, []
     for i, s in enumerate(seqs[: warmup + steps]):
         t0 = time.perf_counter()
-        loss, n = _batch_loss(model, [s], "cpu", tok.pad_token_id, cfg["pad_multiple"], compiled=head)
+        with autocast(model, amp):
+            loss, n = _batch_loss(model, [s], "cpu", tok.pad_token_id, cfg["pad_multiple"], compiled=head)
         (loss / n).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -113,9 +120,9 @@ def main(argv=None) -> dict:
         sys.exit(f"--variants: unknown {unknown}; known: {list(by_name)}")
     chosen = [by_name[n] for n in names]  # in the order given: a later variant may run on a warmer process
     res: dict = {}
-    for name, attention, head, fused in chosen:
+    for name, *how in chosen:
         print(f"[{name}] {args.warmup} warm-up + {args.steps} timed steps ...", file=sys.stderr, flush=True)
-        res[name] = time_variant(base, params, seqs, args.warmup, args.steps, attention, head, fused)
+        res[name] = time_variant(base, params, seqs, args.warmup, args.steps, *how)
     first = res[chosen[0][0]]["tokens_per_s"]
     print(f"{'variant':<12} {'tokens/s':>9} {'x ' + chosen[0][0]:>12} {'mean loss':>10}")
     for name, r in res.items():

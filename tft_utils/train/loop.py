@@ -197,6 +197,25 @@ def _head_ce_compiled():
     return torch.compile(_head_ce, dynamic=True)
 
 
+def autocast(model, on: bool):
+    """`train.amp`: a context in which the float32 LoRA adapters multiply in the student's own dtype.
+
+    peft keeps a bf16 student's adapters in float32 (its `autocast_adapter_dtype`), so their products
+    run in float32, off the CPU's bf16 matrix units, while every other product of the step is bf16.
+    Under torch.autocast they are cast to bf16 for the products only (float32 accumulation, as the
+    frozen weights' own products); the weights, their gradients and AdamW stay float32: mixed
+    precision as usual. A float32 student (no bf16 units, `student.dtype: auto`) runs unchanged."""
+    import contextlib
+
+    import torch
+
+    dtype = next(model.parameters()).dtype  # peft puts the frozen base weights first
+    device = next(model.parameters()).device.type
+    if not on or dtype not in (torch.bfloat16, torch.float16):
+        return contextlib.nullcontext()
+    return torch.autocast(device, dtype=dtype)
+
+
 def _batch_loss(
     model,
     batch: list[dict],
@@ -448,6 +467,8 @@ def train(
     compiled = compile_layers(model, cfg["compile"], device)
     attention = use_attention(_core(model), "auto" if fast else "sdpa", compiled, micro)
     sched = get_linear_schedule_with_warmup(opt, cfg["warmup_steps"], steps)
+    # train.amp: the float32 adapters' products in the student's bf16 (a float32 student: unchanged)
+    amp_on = bool(cfg["amp"]) and next(model.parameters()).dtype in (torch.bfloat16, torch.float16)
     ckpt, step, history, tokens, padded, seconds = out / "checkpoint", 0, [], 0, 0, 0.0
     if (ckpt / "state.pt").exists():  # resume where a previous run stopped
         state = torch.load(ckpt / "state.pt", weights_only=False)
@@ -469,9 +490,10 @@ def train(
         total = 0.0
         for k in range(0, len(batch), micro):
             part = batch[k : k + micro]
-            loss, _ = _batch_loss(
-                model, part, device, tok.pad_token_id, cfg["pad_multiple"], compiled=compiled and fast
-            )
+            with autocast(model, amp_on):
+                loss, _ = _batch_loss(
+                    model, part, device, tok.pad_token_id, cfg["pad_multiple"], compiled=compiled and fast
+                )
             (loss / n_sup).backward()  # mean over the step's supervised tokens
             total += loss.item()
             padded += len(part) * padded_width(part, cfg["pad_multiple"])
@@ -526,6 +548,7 @@ def train(
         "method": cfg["method"],
         "compiled": compiled,
         "fast_step": fast,
+        "amp": amp_on,
         "attention": attention,
         "seconds": round(seconds, 1),
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
