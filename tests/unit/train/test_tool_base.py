@@ -45,9 +45,16 @@ def test_built_once_then_reused_and_rebuilt_when_its_recipe_changes(sgd_dir, mod
     assert student_base(params, log=logs.append) == first and not any("tool base:" in x for x in logs)
     assert fresh.read(first)["digest"] == stamp["digest"]
     # students adapting their top layers only (train.lora_layers), or at another rate (train.lr,
-    # train.loraplus_ratio), or with the fast step, share the base built on every layer at
+    # train.loraplus_ratio), or with the fast step or amp, share the base built on every layer at
     # student.tool_base_lr with the default step
-    for other in ("train.lora_layers=1", "train.lr=3e-3", "train.loraplus_ratio=16", "train.fast_step=true"):
+    knobs = (
+        "train.lora_layers=1",
+        "train.lr=3e-3",
+        "train.loraplus_ratio=16",
+        "train.fast_step=true",
+        "train.amp=true",
+    )
+    for other in knobs:
         student_base(load_params("smoke", None, [*over, other]), log=logs.append)
         assert fresh.read(first)["digest"] == stamp["digest"] and not any("tool base:" in x for x in logs)
     more = load_params("smoke", None, [*over[:1], "student.tool_base_steps=3", *over[2:]])

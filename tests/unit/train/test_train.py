@@ -624,3 +624,48 @@ def test_loraplus_ratio_moves_the_b_matrices_further_per_step(tmp_path):
         ValueError, match="train.loraplus_ratio 16.0 applies to train.method lora, not 'full'"
     ):
         optimizer(model, {**cfg, "method": "full"})
+
+
+def test_amp_leaves_a_float32_student_unchanged(finished, tmp_path):
+    """train.amp on a float32 student (no bf16 units): no autocast, the same run to the bit."""
+    import torch
+
+    out = tmp_path / "amp32"
+    stats = train(HAND_CONVS, out, _params(max_steps=2, amp=True), TOOLS, progress=False)
+    assert stats["amp"] is False and finished["first_stats"]["amp"] is False
+    history = json.loads((out / "train_stats.json").read_text())["history"]
+    assert [h["loss"] for h in history] == [h["loss"] for h in finished["first_stats"]["history"]]
+    a, b = _weights(out), finished["weights_2"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_amp_multiplies_the_adapters_in_bf16():
+    """A bf16 student's adapters are float32 (peft); under train.amp their products come out bf16,
+    their gradients stay float32 and the loss moves by bf16 rounding only."""
+    import torch
+
+    from tft_utils.train.loop import _batch_loss, autocast, with_lora
+    from tft_utils.train.student import base_model_dir, load_student
+
+    params = _params()
+    model, tok = load_student(base_model_dir("smoke"), "cpu", "bfloat16")
+    model.train()
+    model = with_lora(model, params["train"])
+    lora = [p for p in model.parameters() if p.requires_grad]
+    assert lora and {p.dtype for p in lora} == {torch.float32}
+    seq = encode(Renderer.create(tok, TOOLS), HAND_CONVS[0], 512, "split", "conversation")[0]
+    module = next(m for n, m in model.named_modules() if n.endswith("q_proj.lora_A.default"))
+    seen = []
+    module.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    losses, grads = {}, {}
+    for on in (False, True):
+        with autocast(model, on):
+            loss, n = _batch_loss(model, [seq], "cpu", tok.pad_token_id, 64)
+        (loss / n).backward()
+        losses[on], grads[on] = loss.item() / n, [p.grad.clone() for p in lora]
+        model.zero_grad(set_to_none=True)
+    assert seen == [torch.float32, torch.bfloat16]
+    assert all(g.dtype == torch.float32 for g in grads[True])
+    assert losses[True] == pytest.approx(losses[False], rel=2e-2)
+    g0, g1 = torch.cat([g.flatten() for g in grads[False]]), torch.cat([g.flatten() for g in grads[True]])
+    assert torch.nn.functional.cosine_similarity(g0, g1, dim=0) > 0.95
