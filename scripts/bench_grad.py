@@ -5,8 +5,9 @@ taken three times from the same adapter weights (B drawn small instead of LoRA's
 adapter gets a gradient): in float32 with transformers' SDPA attention (the reference), and in
 bf16 with the decoder layers compiled as training runs them, once with the previous step (SDPA
 attention, eager output-layer loss) and once with today's (`train.attention: custom`, compiled
-output-layer loss), then both again with `train.amp` (the float32 adapters' products in bf16). Printed per variant: the gradient's relative error ||g - g32|| / ||g32|| and its
-cosine with the reference, mean and worst over the sequences; then the CPU. If today's errors match
+output-layer loss), then both again with `train.amp` (the float32 adapters' products in bf16).
+Printed per variant: the gradient's relative error ||g - g32|| / ||g32|| and its cosine with the
+reference, mean and worst over the sequences; then the CPU. If today's errors match
 the previous step's, the two train the same function to the same precision and any difference in
 what their students learn is a bf16 trajectory's chance, not the kernel.
 

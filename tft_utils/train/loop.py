@@ -209,11 +209,17 @@ def autocast(model, on: bool):
 
     import torch
 
-    dtype = next(model.parameters()).dtype  # peft puts the frozen base weights first
-    device = next(model.parameters()).device.type
-    if not on or dtype not in (torch.bfloat16, torch.float16):
+    if not amp_applies(model, on):
         return contextlib.nullcontext()
-    return torch.autocast(device, dtype=dtype)
+    first = next(model.parameters())  # peft puts the frozen base weights first
+    return torch.autocast(first.device.type, dtype=first.dtype)
+
+
+def amp_applies(model, on: bool) -> bool:
+    """Whether `train.amp` changes anything: asked for, and the student is bf16 or fp16."""
+    import torch
+
+    return bool(on) and next(model.parameters()).dtype in (torch.bfloat16, torch.float16)
 
 
 def _batch_loss(
@@ -468,7 +474,7 @@ def train(
     attention = use_attention(_core(model), "auto" if fast else "sdpa", compiled, micro)
     sched = get_linear_schedule_with_warmup(opt, cfg["warmup_steps"], steps)
     # train.amp: the float32 adapters' products in the student's bf16 (a float32 student: unchanged)
-    amp_on = bool(cfg["amp"]) and next(model.parameters()).dtype in (torch.bfloat16, torch.float16)
+    amp_on = amp_applies(model, cfg["amp"])
     ckpt, step, history, tokens, padded, seconds = out / "checkpoint", 0, [], 0, 0, 0.0
     if (ckpt / "state.pt").exists():  # resume where a previous run stopped
         state = torch.load(ckpt / "state.pt", weights_only=False)

@@ -89,8 +89,9 @@ def tool_base_recipe(params: dict) -> dict:
 
     Adapters on every layer whatever the students' `train.lora_layers`, plain AdamW at
     `student.tool_base_lr` whatever their `train.lr` / `train.loraplus_ratio`, and the default step
-    whatever their `train.fast_step` / `train.amp`: the base is paid once for all students and measured as built, so
-    students trained with any of these knobs start from the same base, byte for byte. One built on the
+    whatever their `train.fast_step` / `train.amp`: the base is paid once for all students and
+    measured as built, so students trained with any of these knobs start from the same base, byte
+    for byte. One built on the
     top 15 of 30 taught the call format less well (S1, students on the top 15 x 700 steps: right
     function 57-61 of 72 from it, 65-69 from the every-layer base); one built with the fast step rounds
     differently (sha256 802cbdb2... vs d0ca0a21...) and its S1 students made 35 / 31 of 72 judged good
