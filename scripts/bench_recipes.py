@@ -100,6 +100,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--seqs-per-step", type=int, default=8, help="sequences per optimizer step")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--recipes", default="", help="comma list of recipe names to time (default: all)")
+    ap.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "bfloat16", "float32"),
+        help="the student's dtype (student.dtype; auto: bf16 where the CPU has bf16 matrix units)",
+    )
     args = ap.parse_args(argv)
     import torch
 
@@ -107,7 +113,7 @@ def main(argv=None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    params = load_params("cpu")
+    params = load_params("cpu", overrides=[f"student.dtype={args.dtype}"])
     base, seqs = pool_sequences(params, args.n, shuffle=False)
     res = {}
     wanted = {r for r in args.recipes.split(",") if r}
