@@ -45,6 +45,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "evaluate.seed": (0, INF, True, False),
     "student.tool_base_steps": (1, INF, True, False),
     "student.tool_base_lr": (0, 1, False, True),
+    "student.tool_base_max_tokens": (16, INF, True, False),
     "train.max_tokens": (16, INF, True, False),
     "train.max_steps": (0, INF, True, False),
     "train.epochs": (0, INF, True, False),

@@ -89,13 +89,14 @@ def tool_base_recipe(params: dict) -> dict:
 
     Adapters on every layer whatever the students' `train.lora_layers`, plain AdamW at
     `student.tool_base_lr` whatever their `train.lr` / `train.loraplus_ratio`, and the default step
-    whatever their `train.fast_step` / `train.amp`: the base is paid once for all students and
-    measured as built, so students trained with any of these knobs start from the same base, byte
-    for byte. One built on the
-    top 15 of 30 taught the call format less well (S1, students on the top 15 x 700 steps: right
-    function 57-61 of 72 from it, 65-69 from the every-layer base); one built with the fast step rounds
-    differently (sha256 802cbdb2... vs d0ca0a21...) and its S1 students made 35 / 31 of 72 judged good
-    where the same students from the default base made 39 / 34 (README, "A faster step")."""
+    whatever their `train.fast_step` / `train.amp`, and sequences of `student.tool_base_max_tokens`
+    (null: their `train.max_tokens`): the base is paid once for all students and measured as built,
+    so students trained with any of these knobs start from the same base, byte for byte. One built
+    on the top 15 of 30 taught the call format less well (S1, students on the top 15 x 700 steps:
+    right function 57-61 of 72 from it, 65-69 from the every-layer base); one built with the fast
+    step rounds differently (sha256 802cbdb2... vs d0ca0a21...) and its S1 students made 35 / 31 of
+    72 judged good where the same students from the default base made 39 / 34 (README, "A faster
+    step")."""
     st = params["student"]
     own = {
         "max_steps": st["tool_base_steps"],
@@ -103,6 +104,7 @@ def tool_base_recipe(params: dict) -> dict:
         "loraplus_ratio": 1.0,
         "fast_step": False,
         "amp": False,
+        "max_tokens": st.get("tool_base_max_tokens") or params["train"]["max_tokens"],
     }
     return {
         "train": {**params["train"], **own, "seed": 0, "lora_layers": 0},

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tft_utils.core import fresh
-from tft_utils.core.params import load_params
+from tft_utils.core.params import ParamsError, load_params
 from tft_utils.train.tool_base import EXCLUDED, domain_prompt, student_base, tool_base_conversations
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -115,3 +115,19 @@ def test_the_base_trains_at_its_own_rate_with_plain_adamw():
     assert (cfg["lr"], cfg["loraplus_ratio"], cfg["lora_layers"], cfg["seed"]) == (2e-3, 1.0, 0, 0)
     fast = tool_base_recipe(load_params("smoke", None, ["train.fast_step=true"]))["train"]
     assert fast["fast_step"] is False and fast == tool_base_recipe(load_params("smoke"))["train"]
+
+
+def test_the_base_keeps_its_own_sequence_length_when_one_is_set():
+    """`student.tool_base_max_tokens` pins the base's sequences, so students trained on whole
+    conversations (a larger `train.max_tokens`) share the base of the default recipe; null follows
+    the students' `train.max_tokens`, as before."""
+    from tft_utils.train.tool_base import tool_base_recipe
+
+    pinned = ["student.tool_base_max_tokens=300"]
+    a = tool_base_recipe(load_params("smoke", None, [*pinned, "train.max_tokens=512"]))
+    b = tool_base_recipe(load_params("smoke", None, [*pinned, "train.max_tokens=4096"]))
+    assert a == b and a["train"]["max_tokens"] == 300
+    c = tool_base_recipe(load_params("smoke", None, ["train.max_tokens=4096"]))
+    assert c["train"]["max_tokens"] == 4096
+    with pytest.raises(ParamsError, match="tool_base_max_tokens"):
+        load_params("smoke", None, ["student.tool_base_max_tokens=8"])
