@@ -9,7 +9,7 @@ padding share, and each recipe's tokens/s as a fraction of forward-only (a backw
 forwards, so ~0.33 is the ideal).
 
 Usage: python scripts/bench_recipes.py [--n 64] [--steps 6] [--seqs-per-step 4] [--threads 0]
-       [--recipes lora-b1-compiled,lora-top15-compiled]
+       [--recipes lora-b1-compiled,lora-top15-compiled] [--max-tokens 4096] [--dtype auto]
 """
 
 from __future__ import annotations
@@ -106,6 +106,12 @@ def main(argv=None) -> dict:
         choices=("auto", "bfloat16", "float32"),
         help="the student's dtype (student.dtype; auto: bf16 where the CPU has bf16 matrix units)",
     )
+    ap.add_argument(
+        "--max-tokens",
+        type=int,
+        default=0,
+        help="train.max_tokens of the sequences (0: the cpu profile's 1024; 4096: whole conversations)",
+    )
     args = ap.parse_args(argv)
     import torch
 
@@ -113,7 +119,10 @@ def main(argv=None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    params = load_params("cpu", overrides=[f"student.dtype={args.dtype}"])
+    over = [f"student.dtype={args.dtype}"] + (
+        [f"train.max_tokens={args.max_tokens}"] if args.max_tokens else []
+    )
+    params = load_params("cpu", overrides=over)
     base, seqs = pool_sequences(params, args.n, shuffle=False)
     res = {}
     wanted = {r for r in args.recipes.split(",") if r}
@@ -136,7 +145,11 @@ def main(argv=None) -> dict:
     fwd = max(res["forward-mb1"]["tokens_per_s"], res["forward-mb8"]["tokens_per_s"])
     cpu, isa = cpu_info()
     _, dtype = pick_device("cpu", params["student"]["dtype"])
-    print(f"bench_recipes: {cpu} ({isa}), {torch.get_num_threads()} threads, {dtype}, {len(seqs)} sequences")
+    n_tok = sum(len(s["ids"]) for s in seqs)
+    print(
+        f"bench_recipes: {cpu} ({isa}), {torch.get_num_threads()} threads, {dtype}, {len(seqs)} sequences "
+        f"({n_tok / len(seqs):.0f} tokens each, train.max_tokens {params['train']['max_tokens']})"
+    )
     print(f"{'recipe':<18}{'tok/s':>9}{'pad':>7}{'/fwd':>7}")
     for name, r in res.items():
         print(f"{name:<18}{r['tokens_per_s']:>9}{r['padding_share']:>7}{r['tokens_per_s'] / fwd:>7.2f}")
@@ -146,6 +159,8 @@ def main(argv=None) -> dict:
         "isa": isa,
         "threads": torch.get_num_threads(),
         "dtype": str(dtype),
+        "max_tokens": params["train"]["max_tokens"],
+        "mean_tokens": round(n_tok / len(seqs), 1),
         **res,
     }
     print(json.dumps(out))
