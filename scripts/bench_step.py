@@ -17,6 +17,9 @@ the timed steps (the variants compute the same function: bf16 rounding only), th
 ISA), dtype and threads, and one JSON line. Float32 equality of losses and weights is tested
 (tests/unit/train/test_attention.py, test_train.py), not here.
 
+A variant named twice in `--variants` (e.g. previous,now,now,previous, to see what the order does on a box
+that warms up) is timed and printed each time, the repeats as now#2, previous#2.
+
 Usage: python scripts/bench_step.py [--profile cpu] [--n 120] [--warmup 30] [--steps 40] [--threads 0]
 """
 
@@ -121,8 +124,11 @@ def main(argv=None) -> dict:
     chosen = [by_name[n] for n in names]  # in the order given: a later variant may run on a warmer process
     res: dict = {}
     for name, *how in chosen:
-        print(f"[{name}] {args.warmup} warm-up + {args.steps} timed steps ...", file=sys.stderr, flush=True)
-        res[name] = time_variant(base, params, seqs, args.warmup, args.steps, *how)
+        # a variant named again (alternated, to see the order's effect) is kept as name#2, name#3, ...
+        label = name if name not in res else f"{name}#{sum(k.split('#')[0] == name for k in res) + 1}"
+        print(f"[{label}] {args.warmup} warm-up + {args.steps} timed steps ...", file=sys.stderr, flush=True)
+        res[label] = time_variant(base, params, seqs, args.warmup, args.steps, *how)
+        print(f"[{label}] {res[label]['tokens_per_s']:.1f} tokens/s", file=sys.stderr, flush=True)
     first = res[chosen[0][0]]["tokens_per_s"]
     print(f"{'variant':<12} {'tokens/s':>9} {'x ' + chosen[0][0]:>12} {'mean loss':>10}")
     for name, r in res.items():
