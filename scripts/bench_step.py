@@ -123,9 +123,11 @@ def main(argv=None) -> dict:
         sys.exit(f"--variants: unknown {unknown}; known: {list(by_name)}")
     chosen = [by_name[n] for n in names]  # in the order given: a later variant may run on a warmer process
     res: dict = {}
-    for name, *how in chosen:
-        # a variant named again (alternated, to see the order's effect) is kept as name#2, name#3, ...
-        label = name if name not in res else f"{name}#{sum(k.split('#')[0] == name for k in res) + 1}"
+    for i, (name, *how) in enumerate(chosen):
+        times = names[:i].count(
+            name
+        )  # a variant named again (to see the order's effect): name#2, name#3, ...
+        label = f"{name}#{times + 1}" if times else name
         print(f"[{label}] {args.warmup} warm-up + {args.steps} timed steps ...", file=sys.stderr, flush=True)
         res[label] = time_variant(base, params, seqs, args.warmup, args.steps, *how)
         print(f"[{label}] {res[label]['tokens_per_s']:.1f} tokens/s", file=sys.stderr, flush=True)
