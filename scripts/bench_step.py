@@ -124,9 +124,8 @@ def main(argv=None) -> dict:
     chosen = [by_name[n] for n in names]  # in the order given: a later variant may run on a warmer process
     res: dict = {}
     for i, (name, *how) in enumerate(chosen):
-        times = names[:i].count(
-            name
-        )  # a variant named again (to see the order's effect): name#2, name#3, ...
+        # a variant named again (to see the order's effect) is labelled name#2, name#3, ...
+        times = names[:i].count(name)
         label = f"{name}#{times + 1}" if times else name
         print(f"[{label}] {args.warmup} warm-up + {args.steps} timed steps ...", file=sys.stderr, flush=True)
         res[label] = time_variant(base, params, seqs, args.warmup, args.steps, *how)
