@@ -95,6 +95,13 @@ def _finish(tokenizer, tokens: list[int]) -> str:
     return (text[: cut + len(STOP)] if cut >= 0 else text).strip()
 
 
+def _greedy(logits) -> list[int]:
+    """The most likely token of each row (the first one on a tie, as argmax and `generate`). `max`'s indices, not
+    `argmax`: on CPU bf16 logits argmax is ~4x slower (128 rows x 49152: 23 ms against 5.7 ms, one thread), a
+    third of a smoke model's prediction time."""
+    return logits.max(-1).indices.tolist()
+
+
 def _stop_ids(tokenizer, model) -> set[int]:
     ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
     gen = model.generation_config.eos_token_id
@@ -222,7 +229,7 @@ class _Student:
         pos = torch.tensor([[s.p + len(s.gen) - 1 for s in active]], device=self.device)
         step = _Step(active, own, self.model.config.num_attention_heads // own.shape[1], self.device)
         logits = self._forward(ids, pos, step)
-        for s, token in zip(active, logits[0].argmax(-1).tolist(), strict=True):
+        for s, token in zip(active, _greedy(logits[0]), strict=True):
             take(s, token)
         return finished, [s for s in active if not s.done]
 
@@ -271,7 +278,7 @@ class _Student:
             end = min(start + PREFILL_CHUNK, len(ctx))
             want = [q for q in need if start <= q < end]
             logits = self._chunk(ctx, kv, start, end, want)
-            greedy |= dict(zip(want, logits[0, : len(want)].argmax(-1).tolist(), strict=True))
+            greedy |= dict(zip(want, _greedy(logits[0, : len(want)]), strict=True))
         return _Conversation(group, p, drafts, kv), greedy
 
     def _chunk(self, ctx: list[int], kv, start: int, end: int, want: list[int]):
