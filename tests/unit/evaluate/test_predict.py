@@ -247,6 +247,24 @@ def test_fast_of_one_group_equals_its_batched_predictions(varied_model, hand_pai
     assert [student.fast(g) for g in gs] == [together[id(g)] for g in gs]
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_the_greedy_token_is_the_first_of_tied_maxima(dtype):
+    """`_greedy` (max's indices, faster than argmax on CPU bf16) picks what argmax and `generate` pick: the
+    first maximal index of each row, where several logits are equal."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    # logits on a coarse grid, as bf16 rounding makes them: each row's maximum is tied many times over
+    rows = (torch.randint(0, 200, (16, 49152), generator=g) / 8).to(getattr(torch, dtype))
+    rows[3] = 0.0  # every column tied: the first
+    rows[5, 100] = rows[5, 7] = 99.0  # two tied maxima above the rest: the earlier one
+    lists = rows.tolist()
+    want = [r.index(max(r)) for r in lists]  # list.index: the first
+    assert predict_module._greedy(rows) == want == rows.argmax(-1).tolist()
+    assert want[3] == 0 and want[5] == 7
+    assert all(r.count(max(r)) > 1 for r in lists)
+
+
 def test_groups_share_a_conversation_sorted_by_turn(hand_pairs):
     got = [[(r["dialogue_id"], r["turn"]) for r in g] for g in groups(hand_pairs[::-1])]
     assert got == [
