@@ -131,10 +131,14 @@ def make_plan(
     seeds: list[int] | None = None,
     log=None,
     stages: list[str] | None = None,
+    measure: bool = False,
 ) -> Plan:
-    """The plan of `tft run` with the same arguments (`stages`: only those notebooks' calls and work)."""
+    """The plan of `tft run` with the same arguments (`stages`: only those notebooks' calls and work).
+    The student's hours use this machine's measured throughputs where they are kept for its recipe
+    (tft_utils/plan/throughput.py; `measure`: measure them now), else the ones params.plan assumes."""
     from tft_utils.core.params import load_params
     from tft_utils.core.paths import run_paths
+    from tft_utils.plan import throughput
 
     started = time.time()
     overrides = list(overrides) + ([f"run.seeds={json.dumps(seeds)}"] if seeds else [])
@@ -154,17 +158,25 @@ def make_plan(
     once: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="tft-plan-") as tmp:
         data = dataset(base, run_dir, Path(tmp))
+        measured = throughput.rates(base, data, measure=measure, log=log)
         for k, s in enumerate(scenarios):
             if log:
                 log(f"plan: {s} ...")
             params = load_params(profile, s, overrides)
+            rates = (
+                measured
+                if measured and throughput.fingerprint(params)["digest"] == measured["digest"]
+                else None
+            )
+            if rates:  # this machine's figures for this recipe in place of the assumed ones
+                params["plan"] = {**params["plan"], **{k: rates[k] for k in throughput.FIGURES if k in rates}}
             paths = run_paths(run_dir, s)
             count = StageCounter(params, tokens, seen)
             rows, cleaned, pairs = llm_rows(s, params, paths, data, pipelines, count, once)
             plan.llm += rows
             plan.students += student_rows(s, params, paths, data, pipelines, cleaned, pairs, tokens, k == 0)
             if k == 0:
-                plan.assumptions = assumptions(params, data, cleaned)
+                plan.assumptions = assumptions(params, data, cleaned, rates)
     if stages:
         plan.llm = [r for r in plan.llm if r.notebook in stages]
         plan.students = [s for s in plan.students if {"05", "06"} & set(stages)]
@@ -172,9 +184,18 @@ def make_plan(
     return plan
 
 
-def assumptions(params: dict, data: Data, cleaned) -> dict:
+def assumptions(params: dict, data: Data, cleaned, measured: dict | None = None) -> dict:
     p = params["plan"]
+    if measured:
+        cpu = measured["fingerprint"]["params"]["machine"]
+        source = (
+            f"measured on this machine ({cpu['cpu']['model']}, {cpu['torch_threads']} torch threads) "
+            f"on {measured['measured']}"
+        )
+    else:
+        source = "as stated in params.plan (tft plan --measure: this machine's)"
     return {
+        "throughput": source,
         "data": data.source,
         "cleaning": cleaned.source if cleaned else None,
         "tokens": f"characters / {p['chars_per_token']} + {p['message_tokens']} per message",
@@ -245,6 +266,12 @@ def add_cli(subparsers) -> None:
     p.add_argument("--seeds", default=None, help="training seeds per arm, e.g. 0,1,2")
     p.add_argument("--out", default=None, help="where to write plan.json (default: outputs/<run>/plan.json)")
     p.add_argument("--budget", type=float, default=None, help="USD: exit 2 when the spend is past it")
+    p.add_argument(
+        "--measure",
+        action="store_true",
+        help="time the student's training and prediction on this machine (~2-4 min on 2 cores) and use "
+        "those rates for its hours; kept, so later plans with this machine and recipe use them",
+    )
     add_params_args(p)
     p.set_defaults(func=_cmd_plan)
 
@@ -258,6 +285,7 @@ def _cmd_plan(args) -> int:
         args.run,
         [int(s) for s in args.seeds.split(",")] if args.seeds else None,
         log=lambda m: print(m, file=sys.stderr),
+        measure=args.measure,
     )
     out = write(plan, args.out or Path(plan.run_dir) / "plan.json")
     print(render(plan))

@@ -88,7 +88,7 @@ def render(plan: Plan) -> str:
         "",
         f"Student ({a.get('student')}, device {a.get('device')}; {a.get('train_tokens_per_s')} tokens/s training "
         f"({a.get('tool_base_tokens_per_s')} the tool base), "
-        f"{a.get('predict_tokens_per_s')} tokens/s predicting, as stated in params.plan)",
+        f"{a.get('predict_tokens_per_s')} tokens/s predicting, {a.get('throughput')})",
     ]
     head = ("scenario", "arm", "seeds", "conversations", "steps", "train tokens", "predict tokens", "hours")
     body = [

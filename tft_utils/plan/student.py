@@ -51,6 +51,16 @@ def train_estimate(lengths: list[int], params: dict) -> tuple[int, int, int]:
     return seqs, int(steps), int(trained)
 
 
+def predict_tokens(
+    test: list[dict], pairs: list[dict], tools: list[dict], tokens: Tokens, params: dict
+) -> int:
+    """One model's prediction: each test conversation read once, plus the answers written (at most
+    predict.max_new_tokens each)."""
+    read = sum(conversation_tokens(t["messages"], tools, tokens) for t in test)
+    written = sum(min(tokens.text(p["answer"]) + 4, params["predict"]["max_new_tokens"]) for p in pairs)
+    return read + written
+
+
 def turn_lengths(messages: list[dict], tools: list[dict], tokens: Tokens) -> list[int]:
     """unit=turn: one sequence per assistant turn, the conversation up to and including it."""
     return [
@@ -74,11 +84,7 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
             return [n for c in convs for n in turn_lengths(c["messages"], tools, tokens)]
         return [conversation_tokens(c["messages"], tools, tokens) for c in convs]
 
-    # prediction: each test conversation read once, plus the answers written (at most max_new_tokens)
-    test = load_traces(data.folder / "test.jsonl")
-    read = sum(conversation_tokens(t["messages"], tools, tokens) for t in test)
-    written = sum(min(tokens.text(p["answer"]) + 4, params["predict"]["max_new_tokens"]) for p in pairs)
-    per_model = read + written
+    per_model = predict_tokens(load_traces(data.folder / "test.jsonl"), pairs, tools, tokens, params)
 
     def hours(n: int, key: str) -> float:
         return round(n / float(plan[key]) / 3600, 4)
