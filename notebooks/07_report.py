@@ -113,11 +113,13 @@ files["stage_effects_png"] = save_figure(fig, paths["report"] / "stage_effects.p
 # ## 7. What it cost
 #
 # Each student's training as it was recorded when it trained (a student reused from an earlier session
-# keeps its own time), the machine it ran on, and the shared tool-calling base once, apart.
+# keeps its own time), the machine it ran on, and the shared tool-calling base once, apart; then each
+# model's prediction of the test pairs.
 
 # %%
-cost, base_cost = run_cost(paths["run"], SCENARIOS, params)
-display(Markdown(cost_text(cost, base_cost) + "\n\n" + frame_markdown(cost)))
+cost, base_cost, predict_cost = run_cost(paths["run"], SCENARIOS, params)
+display(Markdown(cost_text(cost, base_cost, predict_cost) + "\n\n" + frame_markdown(cost)))
+display(Markdown(frame_markdown(predict_cost)))
 
 # %% [markdown]
 # ## 8. Record the results
@@ -127,7 +129,11 @@ report = {
     "metric": METRIC,
     "table": table.reset_index().to_dict(orient="records"),
     "files": files,
-    "cost": {"students": cost.to_dict(orient="records"), "tool_base": base_cost},
+    "cost": {
+        "students": cost.to_dict(orient="records"),
+        "tool_base": base_cost,
+        "predictions": predict_cost.to_dict(orient="records"),
+    },
     "provenance": provenance(params),
 }
 recorded = write_json(paths["report"] / "report.json", report)

@@ -27,7 +27,7 @@ SCENARIOS = ("s1", "s2")
 THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # What may differ between two runs of the same seed: when and how fast (provenance, timings); the
 # executed notebooks and stage records hold only such things and the outputs they describe.
-VOLATILE = {"provenance", "created", "finished", "seconds", "wall_seconds", "tokens_per_s"}
+VOLATILE = {"provenance", "created", "finished", "seconds", "wall_seconds", "tokens_per_s", "pairs_per_s"}
 
 
 def free_port() -> int:

@@ -103,8 +103,28 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
         partial = Path(str(pred) + ".partial")
         fresh.begin(pred, fp, leftovers=[partial, pred])  # resume only this model's own partial file
         log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")
-        predict_file(model, pairs_path, pred, params, tools_path=tools_path)
-        fresh.stamp(pred, fp)
+        resumed = len(read_jsonl(partial)) if partial.exists() else 0  # pairs an interrupted call finished
+        done = predict_file(model, pairs_path, pred, params, tools_path=tools_path)
+        # the record of what it took, beside the fingerprint's digest (not part of it)
+        fresh.stamp(pred, {**fp, "predicted": prediction_record(done, params, resumed)})
+
+
+def prediction_record(done: dict, params: dict, resumed: int = 0) -> dict:
+    """What predicting took (report/cost.py reads it): the seconds and pairs of this call (a prediction
+    resumed after `resumed` pairs: its last part), its speed, dtype and machine, as training records its
+    own in train_stats.json."""
+    from tft_utils.core.provenance import machine_info
+    from tft_utils.train.student import pick_device
+
+    _, dtype = pick_device(params["student"]["device"], params["student"]["dtype"])  # what predict loaded
+    return {
+        "pairs": done["pairs"],
+        "predicted": done["pairs"] - resumed,
+        "seconds": done["seconds"],
+        "pairs_per_s": done["pairs_per_s"],
+        "dtype": str(dtype).replace("torch.", ""),
+        "machine": machine_info(),
+    }
 
 
 # The modules whose code shapes a model's predictions (see train.arms.STUDENT_CODE), by path under tft_utils/.

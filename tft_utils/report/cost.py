@@ -1,9 +1,13 @@
-"""What a run cost: each student's training tokens, time and speed, and the machine it trained on.
+"""What a run cost: each student's training tokens, time and speed, and the machine it trained on; each
+model's prediction of the test pairs, its time, speed and machine.
 
 Read from what notebook 05 recorded (`<scenario>/05_results.json`, one row per arm x seed, copied from
 each model's `train_stats.json`), so a student reused from an earlier session still reports the time it
 took when it was trained, and a run assembled over several sessions adds up to its real cost. The
 tool-calling base is trained once per machine and shared by every student: it is shown once, apart.
+Predictions: the record notebook 06 keeps beside each predictions file (`predicted` in its
+fingerprint sidecar, evaluate/compare.py); a prediction resumed after an interruption records the part
+its last call did. An endpoint teacher's answers are costed in its call ledger, not here.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 COLUMNS = ["scenario", "arm", "seed", "steps", "tokens", "minutes", "tokens_per_s", "machine"]
+PREDICT_COLUMNS = ["scenario", "model", "pairs", "minutes", "pairs_per_s", "machine"]
 
 
 def machine_text(machine: dict | None) -> str:
@@ -61,8 +66,46 @@ def tool_base_cost(folder: str | Path | None) -> dict | None:
     return _row("(all)", {**json.loads(stats.read_text(encoding="utf-8")), "arm": "tool base"})
 
 
-def cost_text(cost: pd.DataFrame, base: dict | None = None) -> str:
-    """Plain words: students, tokens, hours of training and the mean speed; the base once, apart."""
+def prediction_cost(run_dir: str | Path, scenarios) -> pd.DataFrame:
+    """One row per model this run predicted (the untuned base once, as scenario "(all)"): pairs, minutes,
+    pairs/s, machine; files without a record (an endpoint's, or written before records) are skipped."""
+    from tft_utils.core import fresh
+
+    run_dir = Path(run_dir)
+    found = [("(all)", p) for p in sorted((run_dir / "base").glob("predictions-*.jsonl"))]
+    for s in scenarios:
+        found += [(s, p) for p in sorted((Path(run_dir) / s / "predictions").glob("*.jsonl"))]
+    rows = []
+    for scenario, path in found:
+        rec = None if path.name.endswith(".scored.jsonl") else (fresh.read(path) or {}).get("predicted")
+        if rec and rec.get("seconds") is not None:
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "model": "base" if scenario == "(all)" else path.stem,
+                    "pairs": rec.get("predicted"),
+                    "minutes": round(rec["seconds"] / 60, 1),
+                    "pairs_per_s": rec.get("pairs_per_s"),
+                    "machine": f"{machine_text(rec.get('machine'))}, {rec.get('dtype') or '?'}",
+                }
+            )
+    return pd.DataFrame(rows, columns=PREDICT_COLUMNS)
+
+
+def cost_text(cost: pd.DataFrame, base: dict | None = None, predictions: pd.DataFrame | None = None) -> str:
+    """Plain words: students, tokens, hours of training and the mean speed; the base once, apart; then
+    the models' predictions."""
+    text = _training_text(cost, base)
+    if predictions is not None and not predictions.empty:
+        minutes, pairs = predictions["minutes"].sum(), int(predictions["pairs"].sum())
+        text += (
+            f" Predicting the test pairs took {minutes:.0f} min for {len(predictions)} models ({pairs:,} pairs"
+            + (f", {pairs / (minutes * 60):.2f} pairs/s overall)." if minutes else ").")
+        )
+    return text
+
+
+def _training_text(cost: pd.DataFrame, base: dict | None) -> str:
     if cost.empty:
         return "No student of this run recorded its training."
     minutes = cost["minutes"].sum()
@@ -80,9 +123,11 @@ def cost_text(cost: pd.DataFrame, base: dict | None = None) -> str:
     return text
 
 
-def run_cost(run_dir: str | Path, scenarios, params: dict) -> tuple[pd.DataFrame, dict | None]:
-    """The run's students (`training_cost`) and, when the profile uses one, the shared tool base."""
+def run_cost(run_dir: str | Path, scenarios, params: dict) -> tuple[pd.DataFrame, dict | None, pd.DataFrame]:
+    """The run's students (`training_cost`), the shared tool base when the profile uses one, and the
+    models' predictions (`prediction_cost`)."""
     from tft_utils.train.tool_base import tool_base_folder
 
     uses_base = params["student"]["tool_base"] != "none"
-    return training_cost(run_dir, scenarios), tool_base_cost(tool_base_folder(params) if uses_base else None)
+    base = tool_base_cost(tool_base_folder(params) if uses_base else None)
+    return training_cost(run_dir, scenarios), base, prediction_cost(run_dir, scenarios)

@@ -1,13 +1,23 @@
-"""The report's cost section reads what notebook 05 recorded, per student, with its machine."""
+"""The report's cost section reads what notebooks 05 and 06 recorded, per student and per model, with its machine."""
 
 import json
 
 import pytest
 
+from tft_utils.core import fresh
 from tft_utils.core.params import load_params
-from tft_utils.report.cost import cost_text, machine_text, run_cost, tool_base_cost, training_cost
+from tft_utils.evaluate.compare import prediction_record
+from tft_utils.report.cost import (
+    cost_text,
+    machine_text,
+    prediction_cost,
+    run_cost,
+    tool_base_cost,
+    training_cost,
+)
 from tft_utils.report.tables import frame_markdown
 
+PARAMS = {"student": {"device": "cpu", "dtype": "auto"}}
 EPYC = {
     "cpu": {
         "model": "AMD EPYC",
@@ -75,6 +85,36 @@ def test_the_tool_base_is_shown_once_apart(tmp_path):
     assert cost_text(training_cost(tmp_path, ["s3"])) == "No student of this run recorded its training."
 
 
+def test_each_predicted_model_with_its_time_and_machine_from_the_record_beside_its_file(tmp_path):
+    def predicted(path, seconds, pairs=360):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}\n")
+        done = {"pairs": 360, "seconds": seconds, "pairs_per_s": round(pairs / seconds, 2)}
+        rec = prediction_record(done, PARAMS, resumed=360 - pairs)
+        assert rec["predicted"] == pairs and rec["dtype"] in ("bfloat16", "float32")
+        fresh.stamp(path, {"digest": "d", "predicted": {**rec, "machine": EPYC, "dtype": "bfloat16"}})
+
+    predicted(tmp_path / "base" / "predictions-sgd.jsonl", 224.0)
+    predicted(tmp_path / "s2" / "predictions" / "direct-seed0.jsonl", 132.0)
+    predicted(tmp_path / "s2" / "predictions" / "tft-seed0.jsonl", 60.0, pairs=120)  # resumed: its last part
+    (tmp_path / "s2" / "predictions" / "direct-seed0.scored.jsonl").write_text("{}\n")  # scores: not a model
+    (tmp_path / "s2" / "predictions" / "teacher.jsonl").write_text("{}\n")  # an endpoint's: no record
+    fresh.stamp(tmp_path / "s2" / "predictions" / "teacher.jsonl", {"digest": "t"})
+    cost = prediction_cost(tmp_path, ["s1", "s2"])  # s1 not predicted yet: skipped
+    assert list(cost["model"]) == ["base", "direct-seed0", "tft-seed0"]
+    assert list(cost["scenario"]) == ["(all)", "s2", "s2"] and list(cost["pairs"]) == [360, 360, 120]
+    assert list(cost["minutes"]) == [3.7, 2.2, 1.0] and cost["pairs_per_s"].iloc[1] == pytest.approx(
+        2.727, 1e-3
+    )
+    assert set(cost["machine"]) == {"AMD EPYC (avx2), 2 threads, bfloat16"}
+    text = cost_text(training_cost(tmp_path, ["s2"]), None, cost)
+    # 840 pairs in 3.7 + 2.2 + 1.0 = 6.9 min = 414 s -> 2.03 pairs/s
+    assert text.endswith(
+        "Predicting the test pairs took 7 min for 3 models (840 pairs, 2.03 pairs/s overall)."
+    )
+    assert frame_markdown(prediction_cost(tmp_path, ["s1"])).count("\n") == 2  # the header and the base
+
+
 def test_machine_text_names_the_gpu_or_the_cpu_and_its_isa():
     assert machine_text({**EPYC, "cuda_device": "NVIDIA H200"}) == "NVIDIA H200"
     amx = {"cpu": {"model": "Intel Xeon", "isa": {"avx2": True, "amx_bf16": True}}, "torch_threads": None}
@@ -85,8 +125,10 @@ def test_machine_text_names_the_gpu_or_the_cpu_and_its_isa():
 @pytest.mark.parametrize(("profile", "has_base"), [("smoke", False), ("cpu", True)])
 def test_run_cost_looks_for_the_base_only_when_the_profile_uses_one(tmp_path, profile, has_base):
     params = load_params(profile, None, [f"student.cache_dir={tmp_path}"])
-    cost, base = run_cost(tmp_path, ["s1"], params)
-    assert cost.empty and base is None  # nothing trained, no base built under this cache
+    cost, base, predictions = run_cost(tmp_path, ["s1"], params)
+    assert (
+        cost.empty and base is None and predictions.empty
+    )  # nothing trained, no base built under this cache
     if has_base:
         from tft_utils.train.tool_base import tool_base_folder
 
