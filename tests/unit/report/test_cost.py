@@ -103,9 +103,7 @@ def test_each_predicted_model_with_its_time_and_machine_from_the_record_beside_i
     cost = prediction_cost(tmp_path, ["s1", "s2"])  # s1 not predicted yet: skipped
     assert list(cost["model"]) == ["base", "direct-seed0", "tft-seed0"]
     assert list(cost["scenario"]) == ["(all)", "s2", "s2"] and list(cost["pairs"]) == [360, 360, 120]
-    assert list(cost["minutes"]) == [3.7, 2.2, 1.0] and cost["pairs_per_s"].iloc[1] == pytest.approx(
-        2.727, 1e-3
-    )
+    assert list(cost["minutes"]) == [3.7, 2.2, 1.0] and list(cost["pairs_per_s"]) == [1.61, 2.73, 2.0]
     assert set(cost["machine"]) == {"AMD EPYC (avx2), 2 threads, bfloat16"}
     text = cost_text(training_cost(tmp_path, ["s2"]), None, cost)
     # 840 pairs in 3.7 + 2.2 + 1.0 = 6.9 min = 414 s -> 2.03 pairs/s
