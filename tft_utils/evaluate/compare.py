@@ -103,7 +103,10 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
         partial = Path(str(pred) + ".partial")
         fresh.begin(pred, fp, leftovers=[partial, pred])  # resume only this model's own partial file
         log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")
-        resumed = len(read_jsonl(partial)) if partial.exists() else 0  # pairs an interrupted call finished
+        # the pairs an interrupted call finished (predict resumes after them)
+        resumed = (
+            len({(str(r["dialogue_id"]), r["turn"]) for r in read_jsonl(partial)}) if partial.exists() else 0
+        )
         done = predict_file(model, pairs_path, pred, params, tools_path=tools_path)
         # the record of what it took, beside the fingerprint's digest (not part of it)
         fresh.stamp(pred, {**fp, "predicted": prediction_record(done, params, resumed)})

@@ -193,7 +193,7 @@ def assumptions(params: dict, data: Data, cleaned, measured: dict | None = None)
             f"on {measured['measured']}"
         )
     else:
-        source = "as stated in params.plan (tft plan --measure: this machine's)"
+        source = "as stated in params.plan; tft plan --measure times them on this machine"
     return {
         "throughput": source,
         "data": data.source,
@@ -269,7 +269,7 @@ def add_cli(subparsers) -> None:
     p.add_argument(
         "--measure",
         action="store_true",
-        help="time the student's training and prediction on this machine (~2-4 min on 2 cores) and use "
+        help="time the student's training and prediction on this machine (~2 min on 2 cores) and use "
         "those rates for its hours; kept, so later plans with this machine and recipe use them",
     )
     add_params_args(p)

@@ -5,7 +5,7 @@ The plan's device hours are tokens / throughput, and `params.plan` states throug
 2-core AMX Xeons (750 tokens/s training the cpu students). Other machines are off by 2x and more: a
 2-core AMD EPYC without AMX trains the same students at ~390-430 tokens/s, 2 avx2 cores in float32 at
 ~195, and a 16-core machine faster than any of them. `--measure` times this package's own code here, for
-the resolved recipe (~2-3 min on 2 cores, once):
+the resolved recipe (~100-120 s on 2 cores, once):
 
 - training: `train()` on the train-pool conversation that makes one sequence as long as the pool's mean
   training sequence, WARMUP + TIMED optimizer steps; the rate counts the timed steps only (the warm-up
