@@ -102,7 +102,31 @@ def cost_text(cost: pd.DataFrame, base: dict | None = None, predictions: pd.Data
             f" Predicting the test pairs took {minutes:.0f} min for {len(predictions)} models ({pairs:,} pairs"
             + (f", {pairs / (minutes * 60):.2f} pairs/s overall)." if minutes else ").")
         )
+    per_seed = seed_minutes(cost, predictions)
+    if per_seed:
+        minutes, what = per_seed
+        text += f" Each training seed cost {minutes:.0f} min ({what}, the mean over the run's seeds)."
     return text
+
+
+def seed_minutes(cost: pd.DataFrame, predictions: pd.DataFrame | None = None) -> tuple[float, str] | None:
+    """What one more training seed costs: the minutes of one seed's students (every scenario and arm) and,
+    when each of them has its prediction recorded, their predictions; the mean over the seeds trained.
+    None without students."""
+    if cost.empty:
+        return None
+    per = cost.groupby("seed")["minutes"].sum()
+    what = f"training its {len(cost) // per.size} students"
+    if predictions is not None and not predictions.empty:
+        seed = pd.to_numeric(predictions["model"].str.extract(r"-seed(\d+)$")[0])
+        key = predictions["scenario"] + "/" + predictions["model"].str.replace(r"-seed\d+$", "", regex=True)
+        rows = predictions.assign(seed=seed, key=key).dropna(subset=["seed"]).astype({"seed": int})
+        students = set(cost["scenario"] + "/" + cost["arm"] + "/" + cost["seed"].astype(str))
+        predicted = set(rows["key"] + "/" + rows["seed"].astype(str))
+        if students <= predicted:
+            per = per.add(rows.groupby("seed")["minutes"].sum(), fill_value=0)
+            what += " and predicting with them"
+    return float(per.mean()), what
 
 
 def _training_text(cost: pd.DataFrame, base: dict | None) -> str:

@@ -12,6 +12,7 @@ from tft_utils.report.cost import (
     machine_text,
     prediction_cost,
     run_cost,
+    seed_minutes,
     tool_base_cost,
     training_cost,
 )
@@ -111,6 +112,43 @@ def test_each_predicted_model_with_its_time_and_machine_from_the_record_beside_i
         "Predicting the test pairs took 7 min for 3 models (840 pairs, 2.03 pairs/s overall)."
     )
     assert frame_markdown(prediction_cost(tmp_path, ["s1"])).count("\n") == 2  # the header and the base
+
+
+def test_what_one_more_seed_costs_is_its_students_and_their_predictions(tmp_path):
+    (tmp_path / "s4").mkdir()
+    rows = [stats(a, k, 1000, 60.0 * (1 + k)) for a in ("direct", "tft") for k in (0, 1)]  # 1 and 2 min
+    (tmp_path / "s4" / "05_results.json").write_text(json.dumps({"training": rows}))
+    cost = training_cost(tmp_path, ["s4"])
+    assert seed_minutes(cost) == (3.0, "training its 2 students")  # seed 0: 2 x 1 min, seed 1: 2 x 2 min
+    for arm in ("direct", "tft"):
+        for k, seconds in ((0, 30.0), (1, 90.0)):
+            path = tmp_path / "s4" / "predictions" / f"{arm}-seed{k}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}\n")
+            done = {"pairs": 360, "seconds": seconds, "pairs_per_s": round(360 / seconds, 2)}
+            fresh.stamp(path, {"digest": "d", "predicted": prediction_record(done, PARAMS)})
+    # + the base's prediction, which no seed adds
+    base = tmp_path / "base" / "predictions-sgd.jsonl"
+    base.parent.mkdir()
+    base.write_text("{}\n")
+    fresh.stamp(
+        base,
+        {
+            "digest": "d",
+            "predicted": prediction_record({"pairs": 360, "seconds": 600.0, "pairs_per_s": 0.6}, PARAMS),
+        },
+    )
+    predictions = prediction_cost(tmp_path, ["s4"])
+    # seed 0: 2 x (1 + 0.5) min, seed 1: 2 x (2 + 1.5) min -> mean 5 min
+    assert seed_minutes(cost, predictions) == (5.0, "training its 2 students and predicting with them")
+    assert cost_text(cost, None, predictions).endswith(
+        "Each training seed cost 5 min (training its 2 students and predicting with them, the mean over the run's seeds)."
+    )
+    # a student whose prediction has no record: the seed's cost is its training only
+    assert (
+        seed_minutes(cost, predictions[predictions["model"] != "tft-seed1"])[1] == "training its 2 students"
+    )
+    assert seed_minutes(training_cost(tmp_path, ["s1"])) is None
 
 
 def test_machine_text_names_the_gpu_or_the_cpu_and_its_isa():
