@@ -169,7 +169,7 @@ def make_plan(
                 else None
             )
             if rates:  # this machine's figures for this recipe in place of the assumed ones
-                params["plan"] = {**params["plan"], **{k: rates[k] for k in throughput.FIGURES if k in rates}}
+                params["plan"] = {**params["plan"], **{f: rates[f] for f in throughput.FIGURES if f in rates}}
             paths = run_paths(run_dir, s)
             count = StageCounter(params, tokens, seen)
             rows, cleaned, pairs = llm_rows(s, params, paths, data, pipelines, count, once)

@@ -74,10 +74,12 @@ def prediction_cost(run_dir: str | Path, scenarios) -> pd.DataFrame:
     run_dir = Path(run_dir)
     found = [("(all)", p) for p in sorted((run_dir / "base").glob("predictions-*.jsonl"))]
     for s in scenarios:
-        found += [(s, p) for p in sorted((Path(run_dir) / s / "predictions").glob("*.jsonl"))]
+        found += [(s, p) for p in sorted((run_dir / s / "predictions").glob("*.jsonl"))]
     rows = []
     for scenario, path in found:
-        rec = None if path.name.endswith(".scored.jsonl") else (fresh.read(path) or {}).get("predicted")
+        if path.name.endswith(".scored.jsonl"):  # the scores beside a model's predictions
+            continue
+        rec = (fresh.read(path) or {}).get("predicted")
         if rec and rec.get("seconds") is not None:
             rows.append(
                 {
@@ -118,13 +120,12 @@ def seed_minutes(cost: pd.DataFrame, predictions: pd.DataFrame | None = None) ->
     per = cost.groupby("seed")["minutes"].sum()
     what = f"training its {len(cost) // per.size} students"
     if predictions is not None and not predictions.empty:
-        seed = pd.to_numeric(predictions["model"].str.extract(r"-seed(\d+)$")[0])
-        key = predictions["scenario"] + "/" + predictions["model"].str.replace(r"-seed\d+$", "", regex=True)
-        rows = predictions.assign(seed=seed, key=key).dropna(subset=["seed"]).astype({"seed": int})
-        students = set(cost["scenario"] + "/" + cost["arm"] + "/" + cost["seed"].astype(str))
-        predicted = set(rows["key"] + "/" + rows["seed"].astype(str))
-        if students <= predicted:
-            per = per.add(rows.groupby("seed")["minutes"].sum(), fill_value=0)
+        # a student's predictions are its scenario's "<arm>-seed<N>" row
+        students = set(cost["scenario"] + "/" + cost["arm"] + "-seed" + cost["seed"].astype(str))
+        theirs = predictions[(predictions["scenario"] + "/" + predictions["model"]).isin(students)]
+        if len(theirs) == len(students):
+            seed = theirs["model"].str.extract(r"-seed(\d+)$")[0].astype(int)
+            per = per.add(theirs.groupby(seed)["minutes"].sum(), fill_value=0)
             what += " and predicting with them"
     return float(per.mean()), what
 
