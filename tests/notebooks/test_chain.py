@@ -151,3 +151,32 @@ def test_a_rerun_skips_every_finished_stage(smoke_run):
         log=logs.append,
     )
     assert sum(line.startswith("[skip]") for line in logs) == 7
+
+
+def test_a_plan_made_after_the_run_counts_only_the_seeds_left(smoke_run):
+    from tft_utils.plan.estimate import make_plan
+
+    ovs = [f"run.outputs={smoke_run.parent}"]
+    # every model and prediction of seeds 0 and 1 is current: nothing left to train or predict
+    done = make_plan("smoke", ["s2"], ovs, run="chain", seeds=[0, 1])
+    rows = {s.arm: s for s in done.students}
+    assert (rows["base"].predicted, rows["base"].predict_hours) == (1, 0.0)
+    for arm in ("direct", "tft"):
+        assert (rows[arm].trained, rows[arm].predicted) == (2, 2)
+        assert rows[arm].train_hours == rows[arm].predict_hours == 0.0 < rows[arm].train_tokens
+    assert done.totals()["student_hours"] == 0.0
+    # a third seed: that seed alone is left, a third of what the three seeds train and predict
+    more = make_plan("smoke", ["s2"], ovs, run="chain", seeds=[0, 1, 2])
+    rate = done.assumptions
+    for s in (s for s in more.students if s.arm in ("direct", "tft")):
+        assert (s.seeds, s.trained, s.predicted) == (3, 2, 2)
+        assert math.isclose(
+            s.train_hours, s.train_tokens / 3 / rate["train_tokens_per_s"] / 3600, abs_tol=1e-4
+        )
+        assert math.isclose(
+            s.predict_hours, s.predict_tokens / 3 / rate["predict_tokens_per_s"] / 3600, abs_tol=1e-4
+        )
+    # another recipe makes every model stale: all of it is left again
+    other = make_plan("smoke", ["s2"], [*ovs, "train.lr=0.5"], run="chain", seeds=[0, 1])
+    assert all(s.trained == s.predicted == 0 for s in other.students if s.arm in ("direct", "tft"))
+    assert all(s.train_hours > 0 for s in other.students if s.arm in ("direct", "tft"))

@@ -90,12 +90,25 @@ def render(plan: Plan) -> str:
         f"({a.get('tool_base_tokens_per_s')} the tool base), "
         f"{a.get('predict_tokens_per_s')} tokens/s predicting, {a.get('throughput')})",
     ]
-    head = ("scenario", "arm", "seeds", "conversations", "steps", "train tokens", "predict tokens", "hours")
+    head = (
+        "scenario",
+        "arm",
+        "seeds",
+        "trained",
+        "predicted",
+        "conversations",
+        "steps",
+        "train tokens",
+        "predict tokens",
+        "hours left",
+    )
     body = [
         (
             s.scenario,
             s.arm,
             str(s.seeds),
+            str(s.trained),
+            str(s.predicted),
             _n(s.conversations),
             _n(s.steps),
             _n(s.train_tokens),
@@ -105,10 +118,25 @@ def render(plan: Plan) -> str:
         for s in plan.students
     ]
     body.append(
-        ("total", "", "", "", "", _n(t["train_tokens"]), _n(t["predict_tokens"]), f"{t['student_hours']:.2f}")
+        (
+            "total",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            _n(t["train_tokens"]),
+            _n(t["predict_tokens"]),
+            f"{t['student_hours']:.2f}",
+        )
     )
     lines += _table(head, body)
     lines += [f"  {n}" for n in dict.fromkeys(f"{s.arm}: {s.note}" for s in plan.students if s.note)]
+    if any(s.trained or s.predicted for s in plan.students):
+        lines.append(
+            "  trained / predicted: seeds whose model / predictions the run keeps (current); the hours are what is left"
+        )
     return "\n".join(lines)
 
 

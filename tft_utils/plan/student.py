@@ -1,10 +1,17 @@
 """`tft plan`'s student: the tokens each arm trains and predicts over its seeds (train/loop.py's budget
-rule on the conversations each arm trains on) and the device hours at the throughputs stated in `params.plan`."""
+rule on the conversations each arm trains on) and the device hours at the throughputs stated in `params.plan`
+(or measured, plan/throughput.py).
+
+A plan made mid-run counts only the work left: a seed whose model 05 would keep (its fingerprint matches
+the training files the run folder holds, on the base as built) costs no training, and one whose
+predictions 06 would keep costs no predicting, by the same rules (`tft_utils.core.fresh`) the stages apply.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from tft_utils.core.io import DataError
 from tft_utils.plan.calls import Tokens
@@ -23,9 +30,11 @@ class Student:
     steps: int
     train_tokens: int
     predict_tokens: int
-    train_hours: float
+    train_hours: float  # what is left: seeds already trained (or predicted) and current count 0
     predict_hours: float
     note: str = ""
+    trained: int = 0  # seeds whose model is current
+    predicted: int = 0  # seeds whose predictions are current
 
 
 def conversation_tokens(messages: list[dict], tools: list[dict], tokens: Tokens) -> int:
@@ -78,6 +87,7 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
     tools = load_tools(data.folder / "tools.json")
     plan, n_seeds = params["plan"], len(params["run"]["seeds"])
     unit = params["train"]["unit"]
+    base, base_row = students_base(scenario, params, tokens, first)
 
     def lengths(convs: list[dict]) -> list[int]:
         if unit == "turn":
@@ -89,10 +99,10 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
     def hours(n: int, key: str) -> float:
         return round(n / float(plan[key]) / 3600, 4)
 
-    out = []
-    if first and params["student"]["tool_base"] == "sgd":
-        out.append(tool_base_row(scenario, params, tokens, hours))
-    if first and not base_predictions_path(paths, params).exists():
+    out = [base_row] if base_row else []
+    if first:
+        done = int(current(base_predictions_path(paths, params), base, paths, params))
+        note = "predicted already" if done else "predicted once per run; every scenario reads it"
         out.append(
             Student(
                 scenario,
@@ -104,8 +114,9 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
                 0,
                 per_model,
                 0.0,
-                hours(per_model, "predict_tokens_per_s"),
-                "predicted once per run; every scenario reads it",
+                hours(per_model * (1 - done), "predict_tokens_per_s"),
+                note,
+                predicted=done,
             )
         )
     sets = {}
@@ -129,6 +140,7 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
         sets["tft"] = (convs, note)
     for arm, (convs, note) in sets.items():
         seqs, steps, trained = train_estimate(lengths(convs), params)
+        done, predicted = done_seeds(arm, params, paths, base)
         out.append(
             Student(
                 scenario,
@@ -139,17 +151,77 @@ def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs,
                 steps,
                 trained * n_seeds,
                 per_model * n_seeds,
-                hours(trained * n_seeds, "train_tokens_per_s"),
-                hours(per_model * n_seeds, "predict_tokens_per_s"),
+                hours(trained * (n_seeds - len(done)), "train_tokens_per_s"),
+                hours(per_model * (n_seeds - len(predicted)), "predict_tokens_per_s"),
                 note,
+                len(done),
+                len(predicted),
             )
         )
     return out
 
 
-def tool_base_row(scenario, params, tokens, hours) -> Student:
-    """student.tool_base: sgd: the shared base, trained once per machine before any student (0 when its
-    cache is current by the rule a run applies; the plan never builds the base model to check)."""
+def current(predictions: Path, model, paths: dict, params: dict) -> bool:
+    """06's rule: predictions kept when their fingerprint (the model's, the pairs', decoding) matches."""
+    from tft_utils.core import fresh
+    from tft_utils.evaluate.compare import predictions_fingerprint
+
+    if model is None or fresh.forced(params) or not predictions.exists():
+        return False
+    data = paths["data"]
+    fp = predictions_fingerprint(str(model), data / "test_pairs.jsonl", data / "tools.json", params)
+    return fresh.why_stale(predictions, fp) is None
+
+
+def done_seeds(arm: str, params: dict, paths: dict, base) -> tuple[list[int], list[int]]:
+    """The seeds of `arm` whose model 05 would keep (trained on the arm's files as the run folder holds
+    them, from `base`) and, of those, the seeds whose predictions 06 would keep."""
+    from tft_utils.core import fresh
+    from tft_utils.core.paths import model_dir
+    from tft_utils.train.arms import arm_sources, student_fingerprint, training_sets
+
+    if base is None or fresh.forced(params):
+        return [], []
+    try:
+        convs = training_sets(arm_sources(paths, params, [arm]))[arm]
+    except (FileNotFoundError, DataError):  # not written yet (or unreadable: 05 will say so)
+        return [], []
+    trained = [
+        seed
+        for seed in params["run"]["seeds"]
+        if model_dir(paths, arm, seed).exists()
+        and fresh.why_stale(
+            model_dir(paths, arm, seed), student_fingerprint(convs, paths, params, seed, base)
+        )
+        is None
+    ]
+    predicted = [
+        seed
+        for seed in trained
+        if current(
+            paths["predictions"] / f"{arm}-seed{seed}.jsonl", model_dir(paths, arm, seed), paths, params
+        )
+    ]
+    return trained, predicted
+
+
+def students_base(scenario: str, params: dict, tokens: Tokens, first: bool):
+    """(the model the students start from as it is built now, or None when a run must build it first;
+    the tool base's row when this is the first scenario and student.tool_base is sgd). Builds nothing."""
+    from tft_utils.train.student import base_model_path
+
+    st = params["student"]
+    base = base_model_path(st["model"], st["cache_dir"])
+    if st["tool_base"] != "sgd":
+        return base, None
+    folder, row = tool_base_row(scenario, params, tokens)
+    return folder, (row if first else None)
+
+
+def tool_base_row(scenario, params, tokens) -> tuple[Path | None, Student]:
+    """student.tool_base: sgd: (its folder when current, else None; its row: the shared base, trained
+    once per machine before any student, 0 when its cache is current by the rule a run applies; the plan
+    never builds the base model to check)."""
     from tft_utils.data.sgd import resolve_sgd_dir
     from tft_utils.train import tool_base as tb
     from tft_utils.train.student import base_model_path
@@ -157,13 +229,17 @@ def tool_base_row(scenario, params, tokens, hours) -> Student:
     sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"])
     convs = tb.tool_base_conversations(sgd)
     base = base_model_path(params["student"]["model"], params["student"]["cache_dir"])
-    if tb.tool_base_ready(tb.tool_base_folder(params, base), tb.tool_base_fingerprint(params, base, convs)):
-        return Student(scenario, "tool base", 1, len(convs), 0, 0, 0, 0, 0.0, 0.0, "cached: built before")
+    folder = tb.tool_base_folder(params, base)
+    if tb.tool_base_ready(folder, tb.tool_base_fingerprint(params, base, convs)):
+        return folder, Student(
+            scenario, "tool base", 1, len(convs), 0, 0, 0, 0, 0.0, 0.0, "cached: built before", 1
+        )
     lengths = [conversation_tokens(c["messages"], c["tools"], tokens) for c in convs]
     recipe = {**params, "train": tb.tool_base_recipe(params)["train"]}
     seqs, steps, trained = train_estimate(lengths, recipe)
     note = "built once per machine, then shared by every scenario, arm and seed"
-    return Student(
+    hours = round(trained / float(params["plan"]["tool_base_tokens_per_s"]) / 3600, 4)
+    return None, Student(
         scenario,
         "tool base",
         1,
@@ -172,7 +248,7 @@ def tool_base_row(scenario, params, tokens, hours) -> Student:
         steps,
         trained,
         0,
-        hours(trained, "tool_base_tokens_per_s"),  # every layer adapted: slower than the students
+        hours,  # every layer adapted: slower than the students (params.plan.tool_base_tokens_per_s)
         0.0,
         note,
     )

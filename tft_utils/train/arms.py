@@ -81,14 +81,15 @@ STUDENT_CODE = (
 )
 
 
-def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int) -> dict:
-    """What a trained student is made of: its training conversations, the base model, the tools, the
-    training and student parameters, the seed and the code of `STUDENT_CODE` (`tft_utils.core.fresh`)."""
+def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int, base=None) -> dict:
+    """What a trained student is made of: its training conversations, the base model (`base`: the one
+    given, else `student_base`, which builds it when missing), the tools, the training and student
+    parameters, the seed and the code of `STUDENT_CODE` (`tft_utils.core.fresh`)."""
     from tft_utils.core import fresh
     from tft_utils.train.tool_base import student_base
 
     student = {k: v for k, v in params["student"].items() if k != "cache_dir"}  # where, not what
-    base = student_base(params)
+    base = base or student_base(params)
     return fresh.make(
         "student",
         {"train": {**params["train"], "seed": seed}, "student": student},
