@@ -180,3 +180,17 @@ def test_a_plan_made_after_the_run_counts_only_the_seeds_left(smoke_run):
     other = make_plan("smoke", ["s2"], [*ovs, "train.lr=0.5"], run="chain", seeds=[0, 1])
     assert all(s.trained == s.predicted == 0 for s in other.students if s.arm in ("direct", "tft"))
     assert all(s.train_hours > 0 for s in other.students if s.arm in ("direct", "tft"))
+
+
+def test_the_kernels_progress_bars_are_kept_at_their_last_state_and_in_the_log(smoke_run):
+    from tft_utils.run.progress import Reader
+
+    nb = json.loads((smoke_run / "s2" / "notebooks" / "05_finetune.ipynb").read_text())
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    streams = "".join("".join(o["text"]) for o in outputs if o["output_type"] == "stream")
+    # text bars, each at its end (no widget saved at 0%, no carriage-return updates left)
+    assert not [o for o in outputs if "0%|" in str(o.get("data", {}).get("text/plain", ""))]
+    assert streams.count("train: 100%|") == 4 and "\r" not in streams  # 2 arms x 2 seeds
+    # the kernel echoed them to its log, where tft run reads what the stage is doing
+    log = smoke_run / "s2" / "notebooks" / "06_evaluate.kernel.log"
+    assert Reader(log).status().startswith("tft seed 1: predict 360/360 [")

@@ -105,31 +105,41 @@ def stage_fingerprint(stage: Stage, params: dict, parameters: dict, upstream: di
 
 @contextlib.contextmanager
 def kernel_log(path: Path):
-    """Send what the notebook's kernel prints to its own stderr (ipykernel's 'Kernel is running over
-    TCP without encryption' warning, once per stage) to `path` beside the executed notebook, not to
-    the user's terminal: the kernel inherits file descriptor 2, so it is pointed there while it runs."""
+    """Send what the notebook's kernel prints to `path` beside the executed notebook, not to the user's
+    terminal: ipykernel's 'Kernel is running over TCP without encryption' warning, once per stage, and
+    the echo of its cells' output and text progress bars (run/progress.py, which reads them from there).
+    The kernel inherits file descriptors 1 and 2, so they are pointed there while it runs."""
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = [os.dup(1), os.dup(2)]
     with open(path, "ab") as f:
+        os.dup2(f.fileno(), 1)
         os.dup2(f.fileno(), 2)
         try:
             yield path
         finally:
+            sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
-def execute(stage: Stage, where: Path, parameters: dict, log=print) -> Path:
-    """Run one notebook with papermill into `where/notebooks/`, atomically."""
+def execute(stage: Stage, where: Path, parameters: dict, log=print, show=None) -> Path:
+    """Run one notebook with papermill into `where/notebooks/`, atomically; `show(status)` is told
+    what its kernel is doing while it runs (run/progress.py)."""
     import papermill as pm
+
+    from tft_utils.run.progress import KERNEL_ARGS, Watch, coalesce
 
     src = NOTEBOOKS / f"{stage.notebook}.ipynb"
     dst = executed_path(stage, where)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.running.ipynb")
+    klog = dst.with_suffix(".kernel.log")
+    watch = Watch(klog, show) if show else contextlib.nullcontext()
     try:
-        with kernel_log(dst.with_suffix(".kernel.log")):
+        with kernel_log(klog), watch:
             pm.execute_notebook(
                 str(src),
                 str(tmp),
@@ -138,14 +148,17 @@ def execute(stage: Stage, where: Path, parameters: dict, log=print) -> Path:
                 cwd=str(REPO),
                 progress_bar=False,
                 log_output=False,
+                extra_arguments=list(KERNEL_ARGS),
             )
     except pm.PapermillExecutionError as e:
         failed = dst.with_name(f"{stage.notebook}.FAILED.ipynb")
+        coalesce(tmp)
         tmp.replace(failed)
         raise StageFailed(
             f"stage {stage.notebook} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
             f"  executed copy with the traceback: {failed}"
         ) from None
+    coalesce(tmp)
     tmp.replace(dst)
     return dst
 
@@ -224,15 +237,39 @@ def step_name(stage: Stage, scenario: str | None) -> str:
 def _run_steps(steps, study: Study, log) -> None:
     from tqdm.auto import tqdm
 
-    bar = tqdm(steps, desc="study", unit="stage", file=sys.stderr)
-    for stage, scenario in bar:
-        bar.set_description(step_name(stage, scenario))
-        run_step(stage, scenario, study, log)
+    with terminal() as term:
+        bar = tqdm(steps, desc="study", unit="stage", file=term)
+        # a terminal redraws the line; a log file (CI, nohup) gets a new one each time, so once a minute
+        every, last = (0.0 if term.isatty() else 60.0), [0.0]
+
+        def show(status: str) -> None:  # the running stage's progress, beside the study's
+            due = time.monotonic() - last[0] >= every
+            bar.set_postfix_str(status, refresh=due)
+            last[0] = time.monotonic() if due else last[0]
+
+        for stage, scenario in bar:
+            bar.set_description(step_name(stage, scenario))
+            run_step(stage, scenario, study, log, show=show)
+            bar.set_postfix_str("", refresh=False)  # the next stage starts without this one's
 
 
-def run_step(stage: Stage, scenario: str | None, study: Study, log=print) -> bool:
+@contextlib.contextmanager
+def terminal():
+    """Where the study's bar goes: a copy of stderr's descriptor, which still points at the terminal
+    while a stage's kernel writes descriptors 1 and 2 to its log (kernel_log)."""
+    try:
+        fd = os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # a stderr without a descriptor (captured in a test)
+        yield sys.stderr
+        return
+    with os.fdopen(fd, "w", buffering=1) as f:
+        yield f
+
+
+def run_step(stage: Stage, scenario: str | None, study: Study, log=print, show=None) -> bool:
     """One stage of one scenario: skipped when its fingerprint is unchanged, else executed and
-    stamped. True when it ran. Reads only files, so a cluster task runs it the same way."""
+    stamped (`show`: told the kernel's progress meanwhile). True when it ran. Reads only files, so a
+    cluster task runs it the same way."""
     run_dir = study.run_dir
     params = load_params(study.profile, scenario, list(study.overrides), run_dir=run_dir)
     paths = run_paths(run_dir, scenario)
@@ -258,7 +295,7 @@ def run_step(stage: Stage, scenario: str | None, study: Study, log=print) -> boo
         return False
     log(f"[run] {name}: {fresh.why_stale(executed_path(stage, where), fp) if not study.force else 'forced'}")
     t0 = time.time()
-    executed = execute(stage, where, parameters, log=log)
+    executed = execute(stage, where, parameters, log=log, show=show)
     if stage.scope == "report":
         from tft_utils.report.tables import export_html
 

@@ -1,0 +1,70 @@
+"""The running stage's progress on `tft run`'s bar (tft_utils/run/progress.py): read from a kernel log
+that real tqdm bars and the stages' own lines were written to."""
+
+import time
+
+from tqdm.std import tqdm
+
+from tft_utils.run.progress import Reader, Watch
+
+
+def bar_lines(path, desc: str, total: int, upto: int) -> None:
+    """What a kernel echoes to its log for a text bar: updates separated by carriage returns."""
+    with open(path, "a", encoding="utf-8") as f:
+        bar = tqdm(total=total, desc=desc, file=f, mininterval=0, ascii=False)
+        for _ in range(upto):
+            bar.update(1)
+        f.flush()
+        bar.close() if upto == total else None
+
+
+def say(path, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def test_the_last_bar_is_shown_with_the_model_it_belongs_to(tmp_path):
+    log = tmp_path / "05_finetune.kernel.log"
+    reader = Reader(log)
+    assert reader.status() is None  # no log yet
+    say(log, "[IPKernelApp] WARNING | Kernel is running over TCP without encryption.")
+    bar_lines(log, "Loading weights", 20, 20)
+    assert reader.status().startswith("Loading weights 20/20 [")  # before any model is named
+    say(log, "direct seed 0: training on 327 conversations -> /x/models/direct-seed0")
+    assert reader.status() is None  # the new model's bars have not started
+    bar_lines(log, "train", 500, 230)
+    status = reader.status()
+    assert status.startswith("direct seed 0: train 230/500 [") and "<" in status
+    say(log, "tft seed 1: training on 827 conversations -> /x/models/tft-seed1")
+    bar_lines(log, "train", 500, 12)
+    assert reader.status().startswith("tft seed 1: train 12/500 [")
+    say(log, "base seed None: predicting test_pairs.jsonl with /x/tool-base")
+    bar_lines(log, "predict", 360, 21)
+    assert reader.status().startswith("base: predict 21/360 [")  # the base model has no seed
+
+
+def test_a_line_cut_by_a_read_is_read_whole_next_time(tmp_path):
+    log = tmp_path / "06_evaluate.kernel.log"
+    say(log, "direct seed 0: predicting test_pairs.jsonl with /x")
+    line = "\rpredict:  37%|███▋      | 133/360 [00:41<01:10,  3.21it/s]"
+    data = line.encode()
+    cut = data.index("█".encode()) + 1  # inside a three-byte character
+    with open(log, "ab") as f:
+        f.write(data[:cut])
+    reader = Reader(log)
+    assert reader.status() is None
+    with open(log, "ab") as f:
+        f.write(data[cut:])
+    assert reader.status() == "direct seed 0: predict 133/360 [00:41<01:10]"
+
+
+def test_the_watch_tells_each_new_status_while_the_log_grows(tmp_path):
+    log = tmp_path / "05_finetune.kernel.log"
+    shown = []
+    with Watch(log, shown.append, every=0.05):
+        say(log, "direct seed 0: training on 5 conversations -> /x")
+        for n in (1, 2, 3):
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"\rtrain:  {n * 10}%|█         | {n}/10 [00:0{n}<00:09,  1.00it/s]")
+            time.sleep(0.3)
+    assert shown == [f"direct seed 0: train {n}/10 [00:0{n}<00:09]" for n in (1, 2, 3)]

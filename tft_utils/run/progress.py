@@ -1,0 +1,105 @@
+"""What the running stage is doing, on `tft run`'s bar.
+
+A stage can run for an hour (05 of the cpu profile trains four students, ~16 min each on 2 cores without
+AMX), and papermill keeps what its kernel prints only in the executed notebook, written when the stage
+ends; `tft run`'s own bar counts stages. So the kernels run with text progress bars (`KERNEL_ARGS`;
+papermill keeps no widget state, so a widget bar was saved at 0% forever) echoed to the stage's log
+beside the executed copy (`<notebook>.kernel.log`, study.kernel_log), and a thread of `tft run`
+(`Watch`) reads what the log gains and puts its last bar, with the model it belongs to, on the study's:
+
+    s1/05_finetune:  57%|█████▋    | 4/7 [31:02<..., direct seed 1: train 230/500 [07:40<08:39]
+
+The executed notebook keeps each bar's last state (`coalesce`), not every update.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from pathlib import Path
+
+# quiet=False: the kernel echoes its stdout / stderr to its own file descriptors (the stage's log);
+# tqdm.auto would pick the notebook widget in a kernel, whose state papermill does not keep.
+KERNEL_ARGS = (
+    "--IPKernelApp.quiet=False",
+    "--IPKernelApp.exec_lines=import tqdm.auto, tqdm.std; tqdm.auto.tqdm = tqdm.std.tqdm",
+)
+
+# a tqdm line: 'train:  46%|████▌     | 230/500 [07:40<08:39,  2.01s/it]'
+BAR = re.compile(
+    r"(?P<desc>[^\r\n|:]*):\s+\d+%\|[^|\r\n]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s+\[(?P<elapsed>[\d:]+)<(?P<left>[\d:?]+)"
+)
+# what 05 and 06 print before each model's bars (train/arms.py, evaluate/compare.py, train/tool_base.py),
+# anywhere on a line: a print may follow a bar left open on the same line
+WHO = re.compile(r"(?P<who>tool base|\b[a-z]+ seed \w+): (?:training|predicting|\d+ dialogues|another process)")
+TAIL = (
+    4096  # characters kept between reads: more than one bar line, so a line cut by a read is whole next time
+)
+
+
+class Reader:
+    """The status a kernel log shows so far, read in pieces as it grows."""
+
+    def __init__(self, path: str | Path):
+        self.path, self.pos, self.text, self.who = Path(path), 0, "", None
+        self.decode = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def status(self) -> str | None:
+        """'direct seed 1: train 230/500 [07:40<08:39]': the last bar, after the last model named; None
+        before the first bar."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                chunk = f.read()
+        except FileNotFoundError:
+            return None
+        self.pos += len(chunk)
+        self.text = (self.text + self.decode.decode(chunk))[-TAIL - len(chunk) :]
+        who = list(WHO.finditer(self.text))
+        if who:
+            self.who = who[-1]["who"].replace(" seed None", "")  # the base model: no seed
+            self.text = self.text[who[-1].end() :]  # its bars follow; earlier ones were another model's
+        bars = list(BAR.finditer(self.text))
+        if not bars:
+            return None
+        b = bars[-1]
+        line = f"{b['desc'].strip()} {b['n']}/{b['total']} [{b['elapsed']}<{b['left']}]"
+        return f"{self.who}: {line}" if self.who else line
+
+
+class Watch:
+    """Reads a kernel log every `every` seconds while a stage runs and calls `show(status)` when the
+    status changes."""
+
+    def __init__(self, path: str | Path, show, every: float = 1.0):
+        self.reader, self.show, self.every = Reader(path), show, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="tft-progress", daemon=True)
+        self.shown = None
+
+    def __enter__(self) -> Watch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            status = self.reader.status()
+            if status and status != self.shown:
+                self.show(status)
+                self.shown = status
+
+
+def coalesce(path: str | Path) -> None:
+    """An executed notebook as Jupyter shows it: each cell's consecutive prints joined, and a progress
+    bar's updates (text before a carriage return) dropped, so the file keeps each bar's last state."""
+    import nbformat
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
+    nbformat.write(nb, str(path))
