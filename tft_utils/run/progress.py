@@ -32,7 +32,9 @@ BAR = re.compile(
 )
 # what 05 and 06 print before each model's bars (train/arms.py, evaluate/compare.py, train/tool_base.py),
 # anywhere on a line: a print may follow a bar left open on the same line
-WHO = re.compile(r"(?P<who>tool base|\b[a-z]+ seed \w+): (?:training|predicting|\d+ dialogues|another process)")
+WHO = re.compile(
+    r"(?P<who>tool base|\b[a-z]+ seed \w+): (?:training|predicting|\d+ dialogues|another process)"
+)
 TAIL = (
     4096  # characters kept between reads: more than one bar line, so a line cut by a read is whole next time
 )
