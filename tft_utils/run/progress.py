@@ -27,17 +27,17 @@ KERNEL_ARGS = (
 )
 
 # a tqdm line: 'train:  46%|████▌     | 230/500 [07:40<08:39,  2.01s/it]'
-BAR = re.compile(
-    r"(?P<desc>[^\r\n|:]*):\s+\d+%\|[^|\r\n]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s+\[(?P<elapsed>[\d:]+)<(?P<left>[\d:?]+)"
+BAR = re.compile(  # each update starts a line or follows a carriage return; a desc may hold colons
+    r"(?:^|[\r\n])(?P<desc>[^\r\n|]*?):\s+\d+%\|[^|\r\n]*\|\s*(?P<n>\d+)/(?P<total>\d+)"
+    r"\s+\[(?P<elapsed>[\d:]+)<(?P<left>[\d:?]+)"
 )
 # what 05 and 06 print before each model's bars (train/arms.py, evaluate/compare.py, train/tool_base.py),
 # anywhere on a line: a print may follow a bar left open on the same line
 WHO = re.compile(
     r"(?P<who>tool base|\b[a-z]+ seed \w+): (?:training|predicting|\d+ dialogues|another process)"
 )
-TAIL = (
-    4096  # characters kept between reads: more than one bar line, so a line cut by a read is whole next time
-)
+# characters kept between reads: more than a bar's line, so a line cut by a read is whole the next time
+TAIL = 4096
 
 
 class Reader:

@@ -68,3 +68,9 @@ def test_the_watch_tells_each_new_status_while_the_log_grows(tmp_path):
                 f.write(f"\rtrain:  {n * 10}%|█         | {n}/10 [00:0{n}<00:09,  1.00it/s]")
             time.sleep(0.3)
     assert shown == [f"direct seed 0: train {n}/10 [00:0{n}<00:09]" for n in (1, 2, 3)]
+
+
+def test_a_bar_named_after_an_endpoint_keeps_its_whole_name(tmp_path):
+    log = tmp_path / "03_filter_relabel.kernel.log"
+    bar_lines(log, "relabel [qwen3:8b]", 40, 7)  # an Ollama model's name holds a colon
+    assert Reader(log).status().startswith("relabel [qwen3:8b] 7/40 [")
