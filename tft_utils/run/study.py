@@ -238,18 +238,26 @@ def _run_steps(steps, study: Study, log) -> None:
     from tqdm.auto import tqdm
 
     with terminal() as term:
-        bar = tqdm(steps, desc="study", unit="stage", file=term)
+        # no remaining-time guess: stages take from seconds (02) to an hour (05), so a mean per stage misleads
+        fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} stages [{elapsed}{postfix}]"
+        bar = tqdm(steps, desc="study", file=term, bar_format=fmt)
+        tty = term.isatty()
         # a terminal redraws the line; a log file (CI, nohup) gets a new one each time, so once a minute
-        every, last = (0.0 if term.isatty() else 60.0), [0.0]
+        every, last = (0.0 if tty else 60.0), [0.0]
 
         def show(status: str) -> None:  # the running stage's progress, beside the study's
             due = time.monotonic() - last[0] >= every
             bar.set_postfix_str(status, refresh=due)
             last[0] = time.monotonic() if due else last[0]
 
+        def say(message: str) -> None:  # a line of its own above the bar, not written into it
+            bar.clear() if tty else None
+            log(message)
+            bar.refresh() if tty else None
+
         for stage, scenario in bar:
             bar.set_description(step_name(stage, scenario))
-            run_step(stage, scenario, study, log, show=show)
+            run_step(stage, scenario, study, say, show=show)
             bar.set_postfix_str("", refresh=False)  # the next stage starts without this one's
 
 
