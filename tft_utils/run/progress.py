@@ -7,7 +7,7 @@ papermill keeps no widget state, so a widget bar was saved at 0% forever) echoed
 beside the executed copy (`<notebook>.kernel.log`, study.kernel_log), and a thread of `tft run`
 (`Watch`) reads what the log gains and puts its last bar, with the model it belongs to, on the study's:
 
-    s1/05_finetune:  57%|█████▋    | 4/7 [31:02<..., direct seed 1: train 230/500 [07:40<08:39]
+    s1/05_finetune:  57%|█████▋    | 4/7 stages [31:02, direct seed 1: train 230/500 [07:40<08:39]]
 
 The executed notebook keeps each bar's last state (`coalesce`), not every update.
 """
