@@ -140,6 +140,23 @@ def render(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def summary(plan: Plan) -> str:
+    """One line for the start of a run that calls no endpoint: the students' work left and its hours."""
+    t, a = plan.totals(), plan.assumptions
+    students = [s for s in plan.students if s.arm in ("direct", "tft")]
+    predicted = [s for s in plan.students if s.arm != "tool base"]
+    to_train = sum(s.seeds - s.trained for s in students)
+    tokens = sum(s.train_tokens * (s.seeds - s.trained) / s.seeds for s in students if s.seeds)
+    base = [s for s in plan.students if s.arm == "tool base" and s.train_tokens]
+    return (
+        f"plan: the students' work left, {t['student_hours']:.2f} h: {to_train} of "
+        f"{sum(s.seeds for s in students)} students to train ({_n(round(tokens))} tokens"
+        f"{', and the tool base first' if base else ''}), "
+        f"{sum(s.seeds - s.predicted for s in predicted)} of {sum(s.seeds for s in predicted)} models to predict; "
+        f"{a.get('train_tokens_per_s')} tokens/s training, {a.get('throughput')} (`tft plan` prints the table)"
+    )
+
+
 def _table(head: tuple, body: list[tuple]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [head, *body]) for i in range(len(head))]
 

@@ -356,15 +356,18 @@ def add_cli(subparsers) -> None:
 def show_plan(args, scenarios: list[str], pipelines: list[str], stages, seeds, log=print) -> None:
     """Before a run that calls endpoints (or has a --budget): print the plan of what it will call,
     send and cost (`tft_utils.plan.estimate`), write it to outputs/<run>/plan.json, and stop with BudgetError
-    when the spend is past --budget and nobody said yes."""
+    when the spend is past --budget and nobody said yes. Before any other run that trains or predicts
+    students: one line of the plan, their work left and its hours."""
     from tft_utils.plan import estimate as planning
     from tft_utils.plan.inputs import is_endpoint
+    from tft_utils.plan.show import summary
 
     profile = args.profile or "cpu"
     roles = [load_params(profile, s, args.overrides)["roles"] for s in scenarios]
     specs = [spec for r in roles for v in r.values() for spec in (v if isinstance(v, list) else [v])]
     spends = not stages or {"03", "04", "05", "06"} & set(stages)  # 01, 02, 07 call no model
-    if args.budget is None and not (spends and any(is_endpoint(spec) for spec in specs)):
+    full = args.budget is not None or (spends and any(is_endpoint(spec) for spec in specs))
+    if not full and not (not stages or {"05", "06"} & set(stages)):
         return
     try:
         plan = planning.make_plan(
@@ -376,6 +379,9 @@ def show_plan(args, scenarios: list[str], pipelines: list[str], stages, seeds, l
         log(f"plan: not made ({e})")
         return
     path = planning.write(plan, Path(plan.run_dir) / "plan.json")
+    if not full:
+        log(summary(plan))
+        return
     log(planning.render(plan))
     log(f"plan written to {path}")
     planning.check_budget(plan, args.budget, args.yes)

@@ -270,3 +270,24 @@ def test_tft_plan_prints_and_writes_the_plan(sgd, tmp_path, capsys):
     assert plan["assumptions"]["tokens"] == "characters / 3.0 + 7 per message"
     # --budget on tft plan: exit 2 when the spend cannot be checked
     assert cli.main([*argv, "--budget", "1"]) == 2
+
+
+def test_a_run_that_trains_students_starts_with_their_hours_left(sgd, tmp_path):
+    import argparse
+
+    from tft_utils.run.study import show_plan
+
+    args = argparse.Namespace(
+        profile="smoke", overrides=[f"run.outputs={tmp_path}"], run="h", budget=None, yes=False
+    )
+    said = []
+    show_plan(args, ["s4"], ["direct"], None, [0, 1], log=said.append)
+    plan = json.loads((tmp_path / "h" / "plan.json").read_text())
+    hours = plan["totals"]["student_hours"]
+    assert hours > 0 and len(said) == 1  # one line, not the table (no endpoint, no budget)
+    assert said[0].startswith(f"plan: the students' work left, {hours:.2f} h: 2 of 2 students to train (")
+    assert "tokens), 3 of 3 models to predict;" in said[0]  # the base, Direct's seeds 0 and 1
+    # a run of stages that train or predict nothing: no plan
+    said.clear()
+    show_plan(args, ["s4"], ["direct"], ["01", "02"], None, log=said.append)
+    assert said == []
