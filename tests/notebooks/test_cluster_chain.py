@@ -184,7 +184,9 @@ def test_same_seed_same_bytes_as_a_local_run(cluster_run, sgd_dir):
     files = [
         f.relative_to(run_dir)
         for f in sorted(run_dir.rglob("*"))
-        if f.is_file() and not {"notebooks", "stages"} & set(f.relative_to(run_dir).parts)
+        if f.is_file()
+        and not {"notebooks", "stages"} & set(f.relative_to(run_dir).parts)
+        and f.name != "plan.json"  # what the last tft run (all scenarios there, s1 here) estimated
     ]
     assert {".jsonl", ".safetensors", ".json", ".md"} <= {f.suffix for f in files} and len(files) > 50
     assert [str(f) for f in files if comparable(run_dir / f) != comparable(on_cluster / f)] == []

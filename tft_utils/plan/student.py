@@ -186,22 +186,14 @@ def done_seeds(arm: str, params: dict, paths: dict, base) -> tuple[list[int], li
         convs = training_sets(arm_sources(paths, params, [arm]))[arm]
     except (FileNotFoundError, DataError):  # not written yet (or unreadable: 05 will say so)
         return [], []
-    trained = [
-        seed
-        for seed in params["run"]["seeds"]
-        if model_dir(paths, arm, seed).exists()
-        and fresh.why_stale(
-            model_dir(paths, arm, seed), student_fingerprint(convs, paths, params, seed, base)
-        )
-        is None
-    ]
-    predicted = [
-        seed
-        for seed in trained
-        if current(
-            paths["predictions"] / f"{arm}-seed{seed}.jsonl", model_dir(paths, arm, seed), paths, params
-        )
-    ]
+    trained, predicted = [], []
+    for seed in params["run"]["seeds"]:
+        model = model_dir(paths, arm, seed)
+        fp = student_fingerprint(convs, paths, params, seed, base)
+        if model.exists() and fresh.why_stale(model, fp) is None:
+            trained.append(seed)
+            if current(paths["predictions"] / f"{arm}-seed{seed}.jsonl", model, paths, params):
+                predicted.append(seed)
     return trained, predicted
 
 

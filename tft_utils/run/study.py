@@ -251,9 +251,11 @@ def _run_steps(steps, study: Study, log) -> None:
             last[0] = time.monotonic() if due else last[0]
 
         def say(message: str) -> None:  # a line of its own above the bar, not written into it
-            bar.clear() if tty else None
+            if tty:
+                bar.clear()
             log(message)
-            bar.refresh() if tty else None
+            if tty:
+                bar.refresh()
 
         for stage, scenario in bar:
             bar.set_description(step_name(stage, scenario))

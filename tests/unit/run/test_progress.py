@@ -14,8 +14,8 @@ def bar_lines(path, desc: str, total: int, upto: int) -> None:
         bar = tqdm(total=total, desc=desc, file=f, mininterval=0, ascii=False)
         for _ in range(upto):
             bar.update(1)
-        f.flush()
-        bar.close() if upto == total else None
+        if upto == total:
+            bar.close()
 
 
 def say(path, line: str) -> None:
