@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import json
 import re
 from collections import Counter, defaultdict
@@ -75,6 +76,7 @@ def words(name: str) -> list[str]:
 # --------------------------------------------------------------------------- name evidence
 
 
+@functools.lru_cache(maxsize=65536)  # a few hundred distinct names, scored ~300k times by a 5-scenario plan
 def name_score(name: str, slot: str) -> float:
     """0..1: how well a foreign key's words name a target slot."""
     ws = [w for w in words(name) if w not in STOP]
@@ -87,6 +89,7 @@ def name_score(name: str, slot: str) -> float:
     return max(0.5 * sim, hits / len(ws) * (0.6 + 0.4 * sim))
 
 
+@functools.lru_cache(maxsize=65536)
 def function_score(name: str, target: str) -> float:
     if name == target:
         return 1.0

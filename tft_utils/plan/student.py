@@ -9,6 +9,7 @@ predictions 06 would keep costs no predicting, by the same rules (`tft_utils.cor
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,6 +211,13 @@ def students_base(scenario: str, params: dict, tokens: Tokens, first: bool):
     return folder, (row if first else None)
 
 
+@functools.lru_cache(maxsize=2)  # read once a plan, not once a scenario (~0.9 s each)
+def tool_base_dialogues(sgd: str) -> list[dict]:
+    from tft_utils.train.tool_base import tool_base_conversations
+
+    return tool_base_conversations(Path(sgd))
+
+
 def tool_base_row(scenario, params, tokens) -> tuple[Path | None, Student]:
     """student.tool_base: sgd: (its folder when current, else None; its row: the shared base, trained
     once per machine before any student, 0 when its cache is current by the rule a run applies; the plan
@@ -219,7 +227,7 @@ def tool_base_row(scenario, params, tokens) -> tuple[Path | None, Student]:
     from tft_utils.train.student import base_model_path
 
     sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"])
-    convs = tb.tool_base_conversations(sgd)
+    convs = tool_base_dialogues(str(sgd))
     base = base_model_path(params["student"]["model"], params["student"]["cache_dir"])
     folder = tb.tool_base_folder(params, base)
     if tb.tool_base_ready(folder, tb.tool_base_fingerprint(params, base, convs)):
