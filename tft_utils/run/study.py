@@ -98,7 +98,7 @@ def stage_fingerprint(stage: Stage, params: dict, parameters: dict, upstream: di
     own = {k: params[k] for k in sections} | {"run": {k: params["run"][k] for k in RUN_KEYS}}
     return fresh.make(
         f"stage:{stage.notebook}",
-        {"params": own, "notebook_parameters": parameters},
+        {**own, "notebook_parameters": parameters},  # why_stale then says 'changed: params.run.seeds'
         {"notebook": NOTEBOOKS / f"{stage.notebook}.ipynb", **upstream},
     )
 
