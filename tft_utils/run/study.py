@@ -253,6 +253,8 @@ def _run_steps(steps, study: Study, log) -> None:
         def say(message: str) -> None:  # a line of its own above the bar, not written into it
             if tty:
                 bar.clear()
+            else:  # a log file: the bar's last line ends before the message
+                print(file=term, flush=True)
             log(message)
             if tty:
                 bar.refresh()
