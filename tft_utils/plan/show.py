@@ -149,7 +149,9 @@ def summary(plan: Plan) -> str:
     tokens = sum(s.train_tokens * (s.seeds - s.trained) / s.seeds for s in students if s.seeds)
     base = [s for s in plan.students if s.arm == "tool base" and s.train_tokens]
     return (
-        f"plan: the students' work left, {t['student_hours']:.2f} h: {to_train} of "
+        # the run's stages 02-04, loading and scoring come on top: S1 teach runs on the EPYC, 11.5 of 12.8 min
+        f"plan: the students' work left, {t['student_hours']:.2f} h of training and predicting (the stages "
+        f"around them add ~10%): {to_train} of "
         f"{sum(s.seeds for s in students)} students to train ({_n(round(tokens))} tokens"
         f"{', and the tool base first' if base else ''}), "
         f"{sum(s.seeds - s.predicted for s in predicted)} of {sum(s.seeds for s in predicted)} models to predict; "

@@ -285,7 +285,8 @@ def test_a_run_that_trains_students_starts_with_their_hours_left(sgd, tmp_path):
     plan = json.loads((tmp_path / "h" / "plan.json").read_text())
     hours = plan["totals"]["student_hours"]
     assert hours > 0 and len(said) == 1  # one line, not the table (no endpoint, no budget)
-    assert said[0].startswith(f"plan: the students' work left, {hours:.2f} h: 2 of 2 students to train (")
+    assert said[0].startswith(f"plan: the students' work left, {hours:.2f} h of training and predicting (")
+    assert "~10%): 2 of 2 students to train (" in said[0]
     assert "tokens), 3 of 3 models to predict;" in said[0]  # the base, Direct's seeds 0 and 1
     # a run of stages that train or predict nothing: no plan
     said.clear()
