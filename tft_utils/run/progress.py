@@ -41,10 +41,10 @@ TAIL = 4096
 
 
 class Reader:
-    """The status a kernel log shows so far, read in pieces as it grows."""
+    """The status a kernel log shows so far (from byte `start`), read in pieces as it grows."""
 
-    def __init__(self, path: str | Path):
-        self.path, self.pos, self.text, self.who = Path(path), 0, "", None
+    def __init__(self, path: str | Path, start: int = 0):
+        self.path, self.pos, self.text, self.who = Path(path), start, "", None
         self.decode = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def status(self) -> str | None:
@@ -75,7 +75,9 @@ class Watch:
     status changes."""
 
     def __init__(self, path: str | Path, show, every: float = 1.0):
-        self.reader, self.show, self.every = Reader(path), show, every
+        path = Path(path)  # appended to by every run of the stage: only what this one writes counts
+        self.reader = Reader(path, path.stat().st_size if path.exists() else 0)
+        self.show, self.every = show, every
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="tft-progress", daemon=True)
         self.shown = None

@@ -60,8 +60,11 @@ def test_a_line_cut_by_a_read_is_read_whole_next_time(tmp_path):
 
 def test_the_watch_tells_each_new_status_while_the_log_grows(tmp_path):
     log = tmp_path / "05_finetune.kernel.log"
+    say(log, "tft seed 1: training on 25 conversations -> /x")  # the stage's previous run, same log
+    bar_lines(log, "train", 10, 10)
     shown = []
     with Watch(log, shown.append, every=0.05):
+        time.sleep(0.3)  # the kernel is starting: nothing new in the log, nothing to tell
         say(log, "direct seed 0: training on 5 conversations -> /x")
         for n in (1, 2, 3):
             with open(log, "a", encoding="utf-8") as f:
