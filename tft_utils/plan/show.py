@@ -144,17 +144,17 @@ def summary(plan: Plan) -> str:
     """One line for the start of a run that calls no endpoint: the students' work left and its hours."""
     t, a = plan.totals(), plan.assumptions
     students = [s for s in plan.students if s.arm in ("direct", "tft")]
-    predicted = [s for s in plan.students if s.arm != "tool base"]
+    models = [s for s in plan.students if s.arm != "tool base"]  # the students and the untuned base
     to_train = sum(s.seeds - s.trained for s in students)
     tokens = sum(s.train_tokens * (s.seeds - s.trained) / s.seeds for s in students if s.seeds)
-    base = [s for s in plan.students if s.arm == "tool base" and s.train_tokens]
+    builds_base = any(s.arm == "tool base" and s.train_tokens for s in plan.students)
     return (
         # the run's stages 02-04, loading and scoring come on top: S1 teach runs on the EPYC, 11.5 of 12.8 min
         f"plan: the students' work left, {t['student_hours']:.2f} h of training and predicting (the stages "
         f"around them add ~10%): {to_train} of "
         f"{sum(s.seeds for s in students)} students to train ({_n(round(tokens))} tokens"
-        f"{', and the tool base first' if base else ''}), "
-        f"{sum(s.seeds - s.predicted for s in predicted)} of {sum(s.seeds for s in predicted)} models to predict; "
+        f"{', and the tool base first' if builds_base else ''}), "
+        f"{sum(s.seeds - s.predicted for s in models)} of {sum(s.seeds for s in models)} models to predict; "
         f"{a.get('train_tokens_per_s')} tokens/s training, {a.get('throughput')} (`tft plan` prints the table)"
     )
 

@@ -371,7 +371,8 @@ def show_plan(args, scenarios: list[str], pipelines: list[str], stages, seeds, l
     specs = [spec for r in roles for v in r.values() for spec in (v if isinstance(v, list) else [v])]
     spends = not stages or {"03", "04", "05", "06"} & set(stages)  # 01, 02, 07 call no model
     full = args.budget is not None or (spends and any(is_endpoint(spec) for spec in specs))
-    if not full and not (not stages or {"05", "06"} & set(stages)):
+    students = not stages or {"05", "06"} & set(stages)  # trains or predicts them
+    if not (full or students):
         return
     try:
         plan = planning.make_plan(
