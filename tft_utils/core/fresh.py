@@ -11,12 +11,14 @@ seed. `reuse(path, fp)` is the only place that decides whether a stored output i
 Because an output's fingerprint includes its inputs' fingerprints, a change anywhere reruns
 everything downstream of it, and nothing else. The digest covers the package's *content* (every file
 under tft_utils/), not the git commit: a commit that only touches the README retrains nothing, an
-uncommitted edit of train/loop.py retrains every student. The commit and dirty flag are recorded beside it
+uncommitted edit of train/loop.py retrains every student. A module counts as Python parses it (its
+syntax tree, docstrings included): an edit of its comments or layout alone retrains nothing. The commit and dirty flag are recorded beside it
 for provenance. The LLM call cache is keyed by each request's full content and needs no fingerprint.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -38,11 +40,11 @@ def _digest(obj) -> str:
 
 @lru_cache(maxsize=1)
 def code_hash() -> str:
-    """sha256 over the package's files (code and resources), by relative path."""
+    """sha256 over the package's files (modules by `source_hash`, resources by their bytes), by relative path."""
     h = hashlib.sha256()
     for p in sorted(PACKAGE.rglob("*")):
         if p.is_file() and "__pycache__" not in p.parts:
-            h.update(str(p.relative_to(PACKAGE)).encode() + b"\0" + p.read_bytes() + b"\0")
+            h.update(str(p.relative_to(PACKAGE)).encode() + b"\0" + source_hash(p).encode() + b"\0")
     return h.hexdigest()
 
 
@@ -81,6 +83,27 @@ def _file_hash(path: str, size: int, mtime_ns: int) -> str:  # size/mtime: a rew
     return h.hexdigest()
 
 
+def source_hash(path: str | os.PathLike) -> str:
+    """A module's code as Python reads it: the sha256 of its syntax tree (`ast.dump`: no comments, blank
+    lines or layout; docstrings and every other string kept), so that fixing a comment in train/loop.py
+    does not retrain every student. Another Python may dump the same tree differently: then everything
+    reruns once. Other files (and a module Python cannot parse) count by their bytes."""
+    st = os.stat(path)
+    return _source_hash(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=512)
+def _source_hash(path: str, size: int, mtime_ns: int) -> str:
+    if path.endswith(".py"):
+        try:
+            tree = ast.parse(Path(path).read_bytes(), filename=path)
+        except (SyntaxError, ValueError):
+            tree = None
+        if tree is not None:
+            return hashlib.sha256(b"ast\0" + ast.dump(tree).encode()).hexdigest()
+    return _file_hash(path, size, mtime_ns)
+
+
 def input_id(path: str | os.PathLike | None) -> str | None:
     """An input's identity: its own fingerprint's digest when it has one (a stage output), else the
     hash of its bytes (a file); a Hub id or other non-path string stands for itself."""
@@ -110,7 +133,7 @@ def make(
     `seed`, and (unless code=False) the package code."""
     state = code_state() if code else {}
     if isinstance(code, (list, tuple)):  # only these modules shape the output (a long-lived cache)
-        state = {**state, "code": _digest({f: file_hash(PACKAGE / f) for f in sorted(code)})}
+        state = {**state, "code": _digest({f: source_hash(PACKAGE / f) for f in sorted(code)})}
     ids = {k: input_id(v) for k, v in sorted((inputs or {}).items())}
     ids.update({k: _digest(v) for k, v in sorted((data or {}).items())})
     core = {

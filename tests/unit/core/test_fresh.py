@@ -61,6 +61,48 @@ def test_code_is_part_of_the_digest_and_the_commit_is_recorded():
     assert with_code["commit"]  # recorded for provenance, not part of the digest
 
 
+def test_a_student_follows_its_code_not_the_comments_or_layout_around_it(monkeypatch, tmp_path, dataset_dir):
+    """The real package copied: a comment fixed in train/loop.py, a line rewrapped, retrain nothing;
+    a changed number or docstring does; a resource file counts by its bytes."""
+    import shutil
+
+    from tft_utils.core.params import load_params
+    from tft_utils.train.arms import student_fingerprint
+
+    pkg = tmp_path / "tft_utils"
+    shutil.copytree(fresh.PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(fresh, "PACKAGE", pkg)
+    params = load_params("smoke", "s1")
+    convs = [{"dialogue_id": "d", "messages": [{"role": "user", "content": "hi"}]}]
+
+    def digest():
+        return student_fingerprint(convs, {"data": dataset_dir}, params, 0)["digest"]
+
+    loop, before = pkg / "train" / "loop.py", digest()
+    src = loop.read_text()
+    assert "    model.train()\n" in src and '"""Fine-tune the base student' in src
+    for edited, retrains in (
+        (
+            src.replace("    model.train()\n", "    # a comment fixed\n\n    model.train(  )  # layout\n"),
+            False,
+        ),
+        (src.replace("    model.train()\n", "    model.train(False)\n"), True),
+        (src.replace('"""Fine-tune the base student', '"""Fine-tune the student'), True),
+    ):
+        loop.write_text(edited)
+        assert (digest() != before) == retrains, f"retrains={retrains}"
+        loop.write_text(src)
+    assert digest() == before
+    res = tmp_path / "words.txt"
+    res.write_text("a # b\n")
+    first = fresh.source_hash(res)
+    res.write_text("a # c\n")
+    assert fresh.source_hash(res) != first  # not Python: every byte counts
+    bad = tmp_path / "bad.py"
+    bad.write_text("def (:\n")
+    assert fresh.source_hash(bad) == fresh.file_hash(bad)  # Python cannot parse it: its bytes
+
+
 def test_begin_keeps_a_partial_build_of_the_same_fingerprint_only(tmp_path):
     out, partial = tmp_path / "pred.jsonl", tmp_path / "pred.jsonl.partial"
     a, b = fresh.make("k", {"v": 1}), fresh.make("k", {"v": 2})
@@ -102,7 +144,7 @@ def test_students_and_predictions_follow_only_the_code_that_shapes_them(monkeypa
             predictions_fingerprint(dataset_dir, pairs, tools, params)["digest"],
         )
 
-    real, before = fresh.file_hash, fps()
+    real, before = fresh.source_hash, fps()
     for edited, changes in (
         ("evaluate/judge/rubric.py", (False, False)),
         ("domain/replies.py", (False, False)),
@@ -114,7 +156,7 @@ def test_students_and_predictions_follow_only_the_code_that_shapes_them(monkeypa
         def edit(p, e=edited):
             return real(p) + ("!" if Path(p).as_posix().endswith(f"tft_utils/{e}") else "")
 
-        monkeypatch.setattr(fresh, "file_hash", edit)
+        monkeypatch.setattr(fresh, "source_hash", edit)
         after = fps()
         assert (after[0] != before[0], after[1] != before[1]) == changes, edited
     assert "train/loop.py" in STUDENT_CODE and "evaluate/predict.py" in PREDICT_CODE

@@ -211,7 +211,7 @@ def test_an_edit_to_call_parsing_retrains_and_repredicts_an_edit_to_value_forms_
             predictions_fingerprint(dataset_dir, pairs, tool_file, params)["digest"],
         )
 
-    real, before = fresh.file_hash, fps()
+    real, before = fresh.source_hash, fps()
     for edited, changes in (
         ("calls.py", True),
         ("tools.py", True),
@@ -219,7 +219,7 @@ def test_an_edit_to_call_parsing_retrains_and_repredicts_an_edit_to_value_forms_
         ("mentions.py", False),
     ):
         monkeypatch.setattr(
-            fresh, "file_hash", lambda p, e=edited: real(p) + ("!" if Path(p) == DOMAIN / e else "")
+            fresh, "source_hash", lambda p, e=edited: real(p) + ("!" if Path(p) == DOMAIN / e else "")
         )
         after = fps()
         assert (after[0] != before[0], after[1] != before[1]) == (changes, changes), edited
