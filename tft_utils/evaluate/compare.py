@@ -103,18 +103,14 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
         partial = Path(str(pred) + ".partial")
         fresh.begin(pred, fp, leftovers=[partial, pred])  # resume only this model's own partial file
         log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")
-        # the pairs an interrupted call finished (predict resumes after them)
-        resumed = (
-            len({(str(r["dialogue_id"]), r["turn"]) for r in read_jsonl(partial)}) if partial.exists() else 0
-        )
         done = predict_file(model, pairs_path, pred, params, tools_path=tools_path)
         # the record of what it took, beside the fingerprint's digest (not part of it)
-        fresh.stamp(pred, {**fp, "predicted": prediction_record(done, params, resumed)})
+        fresh.stamp(pred, {**fp, "predicted": prediction_record(done, params)})
 
 
-def prediction_record(done: dict, params: dict, resumed: int = 0) -> dict:
+def prediction_record(done: dict, params: dict) -> dict:
     """What predicting took (report/cost.py reads it): the seconds and pairs of this call (a prediction
-    resumed after `resumed` pairs: its last part), its speed, dtype and machine, as training records its
+    resumed from its partial file: its last part), its speed, dtype and machine, as training records its
     own in train_stats.json."""
     from tft_utils.core.provenance import machine_info
     from tft_utils.train.student import pick_device
@@ -122,7 +118,7 @@ def prediction_record(done: dict, params: dict, resumed: int = 0) -> dict:
     _, dtype = pick_device(params["student"]["device"], params["student"]["dtype"])  # what predict loaded
     return {
         "pairs": done["pairs"],
-        "predicted": done["pairs"] - resumed,
+        "predicted": done["predicted"],
         "seconds": done["seconds"],
         "pairs_per_s": done["pairs_per_s"],
         "dtype": str(dtype).replace("torch.", ""),

@@ -522,6 +522,7 @@ def predict(
         "rows": rows,
         "method": method,
         "pairs": len(rows),
+        "predicted": n_new,  # by this call: a resumed prediction found the rest in its partial file
         "seconds": round(seconds, 1),
         "pairs_per_s": round(n_new / seconds, 2) if seconds and n_new else None,
     }

@@ -226,11 +226,17 @@ def tool_base_row(scenario, params, tokens) -> tuple[Path | None, Student]:
     from tft_utils.train import tool_base as tb
     from tft_utils.train.student import base_model_path
 
-    sgd = resolve_sgd_dir(params["data"]["sgd_dir"], params["data"]["sgd_url"])
+    try:
+        sgd = resolve_sgd_dir(params["data"]["sgd_dir"], None)  # url None: a plan never downloads
+    except DataError as e:
+        raise DataError(
+            f"the tool base (student.tool_base: sgd) is built from SGD's other services, which a plan never "
+            f"downloads ({e}); `tft data` downloads them"
+        ) from None
     convs = tool_base_dialogues(str(sgd))
     base = base_model_path(params["student"]["model"], params["student"]["cache_dir"])
-    folder = tb.tool_base_folder(params, base)
-    if tb.tool_base_ready(folder, tb.tool_base_fingerprint(params, base, convs)):
+    folder = tb.built_tool_base(params, base, convs)
+    if folder is not None:
         return folder, Student(
             scenario, "tool base", 1, len(convs), 0, 0, 0, 0, 0.0, 0.0, "cached: built before", 1
         )

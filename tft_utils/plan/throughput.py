@@ -155,8 +155,8 @@ def measure_rates(params: dict, data, log=None) -> dict:
         # The students' prediction speed: the tool base they start from stands for them (S1, 12 test
         # conversations, EPYC: 630 plan tokens/s, a trained S1 student 592); the untuned base's outputs leave
         # the gold call sooner (329), so without the tool base built the rate errs ~1.8x slow.
-        folder = tb.tool_base_folder(params, base)
-        if tb.tool_base_ready(folder, tb.tool_base_fingerprint(params, base, convs)):
+        folder = tb.built_tool_base(params, base, convs)
+        if folder is not None:
             model, which = folder, "tool base"
         else:
             which = "base model (the tool base is not built yet: its students predict ~1.8x faster)"

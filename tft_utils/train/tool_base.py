@@ -95,8 +95,8 @@ def tool_base_recipe(params: dict) -> dict:
     on the top 15 of 30 taught the call format less well (S1, students on the top 15 x 700 steps:
     right function 57-61 of 72 from it, 65-69 from the every-layer base); one built with the fast
     step rounds differently (sha256 802cbdb2... vs d0ca0a21...) and its S1 students made 35 / 31 of
-    72 judged good where the same students from the default base made 39 / 34 (README, "A faster
-    step")."""
+    72 judged good where the same students from the default base made 39 / 34 (docs/experiments.md,
+    "A faster step")."""
     st = params["student"]
     own = {
         "max_steps": st["tool_base_steps"],
@@ -104,7 +104,7 @@ def tool_base_recipe(params: dict) -> dict:
         "loraplus_ratio": 1.0,
         "fast_step": False,
         "amp": False,
-        "max_tokens": st.get("tool_base_max_tokens") or params["train"]["max_tokens"],
+        "max_tokens": st["tool_base_max_tokens"] or params["train"]["max_tokens"],
     }
     return {
         "train": {**params["train"], **own, "seed": 0, "lora_layers": 0},
@@ -136,6 +136,12 @@ def tool_base_ready(folder: Path, fp: dict) -> bool:
     from tft_utils.core import fresh
 
     return fresh.why_stale(folder, fp) is None and (folder / "config.json").exists()
+
+
+def built_tool_base(params: dict, base, convs: list[dict]) -> Path | None:
+    """The cached base's folder when a run would reuse it, else None (for `tft plan`, which never builds)."""
+    folder = tool_base_folder(params, base)
+    return folder if tool_base_ready(folder, tool_base_fingerprint(params, base, convs)) else None
 
 
 def tool_base_dir(params: dict, base, log=print) -> Path:

@@ -280,7 +280,7 @@ def test_groups_share_a_conversation_sorted_by_turn(hand_pairs):
 def test_output_rows_carry_the_pair_and_its_prediction(varied_model, hand_pairs, tmp_path):
     out = tmp_path / "pred.jsonl"
     res = predict(varied_model, hand_pairs, _params(), out=out, tools=TOOLS, progress=False)
-    assert len(res["rows"]) == res["pairs"] == len(hand_pairs) and res["pairs_per_s"] > 0
+    assert len(res["rows"]) == res["pairs"] == res["predicted"] == len(hand_pairs) and res["pairs_per_s"] > 0
     for row, pair in zip(res["rows"], hand_pairs, strict=True):  # the input order, whatever the groups
         assert set(row) == {"question", "answer", "dialogue_id", "turn", "prediction"}
         assert {k: row[k] for k in PAIR_FIELDS} == {k: pair[k] for k in PAIR_FIELDS}
@@ -313,6 +313,7 @@ def test_an_interrupted_run_resumes_from_the_partial_file(varied_model, hand_pai
         key = (pair["dialogue_id"], pair["turn"])
         assert by_key[key] == ("SENTINEL" if pair in first else text)
     assert res["pairs"] == len(hand_pairs) and not (tmp_path / "pred.jsonl.partial").exists()
+    assert res["predicted"] == len(second) + len(third)  # what this call decoded (its record's pairs)
 
 
 def test_the_saved_render_config_of_a_trained_folder_is_used(smoke_model, tmp_path):

@@ -191,6 +191,25 @@ def test_the_tool_base_is_planned_once_until_its_cache_holds_the_same_recipe(sgd
     assert not [s for s in plain.students if s.arm == "tool base"]
 
 
+def test_the_plan_never_downloads_the_tool_base_dialogues(monkeypatch, tmp_path):
+    """Without local SGD files the tool base's row cannot be counted: the plan says so and where to get
+    them, and does not reach for data.sgd_url (a closed loopback port: a download would fail otherwise)."""
+    from tft_utils.core.io import DataError
+    from tft_utils.data import sgd as sgd_mod
+    from tft_utils.plan.student import tool_base_row
+
+    monkeypatch.delenv("TFT_SGD_DIR", raising=False)
+    monkeypatch.setattr(sgd_mod, "DEFAULT_DIR", tmp_path / "no-sgd")
+    params = load_params(
+        "smoke",
+        "s1",
+        ["student.tool_base=sgd", "data.sgd_url=http://127.0.0.1:9/sgd.zip", f"run.outputs={tmp_path}"],
+    )
+    with pytest.raises(DataError, match="never downloads.*no SGD folder.*`tft data` downloads them"):
+        tool_base_row("s1", params, Tokens(params["plan"]))
+    assert not (tmp_path / "no-sgd").exists()
+
+
 def test_committee_and_filter_prompts_are_those_of_notebook_03(sgd, tmp_path):
     from tft_utils.clean.align import align
     from tft_utils.clean.filter import score_traces

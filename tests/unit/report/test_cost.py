@@ -90,8 +90,13 @@ def test_each_predicted_model_with_its_time_and_machine_from_the_record_beside_i
     def predicted(path, seconds, pairs=360):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}\n")
-        done = {"pairs": 360, "seconds": seconds, "pairs_per_s": round(pairs / seconds, 2)}
-        rec = prediction_record(done, PARAMS, resumed=360 - pairs)
+        done = {
+            "pairs": 360,
+            "predicted": pairs,
+            "seconds": seconds,
+            "pairs_per_s": round(pairs / seconds, 2),
+        }
+        rec = prediction_record(done, PARAMS)
         assert rec["predicted"] == pairs and rec["dtype"] in ("bfloat16", "float32")
         fresh.stamp(path, {"digest": "d", "predicted": {**rec, "machine": EPYC, "dtype": "bfloat16"}})
 
@@ -125,7 +130,12 @@ def test_what_one_more_seed_costs_is_its_students_and_their_predictions(tmp_path
             path = tmp_path / "s4" / "predictions" / f"{arm}-seed{k}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("{}\n")
-            done = {"pairs": 360, "seconds": seconds, "pairs_per_s": round(360 / seconds, 2)}
+            done = {
+                "pairs": 360,
+                "predicted": 360,
+                "seconds": seconds,
+                "pairs_per_s": round(360 / seconds, 2),
+            }
             fresh.stamp(path, {"digest": "d", "predicted": prediction_record(done, PARAMS)})
     # + the base's prediction, which no seed adds
     base = tmp_path / "base" / "predictions-sgd.jsonl"
@@ -135,7 +145,9 @@ def test_what_one_more_seed_costs_is_its_students_and_their_predictions(tmp_path
         base,
         {
             "digest": "d",
-            "predicted": prediction_record({"pairs": 360, "seconds": 600.0, "pairs_per_s": 0.6}, PARAMS),
+            "predicted": prediction_record(
+                {"pairs": 360, "predicted": 360, "seconds": 600.0, "pairs_per_s": 0.6}, PARAMS
+            ),
         },
     )
     predictions = prediction_cost(tmp_path, ["s4"])
