@@ -467,9 +467,8 @@ def train(
         model = with_lora(model, cfg)
     elif cfg["method"] != "full":
         raise ValueError(f"train.method must be lora or full, got {cfg['method']!r}")
-    fast = cfg[
-        "fast_step"
-    ]  # same function, same precision, ~1.1x a step on CPU (attention.py, docs/experiments.md)
+    # same function, same precision, ~1.1x a step on CPU (attention.py, docs/experiments.md)
+    fast = cfg["fast_step"]
     # the optimizer before compiling: LoRA+ groups the weights by their module names
     opt = optimizer(model, cfg, fused=fast)
     compiled = compile_layers(model, cfg["compile"], device)
