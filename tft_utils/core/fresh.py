@@ -213,6 +213,7 @@ def why_stale(path: str | os.PathLike, fp: dict) -> str | None:
             for k in sorted(set(old["inputs"]) | set(fp["inputs"]))
             if old["inputs"].get(k) != fp["inputs"].get(k)
         ][:4]
+    detail += [k for k in changed if k not in ("params", "inputs")]  # the code too, when it changed with them
     return "changed: " + ", ".join(detail or changed)
 
 

@@ -27,6 +27,9 @@ def test_same_fingerprint_is_reused_and_anything_else_is_not(tmp_path):
     assert not fresh.reuse(out, fresh.make("other", {"steps": 3}, {"src": src}, seed=0))
     src.write_text('{"a": 2}\n')  # an input's content changed
     assert "inputs.src" in fresh.why_stale(out, fresh.make("k", {"steps": 3}, {"src": src}, seed=0))
+    other = fresh.make("k", {"steps": 5}, {"src": src}, seed=0)
+    other = {**other, "code": "another package", "digest": "another"}  # new params and new code
+    assert fresh.why_stale(out, other) == "changed: params.steps, inputs.src, code"
 
 
 def test_an_input_with_a_fingerprint_is_identified_by_it(tmp_path):
