@@ -12,6 +12,7 @@ this sample could detect.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pandas as pd
 
 from tft_utils.core import fresh
 from tft_utils.core.io import DataError, read_json, read_jsonl
+from tft_utils.core.locks import exclusive
 from tft_utils.core.paths import carried_without_weights, model_dir
 from tft_utils.data.figures import conversation_text
 from tft_utils.evaluate.results import ArmMetric, Interval, Paired, ScenarioResults
@@ -74,8 +76,6 @@ def plan_arms(paths: dict, params: dict, pipelines) -> list[dict]:
 
 def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) -> None:
     """Predict every arm whose predictions are missing or stale (`tft_utils.core.fresh`; resumable)."""
-    from tft_utils.evaluate.predict import predict_file
-
     # tools.json of the same data folder: the endpoint teacher and the untuned base (which has no
     # rendering recorded by training) are told the tools from it
     tools_path = Path(pairs_path).parent / "tools.json"
@@ -92,20 +92,32 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
         pred, model = Path(a["predictions"]), Path(a["model"])
         if a["arm"] != "base" and not model.exists():
             raise FileNotFoundError(f"{a['arm']} seed {a['seed']}: no model at {model} (run notebook 05)")
-        fp = predictions_fingerprint(a["model"], pairs_path, tools_path, params)
-        if fresh.reuse(pred, fp, fresh.forced(params), log, f"{a['arm']} seed {a['seed']} predictions"):
-            continue
-        if carried_without_weights(model):
-            raise DataError(
-                f"{a['arm']} seed {a['seed']}: {model} was carried without its weights (tft carry) and its "
-                f"predictions are missing or stale, so it must be trained again: delete {model} and rerun"
-            )
-        partial = Path(str(pred) + ".partial")
-        fresh.begin(pred, fp, leftovers=[partial, pred])  # resume only this model's own partial file
-        log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")
-        done = predict_file(model, pairs_path, pred, params, tools_path=tools_path)
-        # the record of what it took, beside the fingerprint's digest (not part of it)
-        fresh.stamp(pred, {**fp, "predicted": prediction_record(done, params)})
+        # the base's predictions are the run's, shared by its scenarios' 06 (side by side on a cluster):
+        # one predicts, the others wait and reuse them
+        with exclusive(pred, "base predictions", log) if a["arm"] == "base" else nullcontext():
+            predict_arm(a, pred, model, pairs_path, tools_path, params, log)
+
+
+def predict_arm(
+    a: dict, pred: Path, model: Path, pairs_path: Path, tools_path: Path, params: dict, log
+) -> None:
+    """One model's predictions, unless current; resumes its own partial file."""
+    from tft_utils.evaluate.predict import predict_file
+
+    fp = predictions_fingerprint(a["model"], pairs_path, tools_path, params)
+    if fresh.reuse(pred, fp, fresh.forced(params), log, f"{a['arm']} seed {a['seed']} predictions"):
+        return
+    if carried_without_weights(model):
+        raise DataError(
+            f"{a['arm']} seed {a['seed']}: {model} was carried without its weights (tft carry) and its "
+            f"predictions are missing or stale, so it must be trained again: delete {model} and rerun"
+        )
+    partial = Path(str(pred) + ".partial")
+    fresh.begin(pred, fp, leftovers=[partial, pred])  # resume only this model's own partial file
+    log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")
+    done = predict_file(model, pairs_path, pred, params, tools_path=tools_path)
+    # the record of what it took, beside the fingerprint's digest (not part of it)
+    fresh.stamp(pred, {**fp, "predicted": prediction_record(done, params)})
 
 
 def prediction_record(done: dict, params: dict) -> dict:

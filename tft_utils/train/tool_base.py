@@ -154,21 +154,12 @@ def tool_base_dir(params: dict, base, log=print) -> Path:
     folder = tool_base_folder(params, base)
     if tool_base_ready(folder, fp):
         return folder
-    # Scenarios trained side by side (`tft run --cluster`, two runs on one machine) share this folder:
-    # one process builds it while the others wait, then reuse it.
-    from filelock import FileLock, Timeout
+    # Scenarios trained side by side (`tft run --cluster`, two runs on one machine) share this folder
+    from tft_utils.core.locks import exclusive
 
-    lock = FileLock(f"{folder}.lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log(f"tool base: another process is building {folder}; waiting for it")
-        lock.acquire()
-    try:
+    with exclusive(folder, "tool base", log):
         if not tool_base_ready(folder, fp):  # built by the process we waited for
             _build(folder, fp, convs, cfg, params, base, log)
-    finally:
-        lock.release()
     return folder
 
 

@@ -376,3 +376,41 @@ def test_load_pairs_names_file_and_line(tmp_path, lines, error):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=re.escape(str(path)) + error):
         load_pairs(path)
+
+
+# --------------------------------------------------------------------------- shared by scenarios
+
+
+def test_the_base_predictions_are_made_once_when_two_scenarios_ask_at_once(smoke_model, hand_pairs, tmp_path):
+    """The untuned base's predictions are the run's, shared by its scenarios' 06 stages, which run side
+    by side on a cluster: the second waits on the lock, then reuses what the first wrote (before, both
+    decoded into one partial file and one recorded the other's rows as resumed)."""
+    import threading
+
+    from filelock import FileLock
+
+    from tft_utils.evaluate.compare import predict_arm, predict_arms
+
+    pairs_path = tmp_path / "data" / "test_pairs.jsonl"
+    write_jsonl(pairs_path, hand_pairs)
+    (tmp_path / "data" / "tools.json").write_text(json.dumps(TOOLS))
+    params = load_params("smoke", None, ["student.dtype=float32", f"predict.max_new_tokens={MAX_NEW}"])
+    pred = tmp_path / "base" / "predictions-sgd.jsonl"
+    arm = {"arm": "base", "seed": None, "model": str(smoke_model), "predictions": pred}
+    held = FileLock(f"{pred}.lock")
+    pred.parent.mkdir()
+    held.acquire()  # another scenario's 06 is predicting the base
+    logs: list[str] = []
+    waiter = threading.Thread(target=predict_arms, args=([arm], pairs_path, params, logs.append))
+    waiter.start()
+    waiter.join(timeout=5)
+    assert waiter.is_alive() and logs == [
+        f"base predictions: another process is building {pred}; waiting for it"
+    ]
+    first: list[str] = []
+    predict_arm(arm, pred, smoke_model, pairs_path, pairs_path.parent / "tools.json", params, first.append)
+    held.release()
+    waiter.join(timeout=120)
+    assert not waiter.is_alive() and sum("predicting" in x for x in first) == 1
+    assert logs[1:] == ["base seed None predictions: up to date"]  # reused, not decoded again
+    assert len(read_jsonl(pred)) == len(hand_pairs) and not pred.with_name(pred.name + ".partial").exists()
