@@ -166,7 +166,9 @@ def score_arms(arms: list[dict], params: dict) -> dict:
     scored: dict[str, list[list[dict]]] = {}
     for a in arms:
         out = Path(a["predictions"]).with_suffix(".scored.jsonl")
-        rows, _ = score_file(a["predictions"], params["evaluate"]["judge"], out, params, progress=False)
+        # the base's, like its predictions, one scenario at a time: the next finds an LLM judge's replies cached
+        with exclusive(out, "base scores") if a["arm"] == "base" else nullcontext():
+            rows, _ = score_file(a["predictions"], params["evaluate"]["judge"], out, params, progress=False)
         scored.setdefault(a["arm"], []).append(rows)
     return scored
 
