@@ -186,10 +186,16 @@ def submit(ray, steps, study: run.Study, board) -> dict:
 def run_on_cluster(ray, steps, study: run.Study, address: str, log) -> None:
     from tqdm.auto import tqdm
 
+    from tft_utils.run.progress import STAGES_FORMAT, Logs
+
     board = ray.remote(num_cpus=0)(Board).remote()
+    # what each step's kernel prints, from where its log ends now (every run of a stage appends to it)
+    logs = Logs({run.step_name(st, sc): run.kernel_log_path(st, study.run_dir, sc) for st, sc in steps})
     refs = submit(ray, steps, study, board)
-    bar = tqdm(total=len(refs), desc="cluster", unit="stage", file=sys.stderr)
-    records, failures, pending, shown = [], [], list(refs), ""
+    bar = tqdm(total=len(refs), desc="cluster", file=sys.stderr, bar_format=STAGES_FORMAT)
+    # a terminal redraws the line; a log file (CI, nohup) gets a new one each time, so once a minute
+    every, last = (0.0 if sys.stderr.isatty() else 60.0), 0.0
+    records, failures, pending, shown, names = [], [], list(refs), "", []
     while pending:
         done, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
         for ref in done:
@@ -203,11 +209,14 @@ def run_on_cluster(ray, steps, study: run.Study, address: str, log) -> None:
                     (bar.write if log is print else log)(line)  # above the bar, not through it
             bar.update(1)
         try:
-            running = ", ".join(ray.get(board.names.remote(), timeout=5)) or "-"
+            now = ray.get(board.names.remote(), timeout=5)
         except ray.exceptions.RayError:
-            running = shown  # the display only: never fail a run for it
-        if running != shown:  # redrawn on a change, not every second (a CI log keeps every redraw)
+            now = names  # the display only: never fail a run for it
+        running = logs.status(now)  # 's1/05_finetune (direct seed 0: train 3/10 [...]), s2/05_finetune'
+        # redrawn when another stage starts or ends; a kernel's progress alone: see `every`
+        if running != shown and (now != names or time.monotonic() - last >= every):
             bar.set_postfix_str(shown := running)
+            names, last = now, time.monotonic()
     bar.close()
     # Which node and worker ran each step: the run's record that the cluster did the work.
     write_json(run_paths(study.run_dir)["run"] / "cluster.json", {"address": address, "tasks": records})

@@ -26,6 +26,9 @@ KERNEL_ARGS = (
     "--IPKernelApp.exec_lines=import tqdm.auto, tqdm.std; tqdm.auto.tqdm = tqdm.std.tqdm",
 )
 
+# the study's bar (local and on a cluster): no remaining-time guess, as stages take from seconds (02) to an
+# hour (05) and a mean per stage misleads; the running stage's progress in the postfix
+STAGES_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} stages [{elapsed}{postfix}]"
 # a tqdm line: 'train:  46%|████▌     | 230/500 [07:40<08:39,  2.01s/it]'
 BAR = re.compile(  # each update starts a line or follows a carriage return; a desc may hold colons
     r"(?:^|[\r\n])(?P<desc>[^\r\n|]*?):\s+\d+%\|[^|\r\n]*\|\s*(?P<n>\d+)/(?P<total>\d+)"
@@ -96,6 +99,22 @@ class Watch:
             if status and status != self.shown:
                 self.show(status)
                 self.shown = status
+
+
+class Logs:
+    """The kernel logs of the stages a cluster runs side by side, each read from where it ended when the run
+    began (the nodes share outputs/, so the driver reads what each task's kernel writes)."""
+
+    def __init__(self, paths: dict[str, Path]):
+        self.readers = {n: Reader(p, p.stat().st_size if p.exists() else 0) for n, p in paths.items()}
+
+    def status(self, names: list[str]) -> str:
+        """'s1/05_finetune (direct seed 0: train 3/10 [00:02<00:05]), s2/04_synthesize' for the running `names`."""
+        out = []
+        for name in names:
+            status = self.readers[name].status() if name in self.readers else None
+            out.append(f"{name} ({status})" if status else name)
+        return ", ".join(out) or "-"
 
 
 def coalesce(path: str | Path) -> None:

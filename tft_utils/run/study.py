@@ -62,6 +62,11 @@ def executed_path(stage: Stage, where: Path) -> Path:
     return where / "notebooks" / f"{stage.notebook}.ipynb"
 
 
+def kernel_log_path(stage: Stage, run_dir: Path, scenario: str | None) -> Path:
+    """`NN_name.kernel.log` beside the step's executed notebook, where its kernel prints (execute)."""
+    return executed_path(stage, stage_dir(stage, run_paths(run_dir, scenario))).with_suffix(".kernel.log")
+
+
 def upstream_paths(stage: Stage, run_dir: Path, scenario: str | None, scenarios: list[str]) -> dict:
     """The executed notebooks of the stages this one reads from (their fingerprints are its inputs)."""
     out = {}
@@ -237,10 +242,10 @@ def step_name(stage: Stage, scenario: str | None) -> str:
 def _run_steps(steps, study: Study, log) -> None:
     from tqdm.auto import tqdm
 
+    from tft_utils.run.progress import STAGES_FORMAT
+
     with terminal() as term:
-        # no remaining-time guess: stages take from seconds (02) to an hour (05), so a mean per stage misleads
-        fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} stages [{elapsed}{postfix}]"
-        bar = tqdm(steps, desc="study", file=term, bar_format=fmt)
+        bar = tqdm(steps, desc="study", file=term, bar_format=STAGES_FORMAT)
         tty = term.isatty()
         # a terminal redraws the line; a log file (CI, nohup) gets a new one each time, so once a minute
         every, last = (0.0 if tty else 60.0), [0.0]

@@ -77,3 +77,26 @@ def test_a_bar_named_after_an_endpoint_keeps_its_whole_name(tmp_path):
     log = tmp_path / "03_filter_relabel.kernel.log"
     bar_lines(log, "relabel [qwen3:8b]", 40, 7)  # an Ollama model's name holds a colon
     assert Reader(log).status().startswith("relabel [qwen3:8b] 7/40 [")
+
+
+def test_a_cluster_shows_each_running_stage_with_what_its_kernel_is_doing(tmp_path):
+    """`tft run --cluster`: the driver reads the kernel logs of the stages running side by side (outputs/ is
+    shared), each from where it ended when the run began."""
+    from tft_utils.run.progress import Logs
+
+    s1, s2 = tmp_path / "s1_05.kernel.log", tmp_path / "s2_05.kernel.log"
+    say(s1, "direct seed 0: training on 25 conversations -> /x")  # the stage's run before this one
+    bar_lines(s1, "train", 10, 10)
+    logs = Logs({"s1/05_finetune": s1, "s2/05_finetune": s2, "s3/04_synthesize": tmp_path / "none.log"})
+    running = ["s1/05_finetune", "s2/05_finetune", "s3/04_synthesize"]
+    assert logs.status(running) == ", ".join(running)  # nothing of this run's yet
+    say(s1, "tft seed 1: training on 827 conversations -> /x")
+    bar_lines(s1, "train", 500, 12)
+    say(s2, "direct seed 0: predicting test_pairs.jsonl with /x")
+    bar_lines(s2, "predict", 360, 40)
+    shown = logs.status(running)
+    assert shown.startswith("s1/05_finetune (tft seed 1: train 12/500 [") and shown.endswith(
+        "s3/04_synthesize"
+    )
+    assert "s2/05_finetune (direct seed 0: predict 40/360 [" in shown
+    assert logs.status([]) == "-" and logs.status(["run/01_data"]) == "run/01_data"  # not among its steps
