@@ -190,7 +190,12 @@ def run_on_cluster(ray, steps, study: run.Study, address: str, log) -> None:
 
     board = ray.remote(num_cpus=0)(Board).remote()
     # what each step's kernel prints, from where its log ends now (every run of a stage appends to it)
-    logs = Logs({run.step_name(st, sc): run.kernel_log_path(st, study.run_dir, sc) for st, sc in steps})
+    logs = Logs(
+        {
+            run.step_name(st, sc): run.kernel_log_path(st, run.stage_dir(st, run_paths(study.run_dir, sc)))
+            for st, sc in steps
+        }
+    )
     refs = submit(ray, steps, study, board)
     bar = tqdm(total=len(refs), desc="cluster", file=sys.stderr, bar_format=STAGES_FORMAT)
     # a terminal redraws the line; a log file (CI, nohup) gets a new one each time, so once a minute

@@ -50,6 +50,12 @@ class Reader:
         self.path, self.pos, self.text, self.who = Path(path), start, "", None
         self.decode = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
+    @classmethod
+    def at_end(cls, path: str | Path) -> Reader:
+        """A reader of what `path` gains from now on (a stage's log is appended to by each of its runs)."""
+        path = Path(path)
+        return cls(path, path.stat().st_size if path.exists() else 0)
+
     def status(self) -> str | None:
         """'direct seed 1: train 230/500 [07:40<08:39]': the last bar, after the last model named; None
         before the first bar."""
@@ -78,8 +84,7 @@ class Watch:
     status changes."""
 
     def __init__(self, path: str | Path, show, every: float = 1.0):
-        path = Path(path)  # appended to by every run of the stage: only what this one writes counts
-        self.reader = Reader(path, path.stat().st_size if path.exists() else 0)
+        self.reader = Reader.at_end(path)  # only what this run of the stage writes counts
         self.show, self.every = show, every
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="tft-progress", daemon=True)
@@ -106,7 +111,7 @@ class Logs:
     began (the nodes share outputs/, so the driver reads what each task's kernel writes)."""
 
     def __init__(self, paths: dict[str, Path]):
-        self.readers = {n: Reader(p, p.stat().st_size if p.exists() else 0) for n, p in paths.items()}
+        self.readers = {name: Reader.at_end(path) for name, path in paths.items()}
 
     def status(self, names: list[str]) -> str:
         """'s1/05_finetune (direct seed 0: train 3/10 [00:02<00:05]), s2/04_synthesize' for the running `names`."""

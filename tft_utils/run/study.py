@@ -62,9 +62,9 @@ def executed_path(stage: Stage, where: Path) -> Path:
     return where / "notebooks" / f"{stage.notebook}.ipynb"
 
 
-def kernel_log_path(stage: Stage, run_dir: Path, scenario: str | None) -> Path:
-    """`NN_name.kernel.log` beside the step's executed notebook, where its kernel prints (execute)."""
-    return executed_path(stage, stage_dir(stage, run_paths(run_dir, scenario))).with_suffix(".kernel.log")
+def kernel_log_path(stage: Stage, where: Path) -> Path:
+    """`NN_name.kernel.log` beside the executed notebook, where its kernel prints (kernel_log)."""
+    return executed_path(stage, where).with_suffix(".kernel.log")
 
 
 def upstream_paths(stage: Stage, run_dir: Path, scenario: str | None, scenarios: list[str]) -> dict:
@@ -141,7 +141,7 @@ def execute(stage: Stage, where: Path, parameters: dict, log=print, show=None) -
     dst = executed_path(stage, where)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.running.ipynb")
-    klog = dst.with_suffix(".kernel.log")
+    klog = kernel_log_path(stage, where)
     watch = Watch(klog, show) if show else contextlib.nullcontext()
     try:
         with kernel_log(klog), watch:
