@@ -1,5 +1,5 @@
-"""The whole chain on an endpoint (issue 14, items 1, 3 and 7): `tft run` on S4 at a tiny scale (two
-traces, one test conversation, one synthetic candidate, the `smoke` student) with EVERY LLM role on a
+"""The whole chain on an endpoint (issue 14, items 1, 3 and 7): `tft run` on S4 at a tiny scale (one
+trace, one test conversation, one synthetic candidate, the `smoke` student) with EVERY LLM role on a
 real `transformers serve` on loopback serving the local SmolLM2-135M-Instruct copy: the filter, both
 committee members, the teacher (relabel disputes, synthesis and notebook 06's teacher arm) and the judge
 (synthetic conversations and the test predictions). Then:
@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.loopback]
 
 KEY_ENV = "TFT_LOOPBACK_TEST_KEY"
 TEST_DIALOGUE = "3_00040"  # the shortest test conversation: 12 messages, 6 test pairs
-S4_DIALOGUES = ("3_00025", "3_00035")  # two 10-message pool traces: 10 assistant turns
+S4_DIALOGUES = ("3_00025",)  # one 10-message pool trace: 5 assistant turns, 10 committee requests
 FORCED = ("03", "06")  # the stages that ask every call again when forced (04 replays its candidates)
 
 

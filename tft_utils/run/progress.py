@@ -19,11 +19,14 @@ import re
 import threading
 from pathlib import Path
 
+from tft_utils.core.imports import WITHOUT_IRI_FORMATS
+
 # quiet=False: the kernel echoes its stdout / stderr to its own file descriptors (the stage's log);
-# tqdm.auto would pick the notebook widget in a kernel, whose state papermill does not keep.
+# tqdm.auto would pick the notebook widget in a kernel, whose state papermill does not keep; and the
+# report's kernel imports nbconvert without jsonschema's IRI checkers (core/imports.py: ~1.2 s).
 KERNEL_ARGS = (
     "--IPKernelApp.quiet=False",
-    "--IPKernelApp.exec_lines=import tqdm.auto, tqdm.std; tqdm.auto.tqdm = tqdm.std.tqdm",
+    f"--IPKernelApp.exec_lines={WITHOUT_IRI_FORMATS}; import tqdm.auto, tqdm.std; tqdm.auto.tqdm = tqdm.std.tqdm",
 )
 
 # the study's bar (local and on a cluster): no remaining-time guess, as stages take from seconds (02) to an
