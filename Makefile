@@ -26,9 +26,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 study: setup
 	$(VENV)/bin/tft run --scenario $(SCENARIO) --profile $(PROFILE) --run $(RUN)
 
-# Command 2: the test suite.
+# Command 2: the test suite, on TEST_WORKERS processes (pytest-xdist; each test module stays on one, so a
+# module's chain runs once), one torch thread each (tests/conftest.py). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope tests
 
 lint: setup
 	$(VENV)/bin/ruff format --check tft_utils tests scripts notebooks

@@ -12,6 +12,13 @@ pytest_plugins = ["tests.serve_fixture"]
 
 REPO = Path(__file__).resolve().parent.parent
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Tests spread over workers (make test: pytest -n 2): one thread each, and for every process they start
+    # (kernels, `tft`, `transformers serve`), before torch is imported. Two workers of two threads each
+    # on 2 cores spin against each other: the suite took more CPU (1275 s against 721 s) and longer.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+
 
 def _find_shared() -> Path | None:
     for cand in (os.environ.get("TFT_SHARED_DIR"), REPO.parent / "shared"):
