@@ -4,6 +4,7 @@ benchmark files); tests that need it are skipped with a reason when it is absent
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Tests spread over workers (make test: pytest -n 2): one thread each, and for every process they start
     # (kernels, `tft`, `transformers serve`), before torch is imported. Two workers of two threads each
-    # on 2 cores spin against each other: the suite took more CPU (1275 s against 721 s) and longer.
+    # on 2 cores spin against each other: the suite took more CPU (1275 s of user time
+    # against 721 s in one process) and longer than in one process.
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
+    if "torch" in sys.modules:  # imported already (by a plugin): its own pool too
+        sys.modules["torch"].set_num_threads(1)
 
 
 def _find_shared() -> Path | None:
