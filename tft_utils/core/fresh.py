@@ -13,7 +13,8 @@ everything downstream of it, and nothing else. The digest covers the package's *
 under tft_utils/), not the git commit: a commit that only touches the README retrains nothing, an
 uncommitted edit of train/loop.py retrains every student. A module counts as Python parses it (its
 syntax tree, docstrings included): an edit of its comments or layout alone retrains nothing. The commit
-and dirty flag are recorded beside it for provenance. The LLM call cache is keyed by each request's full content and needs no fingerprint.
+and dirty flag are recorded beside it for provenance. The LLM call cache is keyed by each request's full
+content and needs no fingerprint.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ format checkers when the package rfc3987-syntax is installed (jupyter-events pul
 that package compiles a grammar: ~1.2 s of CPU in every process that runs or writes a notebook (each
 `tft run`, each cluster task, the report's kernel). `import nbformat` took 1.39 s with it and 0.22 s
 without on a 2-core AMD EPYC; a forced 07 stage through `tft run` 7.7 s against 6.0 s (the code before and
-after, alternating, 3 runs each). No notebook schema checks an IRI, so the processes `tft` starts go without those checkers.
+after, alternating, 3 runs each). No notebook schema checks an IRI, so the processes `tft` starts go
+without those checkers.
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ def submit(ray, steps, study: run.Study, board) -> dict:
 def run_on_cluster(ray, steps, study: run.Study, address: str, log) -> None:
     from tqdm.auto import tqdm
 
-    from tft_utils.run.progress import STAGES_FORMAT, Logs
+    from tft_utils.run.progress import STAGES_FORMAT, Logs, redraw_every
 
     board = ray.remote(num_cpus=0)(Board).remote()
     # what each step's kernel prints, from where its log ends now (every run of a stage appends to it)
@@ -198,8 +198,7 @@ def run_on_cluster(ray, steps, study: run.Study, address: str, log) -> None:
     )
     refs = submit(ray, steps, study, board)
     bar = tqdm(total=len(refs), desc="cluster", file=sys.stderr, bar_format=STAGES_FORMAT)
-    # a terminal redraws the line; a log file (CI, nohup) gets a new one each time, so once a minute
-    every, last = (0.0 if sys.stderr.isatty() else 60.0), 0.0
+    every, last = redraw_every(sys.stderr), 0.0
     records, failures, pending, shown, names = [], [], list(refs), "", []
     while pending:
         done, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)

@@ -26,12 +26,21 @@ from tft_utils.core.imports import WITHOUT_IRI_FORMATS
 # report's kernel imports nbconvert without jsonschema's IRI checkers (core/imports.py: ~1.2 s).
 KERNEL_ARGS = (
     "--IPKernelApp.quiet=False",
-    f"--IPKernelApp.exec_lines={WITHOUT_IRI_FORMATS}; import tqdm.auto, tqdm.std; tqdm.auto.tqdm = tqdm.std.tqdm",
+    f"--IPKernelApp.exec_lines={WITHOUT_IRI_FORMATS}; "
+    "import tqdm.auto, tqdm.std; tqdm.auto.tqdm = tqdm.std.tqdm",
 )
 
 # the study's bar (local and on a cluster): no remaining-time guess, as stages take from seconds (02) to an
 # hour (05) and a mean per stage misleads; the running stage's progress in the postfix
 STAGES_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} stages [{elapsed}{postfix}]"
+
+
+def redraw_every(stream) -> float:
+    """Seconds between redraws of the study's bar for a kernel's progress alone: a terminal redraws the
+    line in place; a log file (CI, nohup) gets a new line each time, so once a minute."""
+    return 0.0 if stream.isatty() else 60.0
+
+
 # a tqdm line: 'train:  46%|████▌     | 230/500 [07:40<08:39,  2.01s/it]'
 BAR = re.compile(  # each update starts a line or follows a carriage return; a desc may hold colons
     r"(?:^|[\r\n])(?P<desc>[^\r\n|]*?):\s+\d+%\|[^|\r\n]*\|\s*(?P<n>\d+)/(?P<total>\d+)"
@@ -117,7 +126,8 @@ class Logs:
         self.readers = {name: Reader.at_end(path) for name, path in paths.items()}
 
     def status(self, names: list[str]) -> str:
-        """'s1/05_finetune (direct seed 0: train 3/10 [00:02<00:05]), s2/04_synthesize' for the running `names`."""
+        """'s1/05_finetune (direct seed 0: train 3/10 [00:02<00:05]), s2/04_synthesize' for the running
+        `names`."""
         out = []
         for name in names:
             status = self.readers[name].status() if name in self.readers else None

@@ -245,13 +245,12 @@ def step_name(stage: Stage, scenario: str | None) -> str:
 def _run_steps(steps, study: Study, log) -> None:
     from tqdm.auto import tqdm
 
-    from tft_utils.run.progress import STAGES_FORMAT
+    from tft_utils.run.progress import STAGES_FORMAT, redraw_every
 
     with terminal() as term:
         bar = tqdm(steps, desc="study", file=term, bar_format=STAGES_FORMAT)
         tty = term.isatty()
-        # a terminal redraws the line; a log file (CI, nohup) gets a new one each time, so once a minute
-        every, last = (0.0 if tty else 60.0), [0.0]
+        every, last = redraw_every(term), [0.0]
 
         def show(status: str) -> None:  # the running stage's progress, beside the study's
             due = time.monotonic() - last[0] >= every
