@@ -62,6 +62,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     # train.lora_layers: the top N decoder layers adapted; 0 (or N past the model's depth): all of them
     "train.lora_layers": (0, INF, True, False),
     "train.save_every": (1, INF, True, False),
+    "train.shared_bottom_mb": (0, INF, True, False),  # 0: nothing kept
     "predict.*": (1, INF, True, False),
     "plan.chars_per_token": (0, INF, False, False),
     "plan.message_tokens": (0, INF, True, False),

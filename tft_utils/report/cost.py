@@ -106,18 +106,29 @@ def cost_text(cost: pd.DataFrame, base: dict | None = None, predictions: pd.Data
         )
     per_seed = seed_minutes(cost, predictions)
     if per_seed:
-        minutes, what = per_seed
-        text += f" Each training seed cost {minutes:.0f} min ({what}, the mean over the run's seeds)."
+        minutes, what, first = per_seed
+        if first is None:
+            text += f" Each training seed cost {minutes:.0f} min ({what})."
+        else:
+            text += (
+                f" Each training seed after the first cost {minutes:.0f} min ({what}, the mean over those "
+                f"seeds; the first cost {first:.0f} min)."
+            )
     return text
 
 
-def seed_minutes(cost: pd.DataFrame, predictions: pd.DataFrame | None = None) -> tuple[float, str] | None:
+def seed_minutes(
+    cost: pd.DataFrame, predictions: pd.DataFrame | None = None
+) -> tuple[float, str, float | None] | None:
     """What one more training seed costs: the minutes of one seed's students (every scenario and arm) and,
-    when each of them has its prediction recorded, their predictions; the mean over the seeds trained.
-    None without students."""
+    when each of them has its prediction recorded, their predictions, as (minutes, what they cover, the
+    first seed's minutes). With several seeds, the mean over those after the first: notebook 05 trains an
+    arm's seeds in turn, and a later seed's students start most passes from the frozen bottom's outputs
+    that earlier ones kept (train/bottom.py), as one more seed would; the first is given apart (None with
+    one seed). None without students."""
     if cost.empty:
         return None
-    per = cost.groupby("seed")["minutes"].sum()
+    per = cost.groupby("seed", sort=False)["minutes"].sum()  # in the order trained
     what = f"training its {len(cost) // per.size} students"
     if predictions is not None and not predictions.empty:
         # a student's predictions are its scenario's "<arm>-seed<N>" row
@@ -127,7 +138,9 @@ def seed_minutes(cost: pd.DataFrame, predictions: pd.DataFrame | None = None) ->
             seed = theirs["model"].str.extract(r"-seed(\d+)$")[0].astype(int)
             per = per.add(theirs.groupby(seed)["minutes"].sum(), fill_value=0)
             what += " and predicting with them"
-    return float(per.mean()), what
+    if per.size == 1:
+        return float(per.iloc[0]), what, None
+    return float(per.iloc[1:].mean()), what, float(per.iloc[0])
 
 
 def _training_text(cost: pd.DataFrame, base: dict | None) -> str:

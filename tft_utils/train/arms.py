@@ -18,6 +18,7 @@ import pandas as pd
 
 from tft_utils.core.io import read_json, read_jsonl
 from tft_utils.core.paths import model_dir
+from tft_utils.train.bottom import SPEED_ONLY
 from tft_utils.train.loop import conversations_from_rows, load_tools, train
 
 TFT_DATA = ("synthetic+seeds", "synthetic", "seeds")
@@ -72,6 +73,7 @@ def size_table(sets: dict[str, list[dict]]) -> pd.DataFrame:
 # calls with domain/calls.py (which names the tools from domain/tools.py).
 STUDENT_CODE = (
     "train/loop.py",
+    "train/bottom.py",
     "train/render.py",
     "domain/calls.py",
     "domain/tools.py",
@@ -89,10 +91,11 @@ def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int,
     from tft_utils.train.tool_base import student_base
 
     student = {k: v for k, v in params["student"].items() if k != "cache_dir"}  # where, not what
+    train = {k: v for k, v in params["train"].items() if k not in SPEED_ONLY}
     base = base or student_base(params)
     return fresh.make(
         "student",
-        {"train": {**params["train"], "seed": seed}, "student": student},
+        {"train": {**train, "seed": seed}, "student": student},
         {"base": base, "tools": paths["data"] / "tools.json"},
         seed=seed,
         code=STUDENT_CODE,
@@ -103,8 +106,11 @@ def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int,
 def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print) -> pd.DataFrame:
     """Train every arm x seed whose model is missing or stale; one row of training stats per model."""
     from tft_utils.core import fresh
+    from tft_utils.train.bottom import SharedBottom
 
     tools = load_tools(paths["data"] / "tools.json")
+    # later seeds and the other arm reuse the frozen bottom's outputs of the sequences seen before
+    shared = SharedBottom(params["train"]["shared_bottom_mb"])
     rows = []
     for arm, convs in sets.items():
         for seed in params["run"]["seeds"]:
@@ -117,8 +123,13 @@ def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print
                 fresh.begin(out, fp, leftovers=[out])  # a checkpoint of other params is not resumed
                 p = {**params, "train": {**params["train"], "seed": seed}}
                 t0 = time.time()
-                stats = train(convs, out, p, tools)
+                stats = train(convs, out, p, tools, shared=shared)
                 stats["wall_seconds"] = round(time.time() - t0, 1)
+                if shared.held:
+                    log(
+                        f"{arm} seed {seed}: {stats['bottom_reused']} forward passes began from the frozen bottom's "
+                        f"kept outputs ({len(shared.held)} sequences kept, {shared.bytes / 2**20:.0f} MB)"
+                    )
                 fresh.stamp(out, fp)
             rows.append({"arm": arm, "seed": seed, **{k: v for k, v in stats.items() if k != "history"}})
     return pd.DataFrame(rows)

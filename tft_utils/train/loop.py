@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from tft_utils.core.io import DataError, read_json, read_jsonl, write_json
+from tft_utils.train.bottom import base_identity
 from tft_utils.train.render import TASK_PROMPT, Renderer
 
 RENDER_FILE = "tft_render.json"
@@ -230,6 +231,7 @@ def _batch_loss(
     multiple: int = 1,
     row_multiple: int | None = None,
     compiled: bool = False,
+    bottom=None,
 ):
     """Summed cross-entropy over the supervised tokens of a micro-batch of sequences (right-padded
     into one forward pass, to a multiple of `multiple` tokens), and their count. The output layer
@@ -242,7 +244,8 @@ def _batch_loss(
     most 16 widths occur below 1024, for ~4% more tokens (scripts/bench_shapes.py measures both). The
     output layer's row count is a shape as well: padded too, a compiled bf16 LoRA run stayed at 2.2 GB
     over 160 steps where it grew from 2.3 to 4.4 GB (bench_shapes, compiled-pad64 vs -rows1).
-    `compiled`: the output layer and its loss run compiled (`_head_ce_compiled`), same value."""
+    `compiled`: the output layer and its loss run compiled (`_head_ce_compiled`), same value.
+    `bottom`: a `bottom.Runner` that runs the decoder, reusing the frozen bottom's kept outputs."""
     import torch
     import torch.nn.functional as F
 
@@ -267,9 +270,11 @@ def _batch_loss(
     core = _core(model)
     # right padding: real tokens never attend to the pads after them (causal), so no position shift
     # use_cache=False: training never reads a KV cache, and building one costs ~7% of a step
-    hidden = core.get_decoder()(
-        input_ids=ids, attention_mask=attn if len(batch) > 1 else None, use_cache=False
-    ).last_hidden_state
+    attn = attn if len(batch) > 1 else None
+    if bottom is not None:
+        hidden = bottom(ids, attn)
+    else:
+        hidden = core.get_decoder()(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state
     n = len(rows)
     r, c = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
     target = ids[r, c + 1]
@@ -418,8 +423,11 @@ def train(
     tools: list[dict],
     base: str | Path | None = None,
     progress: bool = True,
+    shared=None,
 ) -> dict:
-    """Fine-tune the base student on `conversations`; write the merged model to `out`; return stats."""
+    """Fine-tune the base student on `conversations`; write the merged model to `out`; return stats.
+    `shared`: a `bottom.SharedBottom` the students of one process share (notebook 05): outputs of the
+    frozen bottom layers kept from earlier steps and students are reused, with the same result."""
     import torch
     from peft import set_peft_model_state_dict
     from peft.utils import get_peft_model_state_dict
@@ -476,6 +484,14 @@ def train(
     sched = get_linear_schedule_with_warmup(opt, cfg["warmup_steps"], steps)
     # train.amp: the float32 adapters' products in the student's bf16 (a float32 student: unchanged)
     amp_on = amp_applies(model, cfg["amp"])
+    # the frozen bottom below the adapters (as with_lora places them), its outputs kept in `shared`
+    # for what changes their numbers
+    n_layers, top = model.config.num_hidden_layers, cfg["lora_layers"]
+    frozen = n_layers - top if cfg["method"] == "lora" and 0 < top < n_layers else 0
+    context = (base_identity(base), device, str(next(model.parameters()).dtype), frozen, compiled, attention)
+    runner = (
+        shared.runner(_core(model), frozen, (*context, amp_on, torch.get_num_threads())) if shared else None
+    )
     ckpt, step, history, tokens, padded, seconds = out / "checkpoint", 0, [], 0, 0, 0.0
     if (ckpt / "state.pt").exists():  # resume where a previous run stopped
         state = torch.load(ckpt / "state.pt", weights_only=False)
@@ -499,7 +515,13 @@ def train(
             part = batch[k : k + micro]
             with autocast(model, amp_on):
                 loss, _ = _batch_loss(
-                    model, part, device, tok.pad_token_id, cfg["pad_multiple"], compiled=compiled and fast
+                    model,
+                    part,
+                    device,
+                    tok.pad_token_id,
+                    cfg["pad_multiple"],
+                    compiled=compiled and fast,
+                    bottom=runner,
                 )
             (loss / n_sup).backward()  # mean over the step's supervised tokens
             total += loss.item()
@@ -557,6 +579,8 @@ def train(
         "fast_step": fast,
         "amp": amp_on,
         "attention": attention,
+        # forward passes that started from the frozen bottom's kept output (this run, not a resumed one's)
+        "bottom_reused": runner.reused if runner else 0,
         "seconds": round(seconds, 1),
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
         "final_loss": round(sum(h["loss"] for h in history[-5:]) / len(history[-5:]), 4),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tft_utils.train.bottom import SPEED_ONLY
 from tft_utils.train.render import TASK_PROMPT
 
 EXCLUDED = ("Restaurants_", "Hotels_")
@@ -107,7 +108,12 @@ def tool_base_recipe(params: dict) -> dict:
         "max_tokens": st["tool_base_max_tokens"] or params["train"]["max_tokens"],
     }
     return {
-        "train": {**params["train"], **own, "seed": 0, "lora_layers": 0},
+        "train": {
+            **{k: v for k, v in params["train"].items() if k not in SPEED_ONLY},
+            **own,
+            "seed": 0,
+            "lora_layers": 0,
+        },
         "student": {k: st[k] for k in ("device", "dtype")},
     }
 

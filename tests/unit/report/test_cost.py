@@ -124,7 +124,8 @@ def test_what_one_more_seed_costs_is_its_students_and_their_predictions(tmp_path
     rows = [stats(a, k, 1000, 60.0 * (1 + k)) for a in ("direct", "tft") for k in (0, 1)]  # 1 and 2 min
     (tmp_path / "s4" / "05_results.json").write_text(json.dumps({"training": rows}))
     cost = training_cost(tmp_path, ["s4"])
-    assert seed_minutes(cost) == (3.0, "training its 2 students")  # seed 0: 2 x 1 min, seed 1: 2 x 2 min
+    # seed 0: 2 x 1 min, seed 1: 2 x 2 min: one more seed costs what the seeds after the first did
+    assert seed_minutes(cost) == (4.0, "training its 2 students", 2.0)
     for arm in ("direct", "tft"):
         for k, seconds in ((0, 30.0), (1, 90.0)):
             path = tmp_path / "s4" / "predictions" / f"{arm}-seed{k}.jsonl"
@@ -151,11 +152,16 @@ def test_what_one_more_seed_costs_is_its_students_and_their_predictions(tmp_path
         },
     )
     predictions = prediction_cost(tmp_path, ["s4"])
-    # seed 0: 2 x (1 + 0.5) min, seed 1: 2 x (2 + 1.5) min -> mean 5 min
-    assert seed_minutes(cost, predictions) == (5.0, "training its 2 students and predicting with them")
+    # seed 0: 2 x (1 + 0.5) min, seed 1: 2 x (2 + 1.5) min
+    assert seed_minutes(cost, predictions) == (7.0, "training its 2 students and predicting with them", 3.0)
     assert cost_text(cost, None, predictions).endswith(
-        "Each training seed cost 5 min (training its 2 students and predicting with them, the mean over the run's seeds)."
+        "Each training seed after the first cost 7 min (training its 2 students and predicting with them, the "
+        "mean over those seeds; the first cost 3 min)."
     )
+    one = training_cost(tmp_path, ["s4"])
+    one = one[one["seed"] == 0]
+    assert seed_minutes(one) == (2.0, "training its 2 students", None)
+    assert cost_text(one).endswith("Each training seed cost 2 min (training its 2 students).")
     # a student whose prediction has no record: the seed's cost is its training only
     assert (
         seed_minutes(cost, predictions[predictions["model"] != "tft-seed1"])[1] == "training its 2 students"
