@@ -1,6 +1,6 @@
 """The frozen bottom shared by the students of one process (`train.shared_bottom_mb`): speed and bytes.
 
-Five real students of the profile's recipe (its base, LoRA on the top `train.lora_layers`, compiled
+Five real students of the profile's recipe (its model without the tool base, LoRA on the top `train.lora_layers`, compiled
 layers, padded bf16 on a CPU with bf16 units) train on the same conversations, `--steps` optimizer
 steps each, one after another in this process, as notebook 05 trains its seeds:
 
@@ -63,7 +63,10 @@ def main(argv=None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    params = load_params(args.profile, overrides=[{"train": {"max_steps": args.steps, "save_every": 10**6}}])
+    # the profile's model itself, not its tool base (a step costs the same; a benchmark never builds the base)
+    params = load_params(
+        args.profile, overrides=[{"train": {"max_steps": args.steps}, "student": {"tool_base": "none"}}]
+    )
     if params["train"]["lora_layers"] <= 0:
         sys.exit(
             f"profile {args.profile}: train.lora_layers is 0 (adapters on every layer): no frozen bottom"

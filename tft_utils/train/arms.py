@@ -18,8 +18,7 @@ import pandas as pd
 
 from tft_utils.core.io import read_json, read_jsonl
 from tft_utils.core.paths import model_dir
-from tft_utils.train.bottom import SPEED_ONLY
-from tft_utils.train.loop import conversations_from_rows, load_tools, train
+from tft_utils.train.loop import NOT_IN_WEIGHTS, conversations_from_rows, load_tools, train
 
 TFT_DATA = ("synthetic+seeds", "synthetic", "seeds")
 
@@ -91,7 +90,7 @@ def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int,
     from tft_utils.train.tool_base import student_base
 
     student = {k: v for k, v in params["student"].items() if k != "cache_dir"}  # where, not what
-    train = {k: v for k, v in params["train"].items() if k not in SPEED_ONLY}
+    train = {k: v for k, v in params["train"].items() if k not in NOT_IN_WEIGHTS}
     base = base or student_base(params)
     return fresh.make(
         "student",

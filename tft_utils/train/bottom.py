@@ -22,9 +22,6 @@ import contextlib
 import hashlib
 from pathlib import Path
 
-# train.* keys that change how fast a student trains, never its weights: left out of its fingerprint
-SPEED_ONLY = ("shared_bottom_mb",)
-
 
 class SharedBottom:
     """Bottom outputs by token sequence, for the students one process trains from one base."""

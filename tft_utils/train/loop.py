@@ -34,6 +34,9 @@ from tft_utils.train.bottom import base_identity
 from tft_utils.train.render import TASK_PROMPT, Renderer
 
 RENDER_FILE = "tft_render.json"
+# train.* keys that never change a model's weights (how often a checkpoint is written, the memory notebook 05
+# keeps for the frozen bottom's outputs): left out of the students' and the tool base's fingerprints
+NOT_IN_WEIGHTS = ("save_every", "shared_bottom_mb")
 
 
 # --------------------------------------------------------------------------- inputs

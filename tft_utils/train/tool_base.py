@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tft_utils.train.bottom import SPEED_ONLY
+from tft_utils.train.loop import NOT_IN_WEIGHTS
 from tft_utils.train.render import TASK_PROMPT
 
 EXCLUDED = ("Restaurants_", "Hotels_")
@@ -108,12 +108,7 @@ def tool_base_recipe(params: dict) -> dict:
         "max_tokens": st["tool_base_max_tokens"] or params["train"]["max_tokens"],
     }
     return {
-        "train": {
-            **{k: v for k, v in params["train"].items() if k not in SPEED_ONLY},
-            **own,
-            "seed": 0,
-            "lora_layers": 0,
-        },
+        "train": {**params["train"], **own, "seed": 0, "lora_layers": 0},
         "student": {k: st[k] for k in ("device", "dtype")},
     }
 
@@ -123,6 +118,7 @@ def tool_base_fingerprint(params: dict, base, convs: list[dict]) -> dict:
     from tft_utils.core import fresh
 
     recipe = tool_base_recipe(params)
+    recipe["train"] = {k: v for k, v in recipe["train"].items() if k not in NOT_IN_WEIGHTS}
     return fresh.make(
         "tool-base", recipe, {"base": base}, seed=0, code=BUILD_CODE, data={"conversations": convs}
     )

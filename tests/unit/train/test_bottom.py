@@ -80,21 +80,24 @@ def test_another_base_or_dtype_starts_afresh(tmp_path):
     assert shared.held == {} and shared.bytes == 0
 
 
-def test_the_budget_changes_no_fingerprint(tmp_path):
-    """train.shared_bottom_mb says how fast, not what: a student's and the tool base's fingerprints
-    ignore it (changing it retrains nothing); another train.* value changes them."""
+def test_the_budget_and_the_checkpoints_change_no_fingerprint(tmp_path):
+    """train.shared_bottom_mb (how fast) and train.save_every (how often a checkpoint is written) never
+    change the weights: a student's and the tool base's fingerprints ignore them (changing them retrains
+    nothing; a benchmark that checkpoints less no longer rebuilds the base); the LoRA rank changes both."""
     from tft_utils.core.params import load_params
     from tft_utils.train.arms import student_fingerprint
     from tft_utils.train.student import base_model_dir
-    from tft_utils.train.tool_base import tool_base_recipe
+    from tft_utils.train.tool_base import tool_base_fingerprint
 
     (tmp_path / "tools.json").write_text("[]")
     base = base_model_dir("smoke")
 
     def prints(**train_cfg):
         p = load_params("smoke", overrides=[{"train": train_cfg}])
-        return student_fingerprint([], {"data": tmp_path}, p, 0, base)["digest"], tool_base_recipe(p)
+        student = student_fingerprint([], {"data": tmp_path}, p, 0, base)["digest"]
+        return student, tool_base_fingerprint(p, base, [])["digest"]
 
     default = prints()
-    assert prints(shared_bottom_mb=0) == default
-    assert prints(lr=5e-4)[0] != default[0]
+    assert prints(shared_bottom_mb=0) == default and prints(save_every=10**6) == default
+    rank = prints(lora_r=8)
+    assert rank[0] != default[0] and rank[1] != default[1]
