@@ -61,7 +61,11 @@ class Runner:
         """The decoder's last hidden state for `ids` (as `decoder(input_ids=ids, ...)` gives it)."""
         import torch
 
-        key = (tuple(ids.shape), attention_mask is None, hashlib.sha256(ids.cpu().numpy().tobytes()).digest())
+        # a pass is its token ids and, for a padded micro-batch, its mask (right padding: which are pads)
+        digest = hashlib.sha256(ids.cpu().numpy().tobytes())
+        if attention_mask is not None:
+            digest.update(attention_mask.cpu().numpy().tobytes())
+        key = (tuple(ids.shape), attention_mask is None, digest.digest())
         layers = self.decoder.layers
         hidden = self.store.held.get(key)
         if hidden is None:

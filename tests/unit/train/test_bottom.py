@@ -43,6 +43,18 @@ def test_a_later_seed_from_kept_outputs_has_the_same_bytes(tmp_path, compile_mod
     assert _digest(tmp_path / "s1") == _digest(tmp_path / "alone")
 
 
+def test_padded_micro_batches_from_kept_outputs_have_the_same_bytes(tmp_path):
+    """Two sequences a forward pass (padded, with an attention mask, which is part of what is kept by):
+    seed 1 after seed 0 reuses whole passes and trains the same weights as seed 1 alone."""
+    shared = SharedBottom(64)
+    cfg = {"lora_layers": 1, "conversations_per_step": 2, "micro_batch": 2}
+    train(HAND_CONVS, tmp_path / "s0", _params(seed=0, **cfg), TOOLS, progress=False, shared=shared)
+    later = train(HAND_CONVS, tmp_path / "s1", _params(seed=1, **cfg), TOOLS, progress=False, shared=shared)
+    train(HAND_CONVS, tmp_path / "alone", _params(seed=1, **cfg), TOOLS, progress=False)
+    assert later["bottom_reused"] > 0 and all(k[1] is False for k in shared.held)  # masked passes
+    assert _digest(tmp_path / "s1") == _digest(tmp_path / "alone")
+
+
 def test_nothing_is_kept_without_a_frozen_bottom_or_a_budget(tmp_path):
     """Adapters on every layer (lora_layers 0), full fine-tuning, or a budget of 0: no runner, nothing
     kept; a budget too small for one sequence runs every bottom and keeps none."""
