@@ -55,7 +55,7 @@ class Runner:
 
     def __init__(self, store: SharedBottom, decoder, frozen: int):
         self.store, self.decoder, self.frozen = store, decoder, frozen
-        self.reused = self.computed = 0
+        self.reused = 0
 
     def __call__(self, ids, attention_mask):
         """The decoder's last hidden state for `ids` (as `decoder(input_ids=ids, ...)` gives it)."""
@@ -69,7 +69,6 @@ class Runner:
         layers = self.decoder.layers
         hidden = self.store.held.get(key)
         if hidden is None:
-            self.computed += 1
             with _swapped(self.decoder, layers[: self.frozen], torch.nn.Identity()):  # pre-norm output
                 hidden = self.decoder(input_ids=ids, attention_mask=attention_mask, use_cache=False)
             hidden = hidden.last_hidden_state.detach()
