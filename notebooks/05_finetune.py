@@ -13,7 +13,8 @@
 # scenario's raw traces, **TFT** on the validated synthetic conversations of notebook 04 plus the cleaned
 # seeds of notebook 03 (turns the committee masked are context, not targets). LoRA through peft, merged
 # into the base afterwards; one sequence per conversation with the loss on every assistant call and on
-# nothing else; one model per training seed (`run.seeds`). Records sizes, time, tokens/s and final loss.
+# nothing else; one model per training seed (`run.seeds`), `run.jobs` of them side by side in worker processes.
+# Records sizes, time, tokens/s and final loss.
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # cpu | teach | paper | smoke

@@ -10,8 +10,8 @@
 # # 06 · Evaluate: base, Direct and TFT students on the test pairs
 #
 # Predicts every evaluation pair (one per assistant turn of the 34 test conversations) with the untuned
-# base model, the Direct student and the TFT student (each training seed), scores them with every metric
-# of STUDY §6 and the configured judge, and records the scenario's results for the report. Intervals are
+# base model, the Direct student and the TFT student (each training seed; `run.jobs` models side by side),
+# scores them with every metric of STUDY §6 and the configured judge, and records the scenario's results for the report. Intervals are
 # 95% bootstraps over test conversations (360 pairs come from only 34 conversations) and, when an arm has
 # several training seeds, over its seeds too (two-level bootstrap); with one seed per arm they cover test
 # sampling only. TFT − Direct is a paired comparison on the same pairs, with a verdict and the smallest

@@ -114,7 +114,7 @@ def test_report_has_table_figures_and_html(smoke_run):
         ("tft", 0),
         ("tft", 1),
     ]
-    assert all(r["tokens"] > 0 and r["minutes"] >= 0 and "threads" in r["machine"] for r in cost["students"])
+    assert all(r["tokens"] > 0 and r["minutes"] >= 0 and " thread" in r["machine"] for r in cost["students"])
     assert cost["tool_base"] is None  # the smoke profile uses none
     # and each model's prediction of the 360 test pairs, the untuned base once
     predicted = sorted((r["scenario"], r["model"]) for r in cost["predictions"])
@@ -122,7 +122,7 @@ def test_report_has_table_figures_and_html(smoke_run):
         ("s2", f"{a}-seed{k}") for a in ("direct", "tft") for k in (0, 1)
     ]
     assert all(
-        r["pairs"] == 360 and r["minutes"] >= 0 and "threads" in r["machine"] for r in cost["predictions"]
+        r["pairs"] == 360 and r["minutes"] >= 0 and " thread" in r["machine"] for r in cost["predictions"]
     )
 
 

@@ -15,6 +15,7 @@ INF = math.inf
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "run.seed": (0, INF, True, False),
     "run.seeds": (0, INF, True, False),
+    "run.jobs": (1, INF, True, False),  # models trained / predicted side by side
     "scenario.*.clean_fraction": (0, 1, True, True),
     "scenario.s2.p_corrupt": (0, 1, True, True),
     "scenario.s2.service_kinds.*": (0, INF, True, False),

@@ -75,10 +75,14 @@ def plan_arms(paths: dict, params: dict, pipelines) -> list[dict]:
 
 
 def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) -> None:
-    """Predict every arm whose predictions are missing or stale (`tft_utils.core.fresh`; resumable)."""
+    """Predict every arm whose predictions are missing or stale (`tft_utils.core.fresh`; resumable); with
+    `run.jobs` > 1 that many models side by side (`core.workers`)."""
+    from tft_utils.core.workers import side_by_side
+
     # tools.json of the same data folder: the endpoint teacher and the untuned base (which has no
     # rendering recorded by training) are told the tools from it
     tools_path = Path(pairs_path).parent / "tools.json"
+    models = []
     for a in arms:
         if a["arm"] == "teacher":
             from tft_utils.evaluate.predict_endpoint import predict_endpoint
@@ -89,13 +93,33 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
             tools = load_tools(tools_path)
             log(predict_endpoint(make_client(params, "teacher"), pairs_path, a["predictions"], tools))
             continue
-        pred, model = Path(a["predictions"]), Path(a["model"])
-        if a["arm"] != "base" and not model.exists():
-            raise FileNotFoundError(f"{a['arm']} seed {a['seed']}: no model at {model} (run notebook 05)")
-        # the base's predictions are the run's, shared by its scenarios' 06 (side by side on a cluster):
-        # one predicts, the others wait and reuse them
-        with exclusive(pred, "base predictions", log) if a["arm"] == "base" else nullcontext():
-            predict_arm(a, pred, model, pairs_path, tools_path, params, log)
+        if a["arm"] != "base" and not Path(a["model"]).exists():
+            raise FileNotFoundError(
+                f"{a['arm']} seed {a['seed']}: no model at {a['model']} (run notebook 05)"
+            )
+        models.append(a)
+    jobs = params["run"]["jobs"]
+    tasks = [(a, pairs_path, tools_path, params, log if jobs <= 1 else None) for a in models]
+    for _, lines in side_by_side(predict_model, tasks, jobs):
+        for line in lines if jobs > 1 else ():  # in this process: logged as they came
+            log(line)
+
+
+def predict_model(a: dict, pairs_path: Path, tools_path: Path, params: dict, log=None) -> list[str]:
+    """One arm's model (`plan_arms`): its predictions unless current; the lines it logged. In notebook 06's
+    kernel (`log` given) or in a worker of `core.workers` (prints go to the stage's kernel log)."""
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        (log or print)(line)
+
+    pred, model = Path(a["predictions"]), Path(a["model"])
+    # the base's predictions are the run's, shared by its scenarios' 06 (side by side on a cluster):
+    # one predicts, the others wait and reuse them
+    with exclusive(pred, "base predictions", say) if a["arm"] == "base" else nullcontext():
+        predict_arm(a, pred, model, pairs_path, tools_path, params, say)
+    return lines
 
 
 def predict_arm(
@@ -129,6 +153,7 @@ def prediction_record(done: dict, params: dict) -> dict:
 
     _, dtype = pick_device(params["student"]["device"], params["student"]["dtype"])  # what predict loaded
     return {
+        "jobs": params["run"]["jobs"],  # models predicted side by side (run.jobs): its seconds are its own
         "pairs": done["pairs"],
         "predicted": done["predicted"],
         "seconds": done["seconds"],

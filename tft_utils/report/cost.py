@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["scenario", "arm", "seed", "steps", "tokens", "minutes", "tokens_per_s", "machine"]
-PREDICT_COLUMNS = ["scenario", "model", "pairs", "minutes", "pairs_per_s", "machine"]
+# minutes: the model's own; at_once: how many models ran side by side on the machine then (run.jobs), so the
+# machine's time is about minutes / at_once
+COLUMNS = ["scenario", "arm", "seed", "steps", "tokens", "minutes", "at_once", "tokens_per_s", "machine"]
+PREDICT_COLUMNS = ["scenario", "model", "pairs", "minutes", "at_once", "pairs_per_s", "machine"]
 
 
 def machine_text(machine: dict | None) -> str:
@@ -31,7 +33,7 @@ def machine_text(machine: dict | None) -> str:
     isa = [f for f, on in (cpu.get("isa") or {}).items() if on]
     threads = machine.get("torch_threads")
     text = f"{cpu.get('model') or 'CPU'} ({', '.join(isa) or 'no avx2'})"
-    return text + (f", {threads} threads" if threads else "")
+    return text + (f", {threads} thread{'s' * (threads != 1)}" if threads else "")
 
 
 def _row(scenario: str, stats: dict) -> dict:
@@ -42,6 +44,7 @@ def _row(scenario: str, stats: dict) -> dict:
         "steps": stats.get("steps"),
         "tokens": stats.get("tokens"),
         "minutes": round(stats["seconds"] / 60, 1) if stats.get("seconds") is not None else None,
+        "at_once": stats.get("jobs") or 1,
         "tokens_per_s": stats.get("tokens_per_s"),
         "machine": f"{machine_text(stats.get('machine'))}, {stats.get('dtype') or '?'}",
     }
@@ -87,6 +90,7 @@ def prediction_cost(run_dir: str | Path, scenarios) -> pd.DataFrame:
                     "model": "base" if scenario == "(all)" else path.stem,
                     "pairs": rec.get("predicted"),
                     "minutes": round(rec["seconds"] / 60, 1),
+                    "at_once": rec.get("jobs") or 1,
                     "pairs_per_s": rec.get("pairs_per_s"),
                     "machine": f"{machine_text(rec.get('machine'))}, {rec.get('dtype') or '?'}",
                 }
@@ -99,9 +103,10 @@ def cost_text(cost: pd.DataFrame, base: dict | None = None, predictions: pd.Data
     the models' predictions."""
     text = _training_text(cost, base)
     if predictions is not None and not predictions.empty:
-        minutes, pairs = predictions["minutes"].sum(), int(predictions["pairs"].sum())
+        minutes, pairs = _machine_minutes(predictions), int(predictions["pairs"].sum())
         text += (
-            f" Predicting the test pairs took {minutes:.0f} min for {len(predictions)} models ({pairs:,} pairs"
+            f" Predicting the test pairs took {minutes:.0f} min{_side_by_side(predictions, 'min')} for "
+            f"{len(predictions)} models ({pairs:,} pairs"
             + (f", {pairs / (minutes * 60):.2f} pairs/s overall)." if minutes else ").")
         )
     per_seed = seed_minutes(cost, predictions)
@@ -128,7 +133,8 @@ def seed_minutes(
     one seed). None without students."""
     if cost.empty:
         return None
-    per = cost.groupby("seed", sort=False)["minutes"].sum()  # in the order trained
+    # the machine's minutes, in the order trained
+    per = (cost["minutes"] / cost["at_once"]).groupby(cost["seed"], sort=False).sum()
     what = f"training its {len(cost) // per.size} students"
     if predictions is not None and not predictions.empty:
         # a student's predictions are its scenario's "<arm>-seed<N>" row
@@ -136,22 +142,38 @@ def seed_minutes(
         theirs = predictions[(predictions["scenario"] + "/" + predictions["model"]).isin(students)]
         if len(theirs) == len(students):
             seed = theirs["model"].str.extract(r"-seed(\d+)$")[0].astype(int)
-            per = per.add(theirs.groupby(seed)["minutes"].sum(), fill_value=0)
+            per = per.add((theirs["minutes"] / theirs["at_once"]).groupby(seed).sum(), fill_value=0)
             what += " and predicting with them"
     if per.size == 1:
         return float(per.iloc[0]), what, None
     return float(per.iloc[1:].mean()), what, float(per.iloc[0])
 
 
+def _machine_minutes(frame: pd.DataFrame) -> float:
+    """The machine's minutes: each model's own divided by how many ran side by side with it."""
+    return float((frame["minutes"] / frame["at_once"]).sum())
+
+
+def _side_by_side(frame: pd.DataFrame, unit: str) -> str:
+    """' (2 at a time, run.jobs: 9.4 h of their own)' when models ran side by side, else ''."""
+    most = int(frame["at_once"].max())
+    if most <= 1:
+        return ""
+    own = frame["minutes"].sum()
+    own_text = f"{own / 60:.1f} h" if unit == "h" else f"{own:.0f} min"
+    return f" ({most} at a time, run.jobs: {own_text} of their own)"
+
+
 def _training_text(cost: pd.DataFrame, base: dict | None) -> str:
     if cost.empty:
         return "No student of this run recorded its training."
-    minutes = cost["minutes"].sum()
+    minutes = _machine_minutes(cost)
     tokens = int(cost["tokens"].sum())
     machines = ", ".join(sorted(set(cost["machine"])))
     text = (
-        f"{len(cost)} students trained on {tokens / 1e6:.2f}M tokens in {minutes / 60:.1f} h "
-        f"({tokens / (minutes * 60):.0f} tokens/s overall) on {machines}."
+        f"{len(cost)} students trained on {tokens / 1e6:.2f}M tokens in {minutes / 60:.1f} h{_side_by_side(cost, 'h')} "
+        + (f"({tokens / (minutes * 60):.0f} tokens/s overall) " if minutes else "")  # smoke: under 0.05 min
+        + f"on {machines}."
     )
     if base:
         text += (

@@ -104,12 +104,14 @@ def connect(address: str, log=print):
     return runner
 
 
-def resources(stage: run.Stage, device: str, cluster_gpus: float) -> dict:
+def resources(stage: run.Stage, device: str, cluster_gpus: float, jobs: int = 1) -> dict:
     """A GPU for a student's training and prediction when it runs on cuda ('auto' means cuda when
-    the cluster has one); one CPU for every other stage."""
+    the cluster has one); on CPU, `run.jobs` CPUs for them (that many models side by side, one thread
+    each: Ray sets the task's OMP_NUM_THREADS to its CPUs unless the driver's is sent); one CPU for
+    every other stage."""
     if stage.key in GPU_STAGES and (device == "cuda" or (device == "auto" and cluster_gpus > 0)):
         return {"num_cpus": 1, "num_gpus": 1}
-    return {"num_cpus": 1}
+    return {"num_cpus": max(1, jobs) if stage.key in GPU_STAGES else 1}
 
 
 class Board:
@@ -164,6 +166,7 @@ def submit(ray, steps, study: run.Study, board) -> dict:
     """One task per step, each given the refs of the steps it depends on."""
     task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(stage_task)
     gpus = ray.cluster_resources().get("GPU", 0)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
     code = fresh.code_hash()
     refs, last = {}, {}  # last: the latest step of each chain (None: the run-wide 01)
     for stage, scenario in steps:
@@ -173,9 +176,10 @@ def submit(ray, steps, study: run.Study, board) -> dict:
             deps = [r for r in (last.get(scenario, last.get(None)),) if r is not None]
         else:
             deps = list(last.values())
-        device = load_params(study.profile, scenario, list(study.overrides))["student"]["device"]
+        params = load_params(study.profile, scenario, list(study.overrides))
+        device, jobs = params["student"]["device"], min(params["run"]["jobs"], cpus)
         name = run.step_name(stage, scenario)
-        ref = task.options(name=name, **resources(stage, device, gpus)).remote(
+        ref = task.options(name=name, **resources(stage, device, gpus, jobs)).remote(
             stage.key, scenario, study, code, board, *deps
         )
         refs[ref] = name

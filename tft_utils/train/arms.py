@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tft_utils.core.io import read_json, read_jsonl
+from tft_utils.core.io import read_json, read_jsonl, write_json
 from tft_utils.core.paths import model_dir
 from tft_utils.train.loop import NOT_IN_WEIGHTS, conversations_from_rows, load_tools, train
 
@@ -103,35 +103,94 @@ def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int,
 
 
 def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print) -> pd.DataFrame:
-    """Train every arm x seed whose model is missing or stale; one row of training stats per model."""
+    """Train every arm x seed whose model is missing or stale; one row of training stats per model.
+    With `run.jobs` > 1 the students to train are split into that many queues trained side by side
+    (`core.workers`), an arm's seeds kept together so later seeds still reuse the frozen bottom."""
     from tft_utils.core import fresh
-    from tft_utils.train.bottom import SharedBottom
+    from tft_utils.core.workers import side_by_side, threads_each
 
     tools = load_tools(paths["data"] / "tools.json")
-    # later seeds and the other arm reuse the frozen bottom's outputs of the sequences seen before
-    shared = SharedBottom(params["train"]["shared_bottom_mb"])
-    rows = []
+    jobs = params["run"]["jobs"]
+    stats, todo = {}, []
     for arm, convs in sets.items():
         for seed in params["run"]["seeds"]:
             out = model_dir(paths, arm, seed)
+            # builds the tool base here, once, when it is missing (not in every worker)
             fp = student_fingerprint(convs, paths, params, seed)
             if fresh.reuse(out, fp, fresh.forced(params), log, f"{arm} seed {seed}"):
-                stats = read_json(out / "train_stats.json")
+                stats[arm, seed] = read_json(out / "train_stats.json")
             else:
-                log(f"{arm} seed {seed}: training on {len(convs)} conversations -> {out}")
-                fresh.begin(out, fp, leftovers=[out])  # a checkpoint of other params is not resumed
-                p = {**params, "train": {**params["train"], "seed": seed}}
-                t0 = time.time()
-                stats = train(convs, out, p, tools, shared=shared)
-                stats["wall_seconds"] = round(time.time() - t0, 1)
-                if shared.held:
-                    log(
-                        f"{arm} seed {seed}: {stats['bottom_reused']} forward passes began from the frozen bottom's "
-                        f"kept outputs ({len(shared.held)} sequences kept, {shared.bytes / 2**20:.0f} MB)"
-                    )
-                fresh.stamp(out, fp)
-            rows.append({"arm": arm, "seed": seed, **{k: v for k, v in stats.items() if k != "history"}})
+                todo.append((arm, seed, fp))
+    if jobs > 1 and todo:
+        at_once, threads = min(jobs, len(todo)), threads_each(jobs)
+        log(
+            f"{len(todo)} students to train, {at_once} at a time on {threads} thread{'s' * (threads > 1)} each (run.jobs)"
+        )
+    # [d0, d1, t0, t1] in 2 queues, [d0, d1] and [t0, t1]: an arm's later seeds reuse its first one's bottom
+    n = min(jobs, len(todo))
+    queues = [todo[len(todo) * i // n : len(todo) * (i + 1) // n] for i in range(n)]
+    mb = params["train"]["shared_bottom_mb"] // max(1, n)  # the budget is the stage's, split among the queues
+    tasks = [
+        (
+            [(arm, seed, fp, sets[arm]) for arm, seed, fp in q],
+            paths,
+            params,
+            tools,
+            mb,
+            jobs,
+            log if jobs <= 1 else None,
+        )
+        for q in queues
+    ]
+    for _, (lines, done) in side_by_side(train_queue, tasks, jobs):
+        for line in lines if jobs > 1 else ():  # in this process: logged as they came
+            log(line)
+        stats |= done
+    rows = [
+        {"arm": arm, "seed": seed, **{k: v for k, v in stats[arm, seed].items() if k != "history"}}
+        for arm in sets
+        for seed in params["run"]["seeds"]
+    ]
     return pd.DataFrame(rows)
+
+
+def train_queue(
+    students: list[tuple], paths: dict, params: dict, tools: list[dict], mb: int, jobs: int, log=None
+):
+    """Train (arm, seed, fingerprint, conversations) one after the other, keeping up to `mb` MB of the frozen
+    bottom's outputs for the later ones (a later seed, the other arm: the passes over sequences seen before);
+    returns the lines it logged and {(arm, seed): stats}. Runs in notebook 05's kernel (`log` given), or in
+    a worker of `core.workers`, whose prints go to the stage's kernel log (tft run's bar reads it)."""
+    from tft_utils.core import fresh
+    from tft_utils.train.bottom import SharedBottom
+
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        (log or print)(line)
+
+    shared = SharedBottom(mb)
+    done = {}
+    for arm, seed, fp, convs in students:
+        out = model_dir(paths, arm, seed)
+        say(f"{arm} seed {seed}: training on {len(convs)} conversations -> {out}")
+        fresh.begin(out, fp, leftovers=[out])  # a checkpoint of other params is not resumed
+        p = {**params, "train": {**params["train"], "seed": seed}}
+        t0 = time.time()
+        stats = train(convs, out, p, tools, shared=shared)
+        # side by side (run.jobs), each student's seconds are its own: 07 counts the machine's time apart
+        extra = {"wall_seconds": round(time.time() - t0, 1), "jobs": jobs}
+        stats |= extra
+        write_json(out / "train_stats.json", read_json(out / "train_stats.json") | extra)  # kept when reused
+        if shared.held:
+            say(
+                f"{arm} seed {seed}: {stats['bottom_reused']} forward passes began from the frozen bottom's "
+                f"kept outputs ({len(shared.held)} sequences kept, {shared.bytes / 2**20:.0f} MB)"
+            )
+        fresh.stamp(out, fp)
+        done[arm, seed] = stats
+    return lines, done
 
 
 def plot_curves(paths: dict, table: pd.DataFrame):

@@ -414,3 +414,33 @@ def test_the_base_predictions_are_made_once_when_two_scenarios_ask_at_once(smoke
     assert not waiter.is_alive() and sum("predicting" in x for x in first) == 1
     assert logs[1:] == ["base seed None predictions: up to date"]  # reused, not decoded again
     assert len(read_jsonl(pred)) == len(hand_pairs) and not pred.with_name(pred.name + ".partial").exists()
+
+
+def test_models_predicted_side_by_side_write_what_they_write_in_turn(smoke_model, hand_pairs, tmp_path):
+    """run.jobs 2 (tft_utils/core/workers.py): the base and a student predicted in two workers, on this
+    process's one thread each, write the same bytes as one after the other here; the record says 2 at once."""
+    from tft_utils.core import fresh
+    from tft_utils.evaluate.compare import predict_arms
+
+    pairs_path = tmp_path / "data" / "test_pairs.jsonl"
+    write_jsonl(pairs_path, hand_pairs)
+    (tmp_path / "data" / "tools.json").write_text(json.dumps(TOOLS))
+    written = {}
+    for jobs in (1, 2):
+        over = ["student.dtype=float32", f"predict.max_new_tokens={MAX_NEW}", f"run.jobs={jobs}"]
+        params = load_params("smoke", None, over)
+        arms = [
+            {
+                "arm": arm,
+                "seed": seed,
+                "model": str(smoke_model),
+                "predictions": tmp_path / f"{jobs}" / f"{arm}.jsonl",
+            }
+            for arm, seed in (("base", None), ("direct", 0))
+        ]
+        logs: list[str] = []
+        predict_arms(arms, pairs_path, params, logs.append)
+        assert sum("predicting" in x for x in logs) == 2
+        written[jobs] = [a["predictions"].read_bytes() for a in arms]
+        assert {fresh.read(a["predictions"])["predicted"]["jobs"] for a in arms} == {jobs}
+    assert written[1] == written[2]

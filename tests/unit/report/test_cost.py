@@ -18,7 +18,7 @@ from tft_utils.report.cost import (
 )
 from tft_utils.report.tables import frame_markdown
 
-PARAMS = {"student": {"device": "cpu", "dtype": "auto"}}
+PARAMS = {"run": {"jobs": 1}, "student": {"device": "cpu", "dtype": "auto"}}
 EPYC = {
     "cpu": {
         "model": "AMD EPYC",
@@ -66,7 +66,7 @@ def test_the_cost_table_shows_each_machine_whole_without_row_numbers(tmp_path):
     # pandas' HTML cut this 62-character cell to "Intel(R) Xeon(R) Processor @ 2.80GHz (avx2, av..."
     assert lines[0].startswith("| scenario | arm | seed |")
     assert lines[2] == (
-        "| s3 | direct | 0 | 500 | 391767 | 38.6 | 169.2 | "
+        "| s3 | direct | 0 | 500 | 391767 | 38.6 | 1 | 169.2 | "
         "Intel(R) Xeon(R) Processor @ 2.80GHz (avx2), 2 threads, float32 |"
     )
     assert frame_markdown(training_cost(tmp_path, ["s1"])) == ""
@@ -169,6 +169,42 @@ def test_what_one_more_seed_costs_is_its_students_and_their_predictions(tmp_path
     assert seed_minutes(training_cost(tmp_path, ["s1"])) is None
 
 
+def test_models_side_by_side_cost_the_machine_their_time_shared(tmp_path):
+    """run.jobs 2: each student's and prediction's minutes are its own, on its share of the threads; the
+    machine's time, the speed overall and a seed's cost count two at a time."""
+    (tmp_path / "s1").mkdir()
+    one = {**EPYC, "torch_threads": 1}
+    rows = [
+        {**stats(a, k, 120_000, 600.0), "jobs": 2, "machine": one} for a in ("direct", "tft") for k in (0, 1)
+    ]
+    (tmp_path / "s1" / "05_results.json").write_text(json.dumps({"training": rows}))
+    cost = training_cost(tmp_path, ["s1"])
+    assert list(cost["minutes"]) == [10.0] * 4 and list(cost["at_once"]) == [2] * 4
+    for arm in ("direct", "tft"):
+        for k in (0, 1):
+            path = tmp_path / "s1" / "predictions" / f"{arm}-seed{k}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}\n")
+            done = {"pairs": 360, "predicted": 360, "seconds": 120.0, "pairs_per_s": 3.0}
+            rec = prediction_record(done, {**PARAMS, "run": {"jobs": 2}})
+            fresh.stamp(path, {"digest": "d", "predicted": rec})
+    predictions = prediction_cost(tmp_path, ["s1"])
+    assert list(predictions["at_once"]) == [2] * 4
+    text = cost_text(cost, None, predictions)
+    # 4 x 10 min two at a time: 20 min of the machine, 480,000 tokens / 1200 s = 400 tokens/s
+    assert text.startswith(
+        "4 students trained on 0.48M tokens in 0.3 h (2 at a time, run.jobs: 0.7 h of their own) "
+        "(400 tokens/s overall) on AMD EPYC (avx2), 1 thread, float32."
+    )
+    # 4 x 2 min two at a time: 4 min; 1440 pairs / 240 s = 6 pairs/s
+    assert (
+        "took 4 min (2 at a time, run.jobs: 8 min of their own) for 4 models (1,440 pairs, 6.00 pairs/s"
+        in text
+    )
+    # a seed: 2 students x (10 + 2) min, halved
+    assert seed_minutes(cost, predictions) == (12.0, "training its 2 students and predicting with them", 12.0)
+
+
 def test_machine_text_names_the_gpu_or_the_cpu_and_its_isa():
     assert machine_text({**EPYC, "cuda_device": "NVIDIA H200"}) == "NVIDIA H200"
     amx = {"cpu": {"model": "Intel Xeon", "isa": {"avx2": True, "amx_bf16": True}}, "torch_threads": None}
@@ -216,3 +252,14 @@ def test_the_record_paragraph_names_files_and_provenance_but_no_machine_path():
     assert "numpy" not in text  # only the packages that decide a score or a speed
     bare = record_text({})  # an old report.json without provenance still gives a sentence
     assert "commit `unknown`" in bare and "no other file" in bare
+
+
+def test_students_of_a_few_seconds_cost_no_speed_rather_than_a_division_by_zero(tmp_path):
+    """The smoke profile's students train in a second: 0.0 min once rounded, so no tokens/s overall."""
+    (tmp_path / "s1").mkdir()
+    rows = [{**stats("direct", 0, 900, 1.0), "jobs": 2}]
+    (tmp_path / "s1" / "05_results.json").write_text(json.dumps({"training": rows}))
+    text = cost_text(training_cost(tmp_path, ["s1"]))
+    assert text.startswith(
+        "1 students trained on 0.00M tokens in 0.0 h (2 at a time, run.jobs: 0.0 h of their own) on "
+    )

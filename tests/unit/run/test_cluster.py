@@ -67,6 +67,10 @@ def test_a_gpu_only_for_a_cuda_students_training_and_prediction():
     assert cluster.resources(by_key["06"], "auto", 0) == {"num_cpus": 1}
     assert cluster.resources(by_key["05"], "cpu", 8) == {"num_cpus": 1}
     assert cluster.resources(by_key["04"], "cuda", 8) == {"num_cpus": 1}
+    # run.jobs 2 on CPU: the student stages ask for a CPU per model they run side by side
+    assert cluster.resources(by_key["05"], "cpu", 0, 2) == {"num_cpus": 2}
+    assert cluster.resources(by_key["06"], "cuda", 0, 2) == {"num_cpus": 1, "num_gpus": 1}
+    assert cluster.resources(by_key["04"], "cpu", 0, 2) == {"num_cpus": 1}
 
 
 class FakeRay:

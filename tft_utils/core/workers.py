@@ -1,0 +1,67 @@
+"""Models trained or predicted side by side in worker processes, the torch threads split among them (`run.jobs`).
+
+Two threads do not run one student twice as fast as one thread: on a 2-core AMD EPYC (bf16, LoRA on the top 15
+layers, 150 steps each, scripts/bench_jobs.py) two students one after the other on 2 threads took 583.6 s, the
+same two side by side on 1 thread each 483.7 s (1.21x). Notebook 05 trains its students and 06 predicts its
+models this way when `run.jobs` > 1.
+
+Each worker is a fresh process (spawn: a fork of a kernel holding torch's thread pools is unsafe) with
+`threads_each(jobs)` torch threads, however many tasks are left, so the threads a model ran on - which can change
+the last bits of its bf16 sums - follow from the params and the machine only, never from what else was stale.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+
+def threads_each(jobs: int) -> int:
+    """Torch threads of each of `jobs` workers: this process's threads split evenly, at least 1."""
+    import torch
+
+    return max(1, torch.get_num_threads() // max(1, jobs))
+
+
+def _start(threads: int) -> None:
+    # before torch is imported by a task: OpenMP reads the variable once; torch's setting for the rest
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def side_by_side(fn: Callable, tasks: list[tuple], jobs: int) -> Iterator[tuple[int, object]]:
+    """Yield (index of the task, `fn(*task)`) for every task, each as soon as it is done.
+
+    jobs <= 1: one after the other in this process, on its threads. Otherwise in min(jobs, tasks) spawned
+    workers with `threads_each(jobs)` threads each (`fn` and the tasks must pickle: a module-level function,
+    plain data). A task that raises stops the others (their workers are ended) and the error is raised here."""
+    if jobs <= 1:
+        for i, task in enumerate(tasks):
+            yield i, fn(*task)
+        return
+    if not tasks:
+        return
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start,
+        initargs=(threads_each(jobs),),
+    )
+    ok = False
+    try:
+        pending = {pool.submit(fn, *task): i for i, task in enumerate(tasks)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                yield pending.pop(f), f.result()
+        ok = True
+    finally:
+        if not ok:  # an error, or the caller stopped reading: end the workers now, not after their tasks
+            for p in set(multiprocessing.active_children()) - before:
+                p.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
