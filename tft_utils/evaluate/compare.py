@@ -99,10 +99,20 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
             )
         models.append(a)
     jobs = params["run"]["jobs"]
+    if jobs > 1:  # no worker started for predictions that are current (a rerun of 06)
+        models = [a for a in models if not _current(a, pairs_path, tools_path, params, log)]
     tasks = [(a, pairs_path, tools_path, params, log if jobs <= 1 else None) for a in models]
     for _, lines in side_by_side(predict_model, tasks, jobs):
         for line in lines if jobs > 1 else ():  # in this process: logged as they came
             log(line)
+
+
+def _current(a: dict, pairs_path: Path, tools_path: Path, params: dict, log) -> bool:
+    """True (and said) when the arm's predictions are up to date; a stale one is said where it is predicted."""
+    pred, fp = Path(a["predictions"]), predictions_fingerprint(a["model"], pairs_path, tools_path, params)
+    if not fresh.reuse(pred, fp, fresh.forced(params)):
+        return False
+    return fresh.reuse(pred, fp, fresh.forced(params), log, f"{a['arm']} seed {a['seed']} predictions")
 
 
 def predict_model(a: dict, pairs_path: Path, tools_path: Path, params: dict, log=None) -> list[str]:

@@ -206,6 +206,7 @@ def assumptions(params: dict, data: Data, cleaned, measured: dict | None = None)
         "predict_tokens_per_s": p["predict_tokens_per_s"],
         "student": params["student"]["model"],
         "device": params["student"]["device"],
+        "jobs": params["run"]["jobs"],
     }
 
 

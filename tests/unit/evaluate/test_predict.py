@@ -444,3 +444,6 @@ def test_models_predicted_side_by_side_write_what_they_write_in_turn(smoke_model
         written[jobs] = [a["predictions"].read_bytes() for a in arms]
         assert {fresh.read(a["predictions"])["predicted"]["jobs"] for a in arms} == {jobs}
     assert written[1] == written[2]
+    again: list[str] = []  # a rerun of 06: nothing predicted, no worker started
+    predict_arms(arms, pairs_path, params, again.append)
+    assert again == ["base seed None predictions: up to date", "direct seed 0 predictions: up to date"]

@@ -307,6 +307,15 @@ def test_a_run_that_trains_students_starts_with_their_hours_left(sgd, tmp_path):
     assert said[0].startswith(f"plan: the students' work left, {hours:.2f} h of training and predicting (")
     assert "~10%): 2 of 2 students to train (" in said[0]
     assert "tokens), 3 of 3 models to predict;" in said[0]  # the base, Direct's seeds 0 and 1
+    assert "run.jobs" not in said[0]  # the smoke profile: one model at a time
+    # two at a time (run.jobs 2): the hours are each model's, and the line says the machine's are fewer
+    said.clear()
+    args.overrides = [*args.overrides, "run.jobs=2"]
+    show_plan(args, ["s4"], ["direct"], None, [0, 1], log=said.append)
+    assert said[0].endswith(
+        "; run.jobs 2: 2 models at a time, so the machine takes less than these hours (1.1-1.3x "
+        "less with 2 on a 2-core AMD EPYC, scripts/bench_jobs.py)"
+    )
     # a run of stages that train or predict nothing: no plan
     said.clear()
     show_plan(args, ["s4"], ["direct"], ["01", "02"], None, log=said.append)
