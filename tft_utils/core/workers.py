@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -25,12 +26,29 @@ def threads_each(jobs: int) -> int:
     return max(1, torch.get_num_threads() // max(1, jobs))
 
 
-def _start(threads: int) -> None:
+def _start(threads: int, parent: int) -> None:
+    _end_with(parent)
     # before torch is imported by a task: OpenMP reads the variable once; torch's setting for the rest
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     import torch
 
     torch.set_num_threads(threads)
+
+
+def _end_with(parent: int) -> None:
+    """End this worker when the process that started it dies (a killed kernel must not leave a student
+    training on into the folder its rerun will write): Linux's PR_SET_PDEATHSIG; elsewhere nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
 
 
 def side_by_side(fn: Callable, tasks: list[tuple], jobs: int) -> Iterator[tuple[int, object]]:
@@ -50,7 +68,7 @@ def side_by_side(fn: Callable, tasks: list[tuple], jobs: int) -> Iterator[tuple[
         max_workers=min(jobs, len(tasks)),
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start,
-        initargs=(threads_each(jobs),),
+        initargs=(threads_each(jobs), os.getpid()),
     )
     ok = False
     try:

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from tft_utils.core.paths import REPO
 from tft_utils.core.workers import side_by_side, threads_each
 
 
@@ -60,3 +65,45 @@ def test_a_failing_task_ends_the_others_and_raises_its_error():
         list(side_by_side(fail_or_wait, [("wait",), ("fail",)], 2))
     assert time.time() - t0 < 120  # not after the other task's 300 s
     assert not multiprocessing.active_children()
+
+
+def sleep_and_tell(path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(300)
+
+
+PARENT = """
+import sys
+from tft_utils.core.workers import side_by_side
+from tests.unit.core.test_workers import sleep_and_tell
+list(side_by_side(sleep_and_tell, [(sys.argv[1],)], 2))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_ends_when_the_process_that_started_it_is_killed(tmp_path):
+    """A killed kernel (tft run interrupted) must not leave a student training on into the folder the
+    rerun writes: its workers end with it."""
+    told = tmp_path / "worker.pid"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(told)], cwd=REPO)
+    try:
+        deadline = time.time() + 120
+        while not told.exists() or not told.read_text():
+            assert parent.poll() is None and time.time() < deadline, "the worker never started"
+            time.sleep(0.2)
+        worker = int(told.read_text())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 30
+        while Path(f"/proc/{worker}").exists() and "Z" not in _state(worker):
+            assert time.time() < deadline, "the worker outlived its parent"
+            time.sleep(0.2)
+    finally:
+        parent.kill()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "Z"
