@@ -103,7 +103,7 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
         models = [a for a in models if not _current(a, pairs_path, tools_path, params, log)]
     tasks = [(a, pairs_path, tools_path, params, log if jobs <= 1 else None) for a in models]
     for _, lines in side_by_side(predict_model, tasks, jobs):
-        for line in lines if jobs > 1 else ():  # in this process: logged as they came
+        for line in lines if jobs > 1 and log is not print else ():  # as in train.arms.train_arms
             log(line)
 
 

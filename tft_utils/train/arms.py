@@ -143,7 +143,9 @@ def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print
         for q in queues
     ]
     for _, (lines, done) in side_by_side(train_queue, tasks, jobs):
-        for line in lines if jobs > 1 else ():  # in this process: logged as they came
+        # a worker prints to this process's output (a kernel shows it in the cell) as it goes; another log
+        # (a list, a logger) gets its lines when it ends
+        for line in lines if jobs > 1 and log is not print else ():
             log(line)
         stats |= done
     rows = [
