@@ -129,7 +129,7 @@ def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print
     # [d0, d1, t0, t1] in 2 queues, [d0, d1] and [t0, t1]: an arm's later seeds reuse its first one's bottom
     n = min(jobs, len(todo))
     queues = [todo[len(todo) * i // n : len(todo) * (i + 1) // n] for i in range(n)]
-    mb = params["train"]["shared_bottom_mb"] // max(1, n)  # the budget is the stage's, split among the queues
+    mb = params["train"]["shared_bottom_mb"] / max(1, n)  # the budget is the stage's, split among the queues
     tasks = [
         (
             [(arm, seed, fp, sets[arm]) for arm, seed, fp in q],
