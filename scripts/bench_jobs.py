@@ -41,7 +41,7 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def train_one(convs_path: str, tools_path: str, out: str, params: dict) -> dict:
+def train_one(convs_path: str, tools_path: str, out: str, params: dict, log=print) -> dict:
     """One student (a task of `side_by_side`: module level, plain arguments)."""
     import torch
 
@@ -56,7 +56,7 @@ def train_one(convs_path: str, tools_path: str, out: str, params: dict) -> dict:
     }
 
 
-def predict_one(model: str, pairs_path: str, out: str, params: dict) -> dict:
+def predict_one(model: str, pairs_path: str, out: str, params: dict, log=print) -> dict:
     from tft_utils.evaluate.predict import predict_file
 
     done = predict_file(model, pairs_path, out, params, progress=False)

@@ -51,15 +51,18 @@ def _end_with(parent: int) -> None:
         os._exit(1)
 
 
-def side_by_side(fn: Callable, tasks: list[tuple], jobs: int) -> Iterator[tuple[int, object]]:
-    """Yield (index of the task, `fn(*task)`) for every task, each as soon as it is done.
+def side_by_side(fn: Callable, tasks: list[tuple], jobs: int, log=print) -> Iterator[tuple[int, object]]:
+    """Yield (index of the task, `fn(*task, log=...)`) for every task, each as soon as it is done.
 
-    jobs <= 1: one after the other in this process, on its threads. Otherwise in min(jobs, tasks) spawned
-    workers with `threads_each(jobs)` threads each (`fn` and the tasks must pickle: a module-level function,
-    plain data). A task that raises stops the others (their workers are ended) and the error is raised here."""
+    jobs <= 1: one after the other in this process, on its threads, told `log`. Otherwise in min(jobs, tasks)
+    spawned workers with `threads_each(jobs)` threads each (`fn` and the tasks must pickle: a module-level
+    function, plain data): a task's log prints to this process's output as it goes (a kernel shows a child's
+    output in its cell; tft run's bar reads it in the stage's log), and a `log` other than print gets the task's
+    lines when it ends. A task that raises stops the others (their workers are ended) and the error is raised
+    here."""
     if jobs <= 1:
         for i, task in enumerate(tasks):
-            yield i, fn(*task)
+            yield i, fn(*task, log=log)
         return
     if not tasks:
         return
@@ -72,14 +75,28 @@ def side_by_side(fn: Callable, tasks: list[tuple], jobs: int) -> Iterator[tuple[
     )
     ok = False
     try:
-        pending = {pool.submit(fn, *task): i for i, task in enumerate(tasks)}
+        pending = {pool.submit(_printed, fn, task): i for i, task in enumerate(tasks)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                yield pending.pop(f), f.result()
+                lines, result = f.result()
+                for line in lines if log is not print else ():  # print: already on this output
+                    log(line)
+                yield pending.pop(f), result
         ok = True
     finally:
         if not ok:  # an error, or the caller stopped reading: end the workers now, not after their tasks
             for p in set(multiprocessing.active_children()) - before:
                 p.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _printed(fn: Callable, task: tuple) -> tuple[list[str], object]:
+    """In a worker: `fn(*task)` with a log that prints each line and keeps it for the caller."""
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
+    return lines, fn(*task, log=log)

@@ -101,35 +101,31 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
     jobs = params["run"]["jobs"]
     if jobs > 1:  # no worker started for predictions that are current (a rerun of 06)
         models = [a for a in models if not _current(a, pairs_path, tools_path, params, log)]
-    tasks = [(a, pairs_path, tools_path, params, log if jobs <= 1 else None) for a in models]
-    for _, lines in side_by_side(predict_model, tasks, jobs):
-        for line in lines if jobs > 1 and log is not print else ():  # as in train.arms.train_arms
-            log(line)
+    tasks = [(a, pairs_path, tools_path, params) for a in models]
+    for _ in side_by_side(predict_model, tasks, jobs, log):
+        pass
 
 
 def _current(a: dict, pairs_path: Path, tools_path: Path, params: dict, log) -> bool:
     """True (and said) when the arm's predictions are up to date; a stale one is said where it is predicted."""
-    pred, fp = Path(a["predictions"]), predictions_fingerprint(a["model"], pairs_path, tools_path, params)
-    if not fresh.reuse(pred, fp, fresh.forced(params)):
-        return False
-    return fresh.reuse(pred, fp, fresh.forced(params), log, f"{a['arm']} seed {a['seed']} predictions")
+    fp = predictions_fingerprint(a["model"], pairs_path, tools_path, params)
+    said: list[str] = []
+    if fresh.reuse(
+        a["predictions"], fp, fresh.forced(params), said.append, f"{a['arm']} seed {a['seed']} predictions"
+    ):
+        log(said[0])
+        return True
+    return False
 
 
-def predict_model(a: dict, pairs_path: Path, tools_path: Path, params: dict, log=None) -> list[str]:
-    """One arm's model (`plan_arms`): its predictions unless current; the lines it logged. In notebook 06's
-    kernel (`log` given) or in a worker of `core.workers` (prints go to the stage's kernel log)."""
-    lines: list[str] = []
-
-    def say(line: str) -> None:
-        lines.append(line)
-        (log or print)(line)
-
+def predict_model(a: dict, pairs_path: Path, tools_path: Path, params: dict, log=print) -> None:
+    """One arm's model (`plan_arms`): its predictions unless current; in notebook 06's kernel or in a worker
+    of `core.workers`."""
     pred, model = Path(a["predictions"]), Path(a["model"])
     # the base's predictions are the run's, shared by its scenarios' 06 (side by side on a cluster):
     # one predicts, the others wait and reuse them
-    with exclusive(pred, "base predictions", say) if a["arm"] == "base" else nullcontext():
-        predict_arm(a, pred, model, pairs_path, tools_path, params, say)
-    return lines
+    with exclusive(pred, "base predictions", log) if a["arm"] == "base" else nullcontext():
+        predict_arm(a, pred, model, pairs_path, tools_path, params, log)
 
 
 def predict_arm(

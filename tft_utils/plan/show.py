@@ -137,16 +137,21 @@ def render(plan: Plan) -> str:
         lines.append(
             "  trained / predicted: seeds whose model / predictions the run keeps (current); the hours are what is left"
         )
-    if (a.get("jobs") or 1) > 1:
-        lines.append(f"  {JOBS_NOTE.format(jobs=a['jobs'])}")
+    if _jobs_note(a):
+        lines.append(f"  {_jobs_note(a)}")
     return "\n".join(lines)
 
 
-# the hours are each model's at the rate measured one at a time; side by side the machine does more an hour
-JOBS_NOTE = (
-    "run.jobs {jobs}: {jobs} models at a time, so the machine takes less than these hours (1.1-1.3x less "
-    "with 2 on a 2-core AMD EPYC, scripts/bench_jobs.py)"
-)
+def _jobs_note(a: dict) -> str:
+    """With run.jobs > 1: the hours are each model's at the rate measured one at a time; side by side the
+    machine does more an hour. '' otherwise."""
+    jobs = a.get("jobs") or 1
+    if jobs <= 1:
+        return ""
+    return (
+        f"run.jobs {jobs}: {jobs} models at a time, so the machine takes less than these hours (1.1-1.3x less "
+        "with 2 on a 2-core AMD EPYC, scripts/bench_jobs.py)"
+    )
 
 
 def summary(plan: Plan) -> str:
@@ -165,7 +170,7 @@ def summary(plan: Plan) -> str:
         f"{', and the tool base first' if builds_base else ''}), "
         f"{sum(s.seeds - s.predicted for s in models)} of {sum(s.seeds for s in models)} models to predict; "
         f"{a.get('train_tokens_per_s')} tokens/s training, {a.get('throughput')} (`tft plan` prints the table)"
-        + (f"; {JOBS_NOTE.format(jobs=a['jobs'])}" if (a.get("jobs") or 1) > 1 else "")
+        + (f"; {_jobs_note(a)}" if _jobs_note(a) else "")
     )
 
 

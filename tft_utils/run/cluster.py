@@ -165,8 +165,8 @@ def stage_task(key: str, scenario: str | None, study: run.Study, code: str, boar
 def submit(ray, steps, study: run.Study, board) -> dict:
     """One task per step, each given the refs of the steps it depends on."""
     task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(stage_task)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    cpus = int(ray.cluster_resources().get("CPU", 1))
+    have = ray.cluster_resources()
+    gpus, cpus = have.get("GPU", 0), int(have.get("CPU", 1))
     code = fresh.code_hash()
     refs, last = {}, {}  # last: the latest step of each chain (None: the run-wide 01)
     for stage, scenario in steps:

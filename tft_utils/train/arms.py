@@ -121,32 +121,17 @@ def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print
                 stats[arm, seed] = read_json(out / "train_stats.json")
             else:
                 todo.append((arm, seed, fp))
+    n = min(jobs, len(todo))  # workers (0: nothing to train)
     if jobs > 1 and todo:
-        at_once, threads = min(jobs, len(todo)), threads_each(jobs)
+        threads = threads_each(jobs)
         log(
-            f"{len(todo)} students to train, {at_once} at a time on {threads} thread{'s' * (threads > 1)} each (run.jobs)"
+            f"{len(todo)} students to train, {n} at a time on {threads} thread{'s' * (threads > 1)} each (run.jobs)"
         )
     # [d0, d1, t0, t1] in 2 queues, [d0, d1] and [t0, t1]: an arm's later seeds reuse its first one's bottom
-    n = min(jobs, len(todo))
     queues = [todo[len(todo) * i // n : len(todo) * (i + 1) // n] for i in range(n)]
     mb = params["train"]["shared_bottom_mb"] / max(1, n)  # the budget is the stage's, split among the queues
-    tasks = [
-        (
-            [(arm, seed, fp, sets[arm]) for arm, seed, fp in q],
-            paths,
-            params,
-            tools,
-            mb,
-            jobs,
-            log if jobs <= 1 else None,
-        )
-        for q in queues
-    ]
-    for _, (lines, done) in side_by_side(train_queue, tasks, jobs):
-        # a worker prints to this process's output (a kernel shows it in the cell) as it goes; another log
-        # (a list, a logger) gets its lines when it ends
-        for line in lines if jobs > 1 and log is not print else ():
-            log(line)
+    tasks = [([(arm, seed, fp, sets[arm]) for arm, seed, fp in q], paths, params, tools, mb) for q in queues]
+    for _, done in side_by_side(train_queue, tasks, jobs, log):
         stats |= done
     rows = [
         {"arm": arm, "seed": seed, **{k: v for k, v in stats[arm, seed].items() if k != "history"}}
@@ -156,43 +141,34 @@ def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print
     return pd.DataFrame(rows)
 
 
-def train_queue(
-    students: list[tuple], paths: dict, params: dict, tools: list[dict], mb: int, jobs: int, log=None
-):
+def train_queue(students: list[tuple], paths: dict, params: dict, tools: list[dict], mb: float, log=print):
     """Train (arm, seed, fingerprint, conversations) one after the other, keeping up to `mb` MB of the frozen
     bottom's outputs for the later ones (a later seed, the other arm: the passes over sequences seen before);
-    returns the lines it logged and {(arm, seed): stats}. Runs in notebook 05's kernel (`log` given), or in
-    a worker of `core.workers`, whose prints go to the stage's kernel log (tft run's bar reads it)."""
+    returns {(arm, seed): stats}. Runs in notebook 05's kernel or in a worker of `core.workers`."""
     from tft_utils.core import fresh
     from tft_utils.train.bottom import SharedBottom
-
-    lines: list[str] = []
-
-    def say(line: str) -> None:
-        lines.append(line)
-        (log or print)(line)
 
     shared = SharedBottom(mb)
     done = {}
     for arm, seed, fp, convs in students:
         out = model_dir(paths, arm, seed)
-        say(f"{arm} seed {seed}: training on {len(convs)} conversations -> {out}")
+        log(f"{arm} seed {seed}: training on {len(convs)} conversations -> {out}")
         fresh.begin(out, fp, leftovers=[out])  # a checkpoint of other params is not resumed
         p = {**params, "train": {**params["train"], "seed": seed}}
         t0 = time.time()
         stats = train(convs, out, p, tools, shared=shared)
         # side by side (run.jobs), each student's seconds are its own: 07 counts the machine's time apart
-        extra = {"wall_seconds": round(time.time() - t0, 1), "jobs": jobs}
+        extra = {"wall_seconds": round(time.time() - t0, 1), "jobs": params["run"]["jobs"]}
         stats |= extra
         write_json(out / "train_stats.json", read_json(out / "train_stats.json") | extra)  # kept when reused
         if shared.held:
-            say(
+            log(
                 f"{arm} seed {seed}: {stats['bottom_reused']} forward passes began from the frozen bottom's "
                 f"kept outputs ({len(shared.held)} sequences kept, {shared.bytes / 2**20:.0f} MB)"
             )
         fresh.stamp(out, fp)
         done[arm, seed] = stats
-    return lines, done
+    return done
 
 
 def plot_curves(paths: dict, table: pd.DataFrame):

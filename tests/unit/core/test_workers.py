@@ -18,13 +18,13 @@ from tft_utils.core.paths import REPO
 from tft_utils.core.workers import side_by_side, threads_each
 
 
-def whoami(x: int) -> tuple:  # a task: module level, so a spawned worker can import it
+def whoami(x: int, log=print) -> tuple:  # a task: module level, so a spawned worker can import it
     import torch
 
     return os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"), 2 * x
 
 
-def fail_or_wait(what: str) -> str:
+def fail_or_wait(what: str, log=print) -> str:
     if what == "fail":
         raise ValueError("this task failed")
     time.sleep(300)
@@ -59,6 +59,19 @@ def test_workers_run_each_task_once_on_their_share_of_the_threads(two_threads):
     assert not multiprocessing.active_children()
 
 
+def tell(x: int, log=print) -> int:
+    log(f"task {x} says hello")
+    return x
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_tasks_log_lines_reach_the_callers_log(jobs):
+    """In this process a task is told the caller's log; in a worker its lines come back when it ends."""
+    said: list[str] = []
+    got = dict(side_by_side(tell, [(0,), (1,)], jobs, said.append))
+    assert got == {0: 0, 1: 1} and sorted(said) == ["task 0 says hello", "task 1 says hello"]
+
+
 def test_a_failing_task_ends_the_others_and_raises_its_error():
     t0 = time.time()
     with pytest.raises(ValueError, match="this task failed"):
@@ -67,7 +80,7 @@ def test_a_failing_task_ends_the_others_and_raises_its_error():
     assert not multiprocessing.active_children()
 
 
-def sleep_and_tell(path: str) -> None:
+def sleep_and_tell(path: str, log=print) -> None:
     Path(path).write_text(str(os.getpid()))
     time.sleep(300)
 
