@@ -8,12 +8,18 @@ models this way when `run.jobs` > 1.
 Each worker is a fresh process (spawn: a fork of a kernel holding torch's thread pools is unsafe) with
 `threads_each(jobs)` torch threads, however many tasks are left, so the threads a model ran on - which can change
 the last bits of its bf16 sums - follow from the params and the machine only, never from what else was stale.
+
+What a worker prints goes where its parent's output goes (a kernel's cell and the stage's log, where `tft run`
+reads the progress bars), every line and bar update tagged `[worker K] `, so that two students' bars written to
+one log can be told apart (run/progress.py shows each).
 """
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -26,8 +32,50 @@ def threads_each(jobs: int) -> int:
     return max(1, torch.get_num_threads() // max(1, jobs))
 
 
-def _start(threads: int, parent: int) -> None:
+TAG = "[worker {}] "  # before each line and bar update a worker prints (run/progress.py parses it)
+
+
+class Tagged(io.TextIOBase):
+    """A text stream that writes `tag` at the start of every line and after every carriage return (a
+    progress bar's update) of what it is given, then passes it on to `stream`."""
+
+    def __init__(self, stream, tag: str):
+        self.stream, self.tag, self.fresh = stream, tag, True
+
+    def write(self, s: str) -> int:
+        out = []
+        for part in re.split(r"([\r\n])", s):
+            if part in ("\r", "\n"):
+                self.fresh = True
+            elif part and self.fresh:
+                out.append(self.tag)
+                self.fresh = False
+            out.append(part)
+        self.stream.write("".join(out))
+        return len(s)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self):
+        return self.stream.encoding
+
+
+def _start(threads: int, parent: int, numbers) -> None:
     _end_with(parent)
+    tag = TAG.format(numbers.get())
+    for name in ("stdout", "stderr"):  # whole lines at a time, so two workers' lines do not mix in one log
+        stream = getattr(sys, name)
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
+            setattr(sys, name, Tagged(stream, tag))
     # before torch is imported by a task: OpenMP reads the variable once; torch's setting for the rest
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     import torch
@@ -67,11 +115,15 @@ def side_by_side(fn: Callable, tasks: list[tuple], jobs: int, log=print) -> Iter
     if not tasks:
         return
     before = set(multiprocessing.active_children())
+    ctx, workers = multiprocessing.get_context("spawn"), min(jobs, len(tasks))
+    numbers = ctx.Queue()  # each worker takes its number for its tag
+    for k in range(1, workers + 1):
+        numbers.put(k)
     pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)),
-        mp_context=multiprocessing.get_context("spawn"),
+        max_workers=workers,
+        mp_context=ctx,
         initializer=_start,
-        initargs=(threads_each(jobs), os.getpid()),
+        initargs=(threads_each(jobs), os.getpid(), numbers),
     )
     ok = False
     try:

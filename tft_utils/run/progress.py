@@ -9,6 +9,11 @@ beside the executed copy (`<notebook>.kernel.log`, study.kernel_log), and a thre
 
     s1/05_finetune:  57%|█████▋    | 4/7 stages [31:02, direct seed 1: train 230/500 [07:40<08:39]]
 
+With `run.jobs` > 1 the students train in worker processes that write the same log, each line and bar update
+tagged `[worker K] ` (core/workers.py); each worker's bar is read apart and every one still running is shown:
+
+    s1/05_finetune:  57%|█████▋    | 4/7 stages [31:02, direct seed 0: train 230/500 [15:20<17:40] | tft seed 0: ...]
+
 The executed notebook keeps each bar's last state (`coalesce`), not every update.
 """
 
@@ -20,6 +25,7 @@ import threading
 from pathlib import Path
 
 from tft_utils.core.imports import WITHOUT_IRI_FORMATS
+from tft_utils.core.workers import TAG
 
 # quiet=False: the kernel echoes its stdout / stderr to its own file descriptors (the stage's log);
 # tqdm.auto would pick the notebook widget in a kernel, whose state papermill does not keep; and the
@@ -53,13 +59,22 @@ WHO = re.compile(
 )
 # characters kept between reads: more than a bar's line, so a line cut by a read is whole the next time
 TAIL = 4096
+# what a worker of core/workers.py (run.jobs) puts before each of its lines and bar updates
+WORKER = re.compile(re.escape(TAG).replace(r"\{\}", r"(?P<k>\d+)"))
+# after each line's end or bar update's carriage return, and before a worker's tag: a bar update ends only where
+# the next write begins, which may be another worker's
+PIECE = re.compile(r"(?<=[\r\n])|(?=" + WORKER.pattern.replace("(?P<k>", "(?:") + ")")
 
 
 class Reader:
-    """The status a kernel log shows so far (from byte `start`), read in pieces as it grows."""
+    """The status a kernel log shows so far (from byte `start`), read in pieces as it grows. The lines of
+    each worker of core/workers.py (tagged `[worker K] `) are read apart from the kernel's own, so two
+    students trained side by side each show their own bar."""
 
     def __init__(self, path: str | Path, start: int = 0):
-        self.path, self.pos, self.text, self.who = Path(path), start, "", None
+        self.path, self.pos, self.rest = Path(path), start, ""
+        self.streams: dict[str, dict] = {}  # '' (the kernel) or the worker's number: its text and model
+        self.order: list[str] = []  # the streams, the one that wrote last at the end
         self.decode = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     @classmethod
@@ -69,8 +84,9 @@ class Reader:
         return cls(path, path.stat().st_size if path.exists() else 0)
 
     def status(self) -> str | None:
-        """'direct seed 1: train 230/500 [07:40<08:39]': the last bar, after the last model named; None
-        before the first bar."""
+        """'direct seed 1: train 230/500 [07:40<08:39]': the last bar, after the last model named; with
+        workers, each one's whose bar is not at its end ('direct seed 0: train 230/500 [...] | tft seed 0:
+        train 12/500 [...]'); None before the first bar."""
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.pos)
@@ -78,17 +94,43 @@ class Reader:
         except FileNotFoundError:
             return None
         self.pos += len(chunk)
-        self.text = (self.text + self.decode.decode(chunk))[-TAIL - len(chunk) :]
-        who = list(WHO.finditer(self.text))
+        *whole, self.rest = PIECE.split(self.rest + self.decode.decode(chunk))
+        for piece in whole:
+            self._add(*self._split(piece))
+        last = self._split(self.rest)  # a bar update ends where the next begins: read it so far
+        recent = [k for k in self.order if not (last[1] and k == last[0])] + ([last[0]] if last[1] else [])
+        bars = {k: b for k in recent if (b := self._bar(k, last[1] if k == last[0] else ""))}
+        by_worker = sorted(bars, key=lambda k: int(k or -1))  # the kernel's own first
+        running = [bars[k][0] for k in by_worker if not bars[k][1]]
+        if running:
+            return " | ".join(running)
+        return bars[list(bars)[-1]][0] if bars else None  # all at their end: the one written last
+
+    @staticmethod
+    def _split(piece: str) -> tuple[str, str]:
+        m = WORKER.match(piece)
+        return (m["k"], piece[m.end() :]) if m else ("", piece)
+
+    def _add(self, k: str, text: str) -> None:
+        st = self.streams.setdefault(k, {"text": "", "who": None})
+        st["text"] = (st["text"] + "\n" + text)[-TAIL:]  # each piece starts anew (its \r went to another)
+        who = list(WHO.finditer(st["text"]))
         if who:
-            self.who = who[-1]["who"].replace(" seed None", "")  # the base model: no seed
-            self.text = self.text[who[-1].end() :]  # its bars follow; earlier ones were another model's
-        bars = list(BAR.finditer(self.text))
+            st["who"] = who[-1]["who"].replace(" seed None", "")  # the base model: no seed
+            st["text"] = st["text"][who[-1].end() :]  # its bars follow; earlier ones were another model's
+        if k in self.order:
+            self.order.remove(k)
+        self.order.append(k)
+
+    def _bar(self, k: str, more: str) -> tuple[str, bool] | None:
+        """(this stream's status, whether its bar is at its end), or None before its first bar."""
+        st = self.streams.get(k, {"text": "", "who": None})
+        bars = list(BAR.finditer(st["text"] + "\n" + more))
         if not bars:
             return None
         b = bars[-1]
         line = f"{b['desc'].strip()} {b['n']}/{b['total']} [{b['elapsed']}<{b['left']}]"
-        return f"{self.who}: {line}" if self.who else line
+        return (f"{st['who']}: {line}" if st["who"] else line), b["n"] == b["total"]
 
 
 class Watch:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -120,3 +121,46 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, IndexError):
         return "Z"
+
+
+def train_and_stop(seed: int, log=print) -> int:
+    """A task that names its model and leaves its progress bar at 2 of 3, as a student still training."""
+    from tqdm.std import tqdm
+
+    log(f"direct seed {seed}: training on 3 conversations -> /x/direct-seed{seed}")
+    bar = tqdm(total=3, desc="train", mininterval=0)
+    bar.update(2)
+    time.sleep(0.5)
+    return seed
+
+
+TWO_INTO_ONE_LOG = """
+import sys
+from tft_utils.core.workers import side_by_side
+from tests.unit.core.test_workers import train_and_stop
+print("the kernel's own line", flush=True)
+list(side_by_side(train_and_stop, [(0,), (1,)], 2))
+"""
+
+
+def test_two_workers_writing_one_log_tag_their_lines_so_each_bar_is_read_apart(tmp_path):
+    """As in a stage's kernel log (tft run points the kernel's stdout and stderr, which its workers inherit,
+    at one file): every line and bar update of a worker starts with its tag, and tft run's reader shows
+    both students' bars, each with its own model."""
+    from tft_utils.run.progress import Reader
+
+    log = tmp_path / "05_finetune.kernel.log"
+    with open(log, "ab") as f:
+        subprocess.run([sys.executable, "-c", TWO_INTO_ONE_LOG], cwd=REPO, stdout=f, stderr=f, check=True)
+    text = log.read_text()
+    # a bar update ends where the next write begins, maybe the other worker's: split there too
+    pieces = [p for p in re.split(r"[\r\n]|(?=\[worker \d\] )", text) if p.strip()]
+    assert pieces[0] == "the kernel's own line"  # the parent's output is not tagged
+    tagged = {k: [p for p in pieces if p.startswith(f"[worker {k}] ")] for k in (1, 2)}
+    assert len(tagged[1]) + len(tagged[2]) == len(pieces) - 1  # everything else is a worker's, tagged
+    for k in (1, 2):  # each worker trained one of the two models and drew its bar
+        assert sum("training on 3 conversations" in p for p in tagged[k]) == 1
+        assert any("train:  67%" in p and "2/3" in p for p in tagged[k])
+    status = Reader(log).status()
+    parts = sorted(status.split(" | "))
+    assert [p.split(" [")[0] for p in parts] == ["direct seed 0: train 2/3", "direct seed 1: train 2/3"]

@@ -100,3 +100,40 @@ def test_a_cluster_shows_each_running_stage_with_what_its_kernel_is_doing(tmp_pa
     )
     assert "s2/05_finetune (direct seed 0: predict 40/360 [" in shown
     assert logs.status([]) == "-" and logs.status(["run/01_data"]) == "run/01_data"  # not among its steps
+
+
+def test_two_workers_bars_in_one_log_are_each_shown_with_their_model(tmp_path):
+    """run.jobs 2: two students train side by side and write one kernel log, each worker's lines and bar
+    updates tagged (core/workers.py); each running bar is shown with its own model, a finished one no more."""
+    from tft_utils.core.workers import TAG, Tagged
+
+    log = tmp_path / "05_finetune.kernel.log"
+    f = open(log, "a", encoding="utf-8")  # noqa: SIM115 - both workers' streams write it, as the kernel's fds
+    w1, w2 = Tagged(f, TAG.format(1)), Tagged(f, TAG.format(2))
+    reader = Reader(log)
+
+    def update(w, n: int, total: int = 500) -> None:  # tqdm's update: a carriage return, then the bar
+        w.write(f"\rtrain:  {100 * n // total}%|█         | {n}/{total} [00:{n:02d}<00:09,  1.00it/s]")
+        f.flush()
+
+    print("direct seed 0: training on 25 conversations -> /x/direct-seed0", file=w1)
+    update(w1, 1)
+    print("tft seed 0: training on 40 conversations -> /x/tft-seed0", file=w2)  # after w1's open bar
+    update(w2, 1)
+    update(w1, 2)
+    assert (
+        reader.status() == "direct seed 0: train 2/500 [00:02<00:09] | tft seed 0: train 1/500 [00:01<00:09]"
+    )
+    update(w1, 500)  # direct seed 0 is done: its worker goes on to direct seed 1, not started yet
+    update(w2, 3)
+    assert reader.status() == "tft seed 0: train 3/500 [00:03<00:09]"
+    print("", file=w1)
+    print("direct seed 1: training on 25 conversations -> /x/direct-seed1", file=w1)
+    update(w1, 4)
+    assert (
+        reader.status() == "direct seed 1: train 4/500 [00:04<00:09] | tft seed 0: train 3/500 [00:03<00:09]"
+    )
+    update(w2, 500)
+    update(w1, 500)  # both done: the last one written
+    assert reader.status() == "direct seed 1: train 500/500 [00:500<00:09]"
+    f.close()
