@@ -78,7 +78,23 @@ class Plan:
             "train_tokens": sum(s.train_tokens for s in self.students),
             "predict_tokens": sum(s.predict_tokens for s in self.students),
             "student_hours": round(sum(s.train_hours + s.predict_hours for s in self.students), 3),
+            "machine_hours": self.machine_hours(),
         }
+
+    def machine_hours(self) -> float | None:
+        """The machine's hours with run.jobs models at a time: each model's hours over the side-by-side factors
+        `tft plan --measure` measured (the tool base is built alone); None when they were not measured."""
+        f = self.assumptions.get("side_by_side")
+        if not f:
+            return None
+        return round(
+            sum(
+                s.train_hours / (1 if s.arm == "tool base" else f["train_factor"])
+                + s.predict_hours / f["predict_factor"]
+                for s in self.students
+            ),
+            3,
+        )
 
     def by_stage(self) -> list[dict]:
         """The LLM rows summed over scenarios (one per stage x endpoint), in run order."""
@@ -207,6 +223,12 @@ def assumptions(params: dict, data: Data, cleaned, measured: dict | None = None)
         "student": params["student"]["model"],
         "device": params["student"]["device"],
         "jobs": params["run"]["jobs"],
+        # run.jobs > 1 and measured: what the machine does an hour side by side over one model at a time
+        "side_by_side": (
+            {k: measured["side_by_side"][k] for k in ("train_factor", "predict_factor")}
+            if measured and measured.get("side_by_side")
+            else None
+        ),
     }
 
 

@@ -138,19 +138,25 @@ def render(plan: Plan) -> str:
             "  trained / predicted: seeds whose model / predictions the run keeps (current); the hours are what is left"
         )
     if _jobs_note(a):
-        lines.append(f"  {_jobs_note(a)}")
+        lines.append(f"  {_jobs_note(a, t['machine_hours'])}")
     return "\n".join(lines)
 
 
-def _jobs_note(a: dict) -> str:
+def _jobs_note(a: dict, machine_hours: float | None = None) -> str:
     """With run.jobs > 1: the hours are each model's at the rate measured one at a time; side by side the
-    machine does more an hour. '' otherwise."""
+    machine does more an hour (by the factors `tft plan --measure` measured, when it did). '' otherwise."""
     jobs = a.get("jobs") or 1
     if jobs <= 1:
         return ""
+    f = a.get("side_by_side")
+    if f and machine_hours is not None:
+        return (
+            f"run.jobs {jobs}: {jobs} models at a time, measured here {f['train_factor']:.2f}x the training and "
+            f"{f['predict_factor']:.2f}x the predicting an hour: the machine's {machine_hours:.2f} h"
+        )
     return (
         f"run.jobs {jobs}: {jobs} models at a time, so the machine takes less than these hours (1.1-1.3x less "
-        "with 2 on a 2-core AMD EPYC, scripts/bench_jobs.py)"
+        "with 2 on a 2-core AMD EPYC; tft plan --measure measures it here)"
     )
 
 
@@ -170,7 +176,7 @@ def summary(plan: Plan) -> str:
         f"{', and the tool base first' if builds_base else ''}), "
         f"{sum(s.seeds - s.predicted for s in models)} of {sum(s.seeds for s in models)} models to predict; "
         f"{a.get('train_tokens_per_s')} tokens/s training, {a.get('throughput')} (`tft plan` prints the table)"
-        + (f"; {_jobs_note(a)}" if _jobs_note(a) else "")
+        + (f"; {_jobs_note(a, t['machine_hours'])}" if _jobs_note(a) else "")
     )
 
 

@@ -14,7 +14,11 @@ the resolved recipe (~100-120 s on 2 cores, once):
 - the tool base (`student.tool_base: sgd`): the same with its recipe (adapters on every layer) on one of
   its dialogues;
 - predicting: `predict()` on every pair of PREDICT_CONVERSATIONS test conversations of about the median
-  length, with the tool base when it is built (see measure_rates), else the untuned base model.
+  length, with the tool base when it is built (see measure_rates), else the untuned base model;
+- with `run.jobs` > 1 (notebooks 05 and 06 train and predict that many models at a time, core/workers.py):
+  the same training and prediction again, `run.jobs` copies side by side on their share of the threads;
+  what the machine does an hour side by side over what it does one model at a time is the plan's factor
+  from each model's hours to the machine's (1.1-1.3x with 2 on a 2-core AMD EPYC, scripts/bench_jobs.py).
 
 The rates count the plan's own tokens (characters / `plan.chars_per_token` + `plan.message_tokens` a
 message, as every other count of the plan; training's by the pool's ratio of plan to real tokens), so
@@ -86,6 +90,7 @@ def fingerprint(params: dict) -> dict:
         "train": {k: params["train"][k] for k in TRAIN_SPEED},
         "tool_base": base_recipe and {k: base_recipe[k] for k in TRAIN_SPEED},
         "predict": {k: params["predict"][k] for k in PREDICT_SPEED},
+        "jobs": params["run"]["jobs"],  # > 1: the side-by-side factors are measured too
     }
     return fresh.make("throughput", what, code=SPEED_CODE)
 
@@ -166,6 +171,11 @@ def measure_rates(params: dict, data, log=None) -> dict:
     test = load_traces(data.folder / "test.jsonl")
     pairs = load_pairs(data.folder / "test_pairs.jsonl")
     out["predict"] = {**predict_rate(params, test, pairs, tools, tokens, model), "model": which}
+    if params["run"]["jobs"] > 1:
+        out["side_by_side"] = side_by_side_rates(params, out, base, model, tools, say)
+    for part in ("train", "tool_base"):
+        out.get(part, {}).pop("conversation", None)
+    out["predict"].pop("chosen")
     out["train_tokens_per_s"] = out["train"]["plan_tokens_per_s"]
     if "tool_base" in out:
         out["tool_base_tokens_per_s"] = out["tool_base"]["plan_tokens_per_s"]
@@ -210,29 +220,36 @@ def typical(lengths: list[list[int]]) -> int:
 def train_rate(params: dict, convs: list[dict], plan_tokens, tools: list[dict], base) -> dict:
     """Tokens/s of `train()` over TIMED steps after WARMUP, on one typical conversation repeated; in
     plan tokens by the ratio of plan to real tokens over all `convs`."""
-    from tft_utils.train.loop import train
-
     lengths, whole = sequence_lengths(params, convs, tools, base)
     ratio = sum(plan_tokens(c) for c in convs) / whole
     i = typical(lengths)
+    timed = timed_train(params, convs[i], tools, base)
+    return {
+        **timed,
+        "steps": TIMED,
+        "plan_tokens_per_s": round(timed["tokens_per_s"] * ratio, 1),
+        "plan_tokens_per_token": round(ratio, 3),
+        "sequence_tokens": lengths[i],
+        "conversation": convs[i],  # what side_by_side_rates times again (dropped from what is kept)
+    }
+
+
+def timed_train(params: dict, conv: dict, tools: list[dict], base, log=None) -> dict:
+    """`train()` on `conv` repeated, WARMUP + TIMED steps: the real tokens/s of the timed steps. A
+    module-level function of plain data, so that core.workers can run it side by side."""
+    from tft_utils.train.loop import train
+
     per_step = params["train"]["conversations_per_step"]
     steps = WARMUP + TIMED
     cfg = {**params["train"], "max_steps": steps, "save_every": steps + 1, "seed": 0}
     with tempfile.TemporaryDirectory(prefix="tft-measure-") as tmp:
-        stats = train(
-            [convs[i]] * per_step, Path(tmp) / "model", {**params, "train": cfg}, tools, base, False
-        )
+        stats = train([conv] * per_step, Path(tmp) / "model", {**params, "train": cfg}, tools, base, False)
         history = json.loads((Path(tmp) / "model" / "train_stats.json").read_text())["history"]
     first, last = history[WARMUP - 1], history[-1]
     seconds = last["seconds"] - first["seconds"]
-    real = (last["tokens"] - first["tokens"]) / seconds
     return {
-        "steps": TIMED,
         "seconds": round(seconds, 2),
-        "tokens_per_s": round(real, 1),
-        "plan_tokens_per_s": round(real * ratio, 1),
-        "plan_tokens_per_token": round(ratio, 3),
-        "sequence_tokens": lengths[i],
+        "tokens_per_s": round((last["tokens"] - first["tokens"]) / seconds, 1),
         "dtype": stats["dtype"],
         "compiled": stats["compiled"],
     }
@@ -241,19 +258,49 @@ def train_rate(params: dict, convs: list[dict], plan_tokens, tools: list[dict], 
 def predict_rate(params: dict, test: list[dict], pairs: list[dict], tools, tokens: Tokens, base) -> dict:
     """Plan tokens/s of `predict()` on every pair of PREDICT_CONVERSATIONS test conversations of about
     the median length (the model's loading not counted: the plan counts tokens)."""
-    from tft_utils.evaluate.predict import predict
-
     lengths = {str(t["dialogue_id"]): conversation_tokens(t["messages"], tools, tokens) for t in test}
     median = statistics.median(lengths.values())
     chosen = sorted(lengths, key=lambda d: (abs(lengths[d] - median), d))[:PREDICT_CONVERSATIONS]
     convs = [t for t in test if str(t["dialogue_id"]) in chosen]
     sel = [p for p in pairs if str(p["dialogue_id"]) in chosen]
-    res = predict(base, sel, params, tools=tools, progress=False)
+    seconds = timed_predict(base, sel, params, tools)
     n = predict_tokens(convs, sel, tools, tokens, params)
     return {
         "conversations": len(convs),
         "pairs": len(sel),
-        "seconds": res["seconds"],
+        "seconds": seconds,
         "plan_tokens": n,
-        "plan_tokens_per_s": round(n / res["seconds"], 1),
+        "plan_tokens_per_s": round(n / seconds, 1),
+        "chosen": sel,  # what side_by_side_rates times again (dropped from what is kept)
+    }
+
+
+def timed_predict(model, pairs: list[dict], params: dict, tools, log=None) -> float:
+    """Seconds `predict()` takes for `pairs` (the model's loading not counted)."""
+    from tft_utils.evaluate.predict import predict
+
+    return predict(model, pairs, params, tools=tools, progress=False)["seconds"]
+
+
+def side_by_side_rates(params: dict, alone: dict, base, model, tools: list[dict], say) -> dict:
+    """The training and the prediction just timed, again as `run.jobs` copies side by side (core.workers, each
+    on its share of the threads, as notebooks 05 and 06 run them); each factor is what the machine does an
+    hour side by side over one at a time: the copies' summed tokens/s over the one's (training), `jobs` x
+    the one's seconds over the slowest copy's (predicting)."""
+    from tft_utils.core.workers import side_by_side, threads_each
+
+    jobs, each = params["run"]["jobs"], threads_each(params["run"]["jobs"])
+    say(f"throughput: the same again, {jobs} at a time on {each} thread(s) each (run.jobs) ...")
+    conv = alone["train"]["conversation"]
+    trained = [r for _, r in side_by_side(timed_train, [(params, conv, tools, base)] * jobs, jobs, say)]
+    pairs = alone["predict"]["chosen"]
+    seconds = [s for _, s in side_by_side(timed_predict, [(model, pairs, params, tools)] * jobs, jobs, say)]
+    rates = [r["tokens_per_s"] for r in trained]
+    return {
+        "jobs": jobs,
+        "threads_each": each,
+        "train_tokens_per_s_each": rates,
+        "predict_seconds_each": seconds,
+        "train_factor": round(sum(rates) / alone["train"]["tokens_per_s"], 3),
+        "predict_factor": round(jobs * alone["predict"]["seconds"] / max(seconds), 3),
     }

@@ -314,7 +314,7 @@ def test_a_run_that_trains_students_starts_with_their_hours_left(sgd, tmp_path):
     show_plan(args, ["s4"], ["direct"], None, [0, 1], log=said.append)
     assert said[0].endswith(
         "; run.jobs 2: 2 models at a time, so the machine takes less than these hours (1.1-1.3x "
-        "less with 2 on a 2-core AMD EPYC, scripts/bench_jobs.py)"
+        "less with 2 on a 2-core AMD EPYC; tft plan --measure measures it here)"
     )
     # a run of stages that train or predict nothing: no plan
     said.clear()

@@ -72,6 +72,40 @@ def test_measured_rates_are_kept_and_used_for_the_same_recipe_only(sgd, model_ca
     assert [other.assumptions[k] for k in throughput.FIGURES] == [assumed[k] for k in throughput.FIGURES]
 
 
+def test_two_at_a_time_the_machines_factor_is_measured_and_gives_its_hours(sgd, model_cache, tmp_path):
+    from tft_utils.core.workers import threads_each
+    from tft_utils.plan.show import render
+
+    ovs = [f"run.outputs={tmp_path}", f"student.cache_dir={model_cache}", "run.jobs=2"]
+    plan = make_plan("smoke", ["s1"], ovs, pipelines=["direct"], run="p", measure=True)
+    (kept,) = [
+        json.loads(f.read_text())
+        for f in (model_cache / "throughput").glob("*.json")
+        if json.loads(f.read_text())["fingerprint"]["params"]["jobs"] == 2
+    ]
+    sb = kept["side_by_side"]
+    assert sb["jobs"] == 2 and sb["threads_each"] == threads_each(2)
+    assert len(sb["train_tokens_per_s_each"]) == 2 and min(sb["train_tokens_per_s_each"]) > 0
+    assert len(sb["predict_seconds_each"]) == 2 and min(sb["predict_seconds_each"]) > 0
+    assert sb["train_factor"] == round(sum(sb["train_tokens_per_s_each"]) / kept["train"]["tokens_per_s"], 3)
+    assert sb["predict_factor"] == round(2 * kept["predict"]["seconds"] / max(sb["predict_seconds_each"]), 3)
+    assert "conversation" not in kept["train"] and "chosen" not in kept["predict"]  # timed, not kept
+    # the plan: each model's hours as before, the machine's over the factors
+    a, t = plan.assumptions, plan.totals()
+    assert a["side_by_side"] == {"train_factor": sb["train_factor"], "predict_factor": sb["predict_factor"]}
+    expect = sum(
+        s.train_hours / sb["train_factor"] + s.predict_hours / sb["predict_factor"] for s in plan.students
+    )
+    assert t["machine_hours"] == round(expect, 3) and t["student_hours"] > 0
+    assert (
+        f"measured here {sb['train_factor']:.2f}x the training and {sb['predict_factor']:.2f}x the predicting "
+        f"an hour: the machine's {t['machine_hours']:.2f} h"
+    ) in render(plan)
+    # one at a time: not this measurement (run.jobs is in its key), so no factor and no machine hours
+    alone = make_plan("smoke", ["s1"], ovs[:2], pipelines=["direct"], run="p")
+    assert alone.assumptions["side_by_side"] is None and alone.totals()["machine_hours"] is None
+
+
 def test_the_timed_conversation_is_one_sequence_as_long_as_the_mean():
     # mean sequence (100 + 270 + 290 + 200 + 500) / 5 = 272: the split conversation (mean 280) is nearer,
     # but only one trained as a single sequence is timed (one width): 200
