@@ -137,12 +137,13 @@ def render(plan: Plan) -> str:
         lines.append(
             "  trained / predicted: seeds whose model / predictions the run keeps (current); the hours are what is left"
         )
-    if _jobs_note(a):
-        lines.append(f"  {_jobs_note(a, t['machine_hours'])}")
+    note = _jobs_note(a, t["machine_hours"])
+    if note:
+        lines.append(f"  {note}")
     return "\n".join(lines)
 
 
-def _jobs_note(a: dict, machine_hours: float | None = None) -> str:
+def _jobs_note(a: dict, machine_hours: float | None) -> str:
     """With run.jobs > 1: the hours are each model's at the rate measured one at a time; side by side the
     machine does more an hour (by the factors `tft plan --measure` measured, when it did). '' otherwise."""
     jobs = a.get("jobs") or 1
@@ -176,7 +177,7 @@ def summary(plan: Plan) -> str:
         f"{', and the tool base first' if builds_base else ''}), "
         f"{sum(s.seeds - s.predicted for s in models)} of {sum(s.seeds for s in models)} models to predict; "
         f"{a.get('train_tokens_per_s')} tokens/s training, {a.get('throughput')} (`tft plan` prints the table)"
-        + (f"; {_jobs_note(a, t['machine_hours'])}" if _jobs_note(a) else "")
+        + (f"; {note}" if (note := _jobs_note(a, t["machine_hours"])) else "")
     )
 
 

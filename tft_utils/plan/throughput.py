@@ -147,14 +147,14 @@ def measure_rates(params: dict, data, log=None) -> dict:
     pool = load_traces(data.folder / "train_pool.jsonl")
     out, model, which = {}, base, "base model"
     say(f"throughput: training {WARMUP}+{TIMED} steps of the students' recipe ...")
-    out["train"] = train_rate(
+    out["train"], conv = train_rate(
         params, pool, lambda c: conversation_tokens(c["messages"], tools, tokens), tools, base
     )
     if st["tool_base"] == "sgd":
         say(f"throughput: training {WARMUP}+{TIMED} steps of the tool base's recipe ...")
         convs = tb.tool_base_conversations(resolve_sgd_dir(params["data"]["sgd_dir"], None))
         recipe = {**params, "train": tb.tool_base_recipe(params)["train"]}
-        out["tool_base"] = train_rate(
+        out["tool_base"], _ = train_rate(
             recipe, convs, lambda c: conversation_tokens(c["messages"], c["tools"], tokens), [], base
         )
         # The students' prediction speed: the tool base they start from stands for them (S1, 12 test
@@ -170,12 +170,11 @@ def measure_rates(params: dict, data, log=None) -> dict:
     )
     test = load_traces(data.folder / "test.jsonl")
     pairs = load_pairs(data.folder / "test_pairs.jsonl")
-    out["predict"] = {**predict_rate(params, test, pairs, tools, tokens, model), "model": which}
+    found, chosen = predict_rate(params, test, pairs, tools, tokens, model)
+    out["predict"] = {**found, "model": which}
     if params["run"]["jobs"] > 1:
-        out["side_by_side"] = side_by_side_rates(params, out, base, model, tools, say)
-    for part in ("train", "tool_base"):
-        out.get(part, {}).pop("conversation", None)
-    out["predict"].pop("chosen")
+        training, predicting = (params, conv, tools, base), (model, chosen, params, tools)
+        out["side_by_side"] = side_by_side_rates(params, out, training, predicting, say)
     out["train_tokens_per_s"] = out["train"]["plan_tokens_per_s"]
     if "tool_base" in out:
         out["tool_base_tokens_per_s"] = out["tool_base"]["plan_tokens_per_s"]
@@ -217,9 +216,9 @@ def typical(lengths: list[list[int]]) -> int:
     )
 
 
-def train_rate(params: dict, convs: list[dict], plan_tokens, tools: list[dict], base) -> dict:
+def train_rate(params: dict, convs: list[dict], plan_tokens, tools: list[dict], base) -> tuple[dict, dict]:
     """Tokens/s of `train()` over TIMED steps after WARMUP, on one typical conversation repeated; in
-    plan tokens by the ratio of plan to real tokens over all `convs`."""
+    plan tokens by the ratio of plan to real tokens over all `convs`. And the conversation timed."""
     lengths, whole = sequence_lengths(params, convs, tools, base)
     ratio = sum(plan_tokens(c) for c in convs) / whole
     i = typical(lengths)
@@ -230,8 +229,7 @@ def train_rate(params: dict, convs: list[dict], plan_tokens, tools: list[dict], 
         "plan_tokens_per_s": round(timed["tokens_per_s"] * ratio, 1),
         "plan_tokens_per_token": round(ratio, 3),
         "sequence_tokens": lengths[i],
-        "conversation": convs[i],  # what side_by_side_rates times again (dropped from what is kept)
-    }
+    }, convs[i]
 
 
 def timed_train(params: dict, conv: dict, tools: list[dict], base, log=None) -> dict:
@@ -255,9 +253,11 @@ def timed_train(params: dict, conv: dict, tools: list[dict], base, log=None) -> 
     }
 
 
-def predict_rate(params: dict, test: list[dict], pairs: list[dict], tools, tokens: Tokens, base) -> dict:
+def predict_rate(
+    params: dict, test: list[dict], pairs: list[dict], tools, tokens: Tokens, base
+) -> tuple[dict, list[dict]]:
     """Plan tokens/s of `predict()` on every pair of PREDICT_CONVERSATIONS test conversations of about
-    the median length (the model's loading not counted: the plan counts tokens)."""
+    the median length (the model's loading not counted: the plan counts tokens). And the pairs timed."""
     lengths = {str(t["dialogue_id"]): conversation_tokens(t["messages"], tools, tokens) for t in test}
     median = statistics.median(lengths.values())
     chosen = sorted(lengths, key=lambda d: (abs(lengths[d] - median), d))[:PREDICT_CONVERSATIONS]
@@ -271,8 +271,7 @@ def predict_rate(params: dict, test: list[dict], pairs: list[dict], tools, token
         "seconds": seconds,
         "plan_tokens": n,
         "plan_tokens_per_s": round(n / seconds, 1),
-        "chosen": sel,  # what side_by_side_rates times again (dropped from what is kept)
-    }
+    }, sel
 
 
 def timed_predict(model, pairs: list[dict], params: dict, tools, log=None) -> float:
@@ -282,19 +281,18 @@ def timed_predict(model, pairs: list[dict], params: dict, tools, log=None) -> fl
     return predict(model, pairs, params, tools=tools, progress=False)["seconds"]
 
 
-def side_by_side_rates(params: dict, alone: dict, base, model, tools: list[dict], say) -> dict:
-    """The training and the prediction just timed, again as `run.jobs` copies side by side (core.workers, each
-    on its share of the threads, as notebooks 05 and 06 run them); each factor is what the machine does an
-    hour side by side over one at a time: the copies' summed tokens/s over the one's (training), `jobs` x
-    the one's seconds over the slowest copy's (predicting)."""
+def side_by_side_rates(params: dict, alone: dict, training: tuple, predicting: tuple, say) -> dict:
+    """The training and the prediction just timed (`training`, `predicting`: the arguments `timed_train` and
+    `timed_predict` were given), again as `run.jobs` copies side by side (core.workers, each on its share of
+    the threads, as notebooks 05 and 06 run them); each factor is what the machine does an hour side by side
+    over one at a time: the copies' summed tokens/s over the one's (training), `jobs` x the one's seconds over
+    the slowest copy's (predicting)."""
     from tft_utils.core.workers import side_by_side, threads_each
 
     jobs, each = params["run"]["jobs"], threads_each(params["run"]["jobs"])
     say(f"throughput: the same again, {jobs} at a time on {each} thread(s) each (run.jobs) ...")
-    conv = alone["train"]["conversation"]
-    trained = [r for _, r in side_by_side(timed_train, [(params, conv, tools, base)] * jobs, jobs, say)]
-    pairs = alone["predict"]["chosen"]
-    seconds = [s for _, s in side_by_side(timed_predict, [(model, pairs, params, tools)] * jobs, jobs, say)]
+    trained = [r for _, r in side_by_side(timed_train, [training] * jobs, jobs, say)]
+    seconds = [s for _, s in side_by_side(timed_predict, [predicting] * jobs, jobs, say)]
     rates = [r["tokens_per_s"] for r in trained]
     return {
         "jobs": jobs,
