@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "plan.estimate",
     "run.study",
     "run.carry",
+    "run.compare",
 )
 # Known failures: bad input, a bad parameter, an endpoint that keeps failing (after its retries) or
 # refuses the key. Each ends a command with one line `tft CMD: error: ...` and exit code 2.
