@@ -7,6 +7,7 @@ never leaves a half-written file under the final name.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import tempfile
@@ -70,13 +71,14 @@ def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterato
 
 
 def numbered_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
-    """(file line number, row) of each row of a JSONL file (blank lines skipped), checked like iter_jsonl,
-    for callers whose own checks must name the line too."""
+    """(file line number, row) of each row of a JSONL file (blank lines skipped; `.gz`: gzipped, as `tft carry`
+    stores predictions), checked like iter_jsonl, for callers whose own checks must name the line too."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
     required = tuple(required)
-    with open(path, encoding="utf-8") as f:
+    opened = gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+    with opened as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

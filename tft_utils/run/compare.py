@@ -16,18 +16,14 @@ seed-aware intervals resample seeds (docs/runs/study-f16770b against docs/runs/s
 
 from __future__ import annotations
 
+import functools
 import gzip
-import hashlib
 import json
 from pathlib import Path
 
 from tft_utils.core import fresh
-from tft_utils.core.io import DataError
+from tft_utils.core.io import DataError, iter_jsonl
 from tft_utils.domain.calls import parse_tool_call
-
-
-def _open(path: Path):
-    return gzip.open(path, "rt") if path.suffix == ".gz" else path.open()
 
 
 def predictions(folder: Path) -> dict[str, Path]:
@@ -44,17 +40,8 @@ def predictions(folder: Path) -> dict[str, Path]:
 
 def rows(path: Path) -> dict[tuple, str]:
     """(dialogue_id, turn) -> the raw prediction."""
-    out = {}
-    with _open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            try:
-                r = json.loads(line)
-                out[(str(r["dialogue_id"]), r["turn"])] = r["prediction"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise DataError(
-                    f"{path}:{lineno}: not a prediction row (dialogue_id, turn, prediction): {e}"
-                ) from e
-    return out
+    need = ("dialogue_id", "turn", "prediction")
+    return {(str(r["dialogue_id"]), r["turn"]): r["prediction"] for r in iter_jsonl(path, need)}
 
 
 def function(prediction: str) -> str:
@@ -62,9 +49,8 @@ def function(prediction: str) -> str:
     return call.name if call else "(unparseable)"
 
 
-def compare_predictions(a: Path, b: Path) -> dict:
-    """Pairs in both files, in one only, predicted identically, and with the same function."""
-    ra, rb = rows(a), rows(b)
+def compare_predictions(ra: dict, rb: dict) -> dict:
+    """Pairs in both files' `rows`, in one only, predicted identically, and with the same function."""
     both = sorted(set(ra) & set(rb))
     return {
         "pairs": len(both),
@@ -74,27 +60,19 @@ def compare_predictions(a: Path, b: Path) -> dict:
     }
 
 
-def train_stats(model: Path) -> dict | None:
-    """A student's training record: `train_stats.json` in a run, gzipped in a carried folder."""
-    for f in (model / "train_stats.json", model / "train_stats.json.gz"):
-        if f.exists():
-            with _open(f) as fh:
-                return json.load(fh)
-    return None
+STATS = ("train_stats.json", "train_stats.json.gz")  # in a run; gzipped in a carried folder
+
+
+def train_stats(model: Path) -> dict:
+    """A student's training record."""
+    f = next(model / n for n in STATS if (model / n).exists())
+    with gzip.open(f, "rt") if f.suffix == ".gz" else f.open() as fh:
+        return json.load(fh)
 
 
 def students(folder: Path) -> dict[str, Path]:
-    return {
-        f"{d.parent.parent.name}/{d.name}": d for d in sorted(folder.glob("*/models/*")) if train_stats(d)
-    }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    models = sorted(folder.glob("*/models/*"))
+    return {f"{d.parent.parent.name}/{d.name}": d for d in models if any((d / n).exists() for n in STATS)}
 
 
 def _cpu(stats: dict) -> str:
@@ -109,7 +87,7 @@ def compare_student(a: Path, b: Path) -> dict:
         "tokens": [sa.get("tokens"), sb.get("tokens")],
         "final_loss": [sa.get("final_loss"), sb.get("final_loss")],
         "cpu": [_cpu(s) for s in (sa, sb)],
-        "same_weights": (_sha256(wa) == _sha256(wb)) if wa.exists() and wb.exists() else None,
+        "same_weights": (fresh.file_hash(wa) == fresh.file_hash(wb)) if wa.exists() and wb.exists() else None,
     }
 
 
@@ -140,19 +118,22 @@ def compare(a: str | Path, b: str | Path, metric: str = "llm_as_a_judge") -> dic
             raise DataError(f"{d}: not a folder (a run folder outputs/<run>, or one `tft carry save` wrote)")
     sa, sb = students(a), students(b)
     pa, pb = predictions(a), predictions(b)
+    read = functools.cache(rows)  # a file is compared with the other run's and with its other seed: read once
     seeds = {}
     for side, p in (("A", pa), ("B", pb)):
         for name in sorted(p):
             other = name.replace("-seed0", "-seed1")
             if name.endswith("-seed0") and other in p:
-                seeds[f"{side} {name.removesuffix('-seed0')}"] = compare_predictions(p[name], p[other])
+                seeds[f"{side} {name.removesuffix('-seed0')}"] = compare_predictions(
+                    read(p[name]), read(p[other])
+                )
     va, vb = verdicts(a, metric), verdicts(b, metric)
     return {
         "a": str(a),
         "b": str(b),
         "metric": metric,
         "students": {n: compare_student(sa[n], sb[n]) for n in sorted(set(sa) & set(sb))},
-        "predictions": {n: compare_predictions(pa[n], pb[n]) for n in sorted(set(pa) & set(pb))},
+        "predictions": {n: compare_predictions(read(pa[n]), read(pb[n])) for n in sorted(set(pa) & set(pb))},
         "between_seeds": seeds,
         "verdicts": {sc: {"a": va[sc], "b": vb[sc]} for sc in sorted(set(va) & set(vb))},
     }

@@ -102,7 +102,7 @@ def test_bad_input_is_named(runs, tmp_path):
     with pytest.raises(DataError, match="not a folder"):
         compare(a, tmp_path / "missing")
     (b / "s1" / "predictions" / "direct-seed1.jsonl").write_text('{"dialogue_id": "d1"}\n')
-    with pytest.raises(DataError, match=r"direct-seed1\.jsonl:1: not a prediction row"):
+    with pytest.raises(DataError, match=r"direct-seed1\.jsonl:1: missing field\(s\) turn, prediction"):
         compare(a, b)
 
 
