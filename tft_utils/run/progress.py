@@ -20,21 +20,52 @@ The executed notebook keeps each bar's last state (`coalesce`), not every update
 from __future__ import annotations
 
 import codecs
+import io
 import re
+import sys
 import threading
 from pathlib import Path
 
 from tft_utils.core.imports import WITHOUT_IRI_FORMATS
 from tft_utils.core.workers import TAG
 
-# quiet=False: the kernel echoes its stdout / stderr to its own file descriptors (the stage's log);
-# tqdm.auto would pick the notebook widget in a kernel, whose state papermill does not keep; and the
-# report's kernel imports nbconvert without jsonschema's IRI checkers (core/imports.py: ~1.2 s).
+# quiet=False: the kernel echoes its stdout / stderr to its own file descriptors (the stage's log), a child
+# process's output once (echo_once); tqdm.auto would pick the notebook widget in a kernel, whose state
+# papermill does not keep; and the report's kernel imports nbconvert without jsonschema's IRI checkers
+# (core/imports.py: ~1.2 s).
 KERNEL_ARGS = (
     "--IPKernelApp.quiet=False",
     f"--IPKernelApp.exec_lines={WITHOUT_IRI_FORMATS}; "
-    "import tqdm.auto, tqdm.std; tqdm.auto.tqdm = tqdm.std.tqdm",
+    "import tqdm.auto, tqdm.std; tqdm.auto.tqdm = tqdm.std.tqdm; "
+    "from tft_utils.run.progress import echo_once; echo_once()",
 )
+
+
+class _EchoNotFrom(io.TextIOBase):
+    """A kernel stream's echo that drops what `thread` (the stream's pipe watcher) writes through it."""
+
+    def __init__(self, echo, thread: threading.Thread):
+        self.echo, self.thread = echo, thread
+
+    def write(self, s: str) -> int:
+        return len(s) if threading.current_thread() is self.thread else self.echo.write(s)
+
+    def flush(self) -> None:
+        self.echo.flush()
+
+
+def echo_once() -> None:
+    """In a kernel started with KERNEL_ARGS: a child process's output (05's and 06's workers, run.jobs) reaches
+    the stage's log once. ipykernel 7.4 points file descriptors 1 and 2 at pipes; a thread reads what a child
+    writes there, writes those bytes to the log itself, then passes them to the stream, whose echo (quiet=False)
+    wrote them again, so a bar could step back between two reads of the log. The kernel's own prints still go
+    through the echo, once. A no-op outside such a kernel (a stream without a pipe watcher or an echo)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        thread, echo = getattr(stream, "watch_fd_thread", None), getattr(stream, "echo", None)
+        if thread is not None and echo is not None and not isinstance(echo, _EchoNotFrom):
+            stream.echo = _EchoNotFrom(echo, thread)
+
 
 # the study's bar (local and on a cluster): no remaining-time guess, as stages take from seconds (02) to an
 # hour (05) and a mean per stage misleads; the running stage's progress in the postfix
