@@ -40,7 +40,8 @@ from bench_train import dataset_files  # noqa: E402
 from tft_utils.core.io import read_jsonl  # noqa: E402
 from tft_utils.core.params import load_params  # noqa: E402
 from tft_utils.train.bottom import SharedBottom  # noqa: E402
-from tft_utils.train.loop import conversations_from_rows, load_tools, train  # noqa: E402
+from tft_utils.train.loop import conversations_from_rows, train  # noqa: E402
+from tft_utils.train.render import load_tools  # noqa: E402
 
 STUDENTS = (  # name, seed, shared
     ("seed0-alone", 0, False),

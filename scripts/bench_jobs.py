@@ -45,7 +45,8 @@ def train_one(convs_path: str, tools_path: str, out: str, params: dict, log=prin
     """One student (a task of `side_by_side`: module level, plain arguments)."""
     import torch
 
-    from tft_utils.train.loop import conversations_from_rows, load_tools, train
+    from tft_utils.train.loop import conversations_from_rows, train
+    from tft_utils.train.render import load_tools
 
     convs = conversations_from_rows(read_jsonl(convs_path), convs_path)
     stats = train(convs, out, params, load_tools(tools_path), progress=False)

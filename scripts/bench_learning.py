@@ -145,7 +145,8 @@ def run_point(
     from tft_utils.evaluate.predict import predict_file
     from tft_utils.evaluate.score import score_file
     from tft_utils.train.arms import student_fingerprint
-    from tft_utils.train.loop import conversations_from_rows, load_tools, train
+    from tft_utils.train.loop import conversations_from_rows, train
+    from tft_utils.train.render import load_tools
     from tft_utils.train.tool_base import student_base
 
     traces, pairs, tools_path = files

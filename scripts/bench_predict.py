@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from tft_utils.core.params import load_params  # noqa: E402
 from tft_utils.evaluate.predict import _Student, groups, load_pairs  # noqa: E402
-from tft_utils.train.loop import load_tools  # noqa: E402
+from tft_utils.train.render import load_tools  # noqa: E402
 
 
 def dataset_files(tmp: Path) -> tuple[Path, Path]:

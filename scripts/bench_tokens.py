@@ -28,8 +28,8 @@ from bench_learning import scenario_files  # noqa: E402
 
 from tft_utils.core.io import read_jsonl  # noqa: E402
 from tft_utils.domain.calls import read_call, read_results  # noqa: E402
-from tft_utils.train.loop import _sequences, conversations_from_rows, load_tools  # noqa: E402
-from tft_utils.train.render import Renderer  # noqa: E402
+from tft_utils.train.loop import _sequences, conversations_from_rows  # noqa: E402
+from tft_utils.train.render import Renderer, load_tools  # noqa: E402
 from tft_utils.train.student import smollm2_dir  # noqa: E402
 
 CONFIRM = re.compile(r"confirm|is (that|this) (right|correct)|right\?|correct\?", re.I)

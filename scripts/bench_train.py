@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 
 from tft_utils.core.io import read_jsonl  # noqa: E402
 from tft_utils.core.params import load_params  # noqa: E402
-from tft_utils.train.loop import _batch_loss, conversations_from_rows, encode, load_tools, with_lora  # noqa: E402
-from tft_utils.train.render import Renderer  # noqa: E402
+from tft_utils.train.loop import _batch_loss, conversations_from_rows, encode, with_lora  # noqa: E402
+from tft_utils.train.render import Renderer, load_tools  # noqa: E402
 
 UNITS = ("conversation", "turn")
 

@@ -50,7 +50,8 @@ def main(argv=None) -> int:
 
     from tft_utils.core.io import read_jsonl
     from tft_utils.evaluate.predict import _Student, groups, load_pairs
-    from tft_utils.train.loop import conversations_from_rows, load_tools, train
+    from tft_utils.train.loop import conversations_from_rows, train
+    from tft_utils.train.render import load_tools
 
     out = Path(args.out or tempfile.mkdtemp(prefix="gpu_check-"))
     sgd = Path(os.environ.get("TFT_SGD_DIR") or REPO.parent / "shared" / "sgd")

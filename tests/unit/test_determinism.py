@@ -47,7 +47,8 @@ from transformers import AutoTokenizer
 from tft_utils.train.arms import training_sets
 from tft_utils.core.params import load_params
 from tft_utils.train.render import Renderer
-from tft_utils.train.loop import encode, load_tools
+from tft_utils.train.loop import encode
+from tft_utils.train.render import load_tools
 
 cfg = load_params("smoke")["train"]
 renderer = Renderer.create(AutoTokenizer.from_pretrained(job["tokenizer"]), load_tools(job["tools"]))

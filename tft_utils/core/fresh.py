@@ -9,9 +9,11 @@ seed. `reuse(path, fp)` is the only place that decides whether a stored output i
 - anything else (missing, older format, other params, other inputs, other code, `run.force`) -> rerun.
 
 Because an output's fingerprint includes its inputs' fingerprints, a change anywhere reruns
-everything downstream of it, and nothing else. The digest covers the package's *content* (every file
-under tft_utils/), not the git commit: a commit that only touches the README retrains nothing, an
-uncommitted edit of train/loop.py retrains every student. A module counts as Python parses it (its
+everything downstream of it, and nothing else. The digest covers the package's *content*, not the git
+commit: a commit that only touches the README retrains nothing, an uncommitted edit of train/loop.py
+retrains every student. A notebook stage counts every file under tft_utils/; a student, the tool base and
+predictions count the modules their code imports (`code_of`), so an edit of the report reruns notebooks,
+which find their students current. A module counts as Python parses it (its
 syntax tree, docstrings included): an edit of its comments or layout alone retrains nothing. The commit
 and dirty flag are recorded beside it for provenance. The LLM call cache is keyed by each request's full
 content and needs no fingerprint.
@@ -103,6 +105,71 @@ def _source_hash(path: str, size: int, mtime_ns: int) -> str:
         if tree is not None:
             return hashlib.sha256(b"ast\0" + ast.dump(tree).encode()).hexdigest()
     return _file_hash(path, size, mtime_ns)
+
+
+# Modules that decide where, when and how an output is recorded, never what it holds (its parameters enter a
+# fingerprint by value): left out of `code_of`, so that, say, a new provenance field retrains nothing.
+NEVER_SHAPES = frozenset(
+    {
+        "core/fresh.py",
+        "core/provenance.py",
+        "core/params.py",
+        "core/params_check.py",
+        "core/locks.py",
+        "core/paths.py",
+    }
+)
+
+
+def code_of(*roots: str) -> tuple[str, ...]:
+    """The package files whose code shapes what `roots` (module paths under tft_utils/) make: the roots and
+    every module of the package they import, at any depth and wherever the import stands (a function's own
+    imports too), as Python parses them; the files under resources/ when its reader is among them (they are
+    read by name); less NEVER_SHAPES. Computed, not listed, so that a module train/loop.py starts to import
+    enters every student's fingerprint without anyone remembering to add it."""
+    seen, todo = set(), list(roots)
+    while todo:
+        rel = todo.pop()
+        if rel in seen:
+            continue
+        if not (PACKAGE / rel).is_file():
+            raise FileNotFoundError(f"{PACKAGE / rel}: no such module of the package (fresh.code_of)")
+        seen.add(rel)
+        st = os.stat(PACKAGE / rel)
+        todo += _imports(str(PACKAGE / rel), st.st_size, st.st_mtime_ns)
+    if "resources/__init__.py" in seen:
+        seen |= {str(f.relative_to(PACKAGE)) for f in (PACKAGE / "resources").rglob("*") if f.is_file()}
+    return tuple(sorted(f for f in seen - NEVER_SHAPES if "__pycache__" not in f))
+
+
+@lru_cache(maxsize=512)
+def _imports(path: str, size: int, mtime_ns: int) -> list[str]:
+    """The package modules a module imports (paths under tft_utils/), with the packages' __init__.py that
+    Python runs on the way: `from tft_utils.a import b` is a/__init__.py and a/b.py when b is a module."""
+    here = Path(path).relative_to(PACKAGE).with_suffix("").parts  # ('train', 'loop')
+    names = []
+    for node in ast.walk(ast.parse(Path(path).read_bytes(), filename=path)):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from .cost import x, from . import y
+                base = ["tft_utils", *here[: len(here) - node.level + (Path(path).name == "__init__.py")]]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            names += [module] + [f"{module}.{a.name}" for a in node.names]
+    out = []
+    for name in names:
+        parts = name.split(".")
+        if parts[0] != "tft_utils":
+            continue
+        for i in range(1, len(parts) + 1):  # each package on the way, then the module itself
+            stem = PACKAGE.joinpath(*parts[1:i])
+            for f in (stem / "__init__.py", stem.with_suffix(".py")):
+                if i > 1 or f.name == "__init__.py":
+                    if f.is_file():
+                        out.append(str(f.relative_to(PACKAGE)))
+    return sorted(set(out))
 
 
 def input_id(path: str | os.PathLike | None) -> str | None:

@@ -87,7 +87,7 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
         if a["arm"] == "teacher":
             from tft_utils.evaluate.predict_endpoint import predict_endpoint
             from tft_utils.llm.backends import make_client
-            from tft_utils.train.loop import load_tools
+            from tft_utils.train.render import load_tools
 
             log(f"teacher: asking endpoint {a['model']} (cached calls are not sent again)")
             tools = load_tools(tools_path)
@@ -169,26 +169,20 @@ def prediction_record(done: dict, params: dict) -> dict:
     }
 
 
-# The modules whose code shapes a model's predictions (see train.arms.STUDENT_CODE), by path under tft_utils/.
-PREDICT_CODE = (
-    "evaluate/predict.py",
-    "train/render.py",
-    "domain/calls.py",
-    "domain/tools.py",
-    "train/student.py",
-    "core/io.py",
-)
+# Where the code that shapes a model's predictions starts (see train.arms.STUDENT_ROOTS): predict.py and what it
+# imports, the chat renderer among them, not the training loop (a student's own fingerprint follows that).
+PREDICT_ROOTS = ("evaluate/predict.py",)
 
 
 def predictions_fingerprint(model, pairs_path, tools_path, params: dict) -> dict:
     """Predictions follow their model's fingerprint (or the base's), the pairs, the decoding params
-    and the code of `PREDICT_CODE`."""
+    and the code of `PREDICT_ROOTS` (`fresh.code_of`)."""
     student = {k: params["student"][k] for k in ("device", "dtype")}
     return fresh.make(
         "predictions",
         {"predict": params["predict"], "student": student},
         {"model": model, "pairs": pairs_path, "tools": tools_path},
-        code=PREDICT_CODE,
+        code=fresh.code_of(*PREDICT_ROOTS),
     )
 
 

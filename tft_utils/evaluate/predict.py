@@ -49,8 +49,7 @@ import time
 from pathlib import Path
 
 from tft_utils.core.io import DataError, iter_jsonl, numbered_jsonl, write_jsonl
-from tft_utils.train.loop import RENDER_FILE, load_tools
-from tft_utils.train.render import Renderer
+from tft_utils.train.render import RENDER_FILE, Renderer, load_tools
 
 STOP = "</tool_call>"
 PAIR_FIELDS = ("dialogue_id", "turn", "question", "answer")

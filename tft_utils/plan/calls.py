@@ -164,8 +164,7 @@ def llm_rows(scenario: str, params: dict, paths: dict, data: Data, pipelines, co
     from tft_utils.evaluate.predict import load_pairs
     from tft_utils.synth import pipeline as synth
     from tft_utils.synth import validate
-    from tft_utils.train.loop import load_tools
-    from tft_utils.train.render import call_text
+    from tft_utils.train.render import call_text, load_tools
 
     roles = params["roles"]
     members = [m for m in roles["committee"] if is_endpoint(m)]

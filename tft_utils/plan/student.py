@@ -83,7 +83,7 @@ def turn_lengths(messages: list[dict], tools: list[dict], tokens: Tokens) -> lis
 def student_rows(scenario, params, paths, data: Data, pipelines, cleaned, pairs, tokens, first: bool):
     from tft_utils.data.traces import load_traces
     from tft_utils.evaluate.compare import base_predictions_path
-    from tft_utils.train.loop import load_tools
+    from tft_utils.train.render import load_tools
 
     tools = load_tools(data.folder / "tools.json")
     plan, n_seeds = params["plan"], len(params["run"]["seeds"])

@@ -63,13 +63,8 @@ TRAIN_SPEED = (
     "target_modules",
 )
 PREDICT_SPEED = ("method", "max_new_tokens", "batch_streams")
-SPEED_CODE = (
-    "train/loop.py",
-    "train/attention.py",
-    "train/student.py",
-    "evaluate/predict.py",
-    "plan/throughput.py",  # how it is measured
-)
+# what the speeds measured depend on: the code that trains and predicts (fresh.code_of) and how it is measured
+SPEED_ROOTS = ("train/loop.py", "evaluate/predict.py")
 FIGURES = ("train_tokens_per_s", "tool_base_tokens_per_s", "predict_tokens_per_s")
 
 
@@ -92,7 +87,7 @@ def fingerprint(params: dict) -> dict:
         "predict": {k: params["predict"][k] for k in PREDICT_SPEED},
         "jobs": params["run"]["jobs"],  # > 1: the side-by-side factors are measured too
     }
-    return fresh.make("throughput", what, code=SPEED_CODE)
+    return fresh.make("throughput", what, code=(*fresh.code_of(*SPEED_ROOTS), "plan/throughput.py"))
 
 
 def cache_path(params: dict, fp: dict) -> Path:
@@ -137,7 +132,7 @@ def measure_rates(params: dict, data, log=None) -> dict:
     from tft_utils.data.traces import load_traces
     from tft_utils.evaluate.predict import load_pairs
     from tft_utils.train import tool_base as tb
-    from tft_utils.train.loop import load_tools
+    from tft_utils.train.render import load_tools
     from tft_utils.train.student import base_model_dir
 
     say = log or (lambda *_: None)

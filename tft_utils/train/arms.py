@@ -18,7 +18,8 @@ import pandas as pd
 
 from tft_utils.core.io import read_json, read_jsonl, write_json
 from tft_utils.core.paths import model_dir
-from tft_utils.train.loop import NOT_IN_WEIGHTS, conversations_from_rows, load_tools, train
+from tft_utils.train.loop import NOT_IN_WEIGHTS, conversations_from_rows, train
+from tft_utils.train.render import load_tools
 
 TFT_DATA = ("synthetic+seeds", "synthetic", "seeds")
 
@@ -67,25 +68,16 @@ def size_table(sets: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("arm")
 
 
-# The modules whose code shapes a student's weights: an edit elsewhere in the package (a report, the
-# judge) leaves trained students valid; an edit here retrains them. train/render.py reads and writes
-# calls with domain/calls.py (which names the tools from domain/tools.py).
-STUDENT_CODE = (
-    "train/loop.py",
-    "train/bottom.py",
-    "train/render.py",
-    "domain/calls.py",
-    "domain/tools.py",
-    "train/student.py",
-    "train/tool_base.py",
-    "core/io.py",
-)
+# Where the code that shapes a student's weights starts: it and every package module it imports
+# (fresh.code_of: train/render.py, domain/calls.py, train/attention.py, ...); an edit elsewhere in the package
+# (a report, the judge) leaves trained students valid, an edit there retrains them.
+STUDENT_ROOTS = ("train/loop.py",)
 
 
 def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int, base=None) -> dict:
     """What a trained student is made of: its training conversations, the base model (`base`: the one
     given, else `student_base`, which builds it when missing), the tools, the training and student
-    parameters, the seed and the code of `STUDENT_CODE` (`tft_utils.core.fresh`)."""
+    parameters, the seed and the code of `STUDENT_ROOTS` (`tft_utils.core.fresh.code_of`)."""
     from tft_utils.core import fresh
     from tft_utils.train.tool_base import student_base
 
@@ -97,7 +89,7 @@ def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int,
         {"train": {**train, "seed": seed}, "student": student},
         {"base": base, "tools": paths["data"] / "tools.json"},
         seed=seed,
-        code=STUDENT_CODE,
+        code=fresh.code_of(*STUDENT_ROOTS),
         data={"conversations": convs},
     )
 

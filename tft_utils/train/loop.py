@@ -29,11 +29,10 @@ import shutil
 import time
 from pathlib import Path
 
-from tft_utils.core.io import DataError, read_json, read_jsonl, write_json
+from tft_utils.core.io import DataError, read_jsonl, write_json
 from tft_utils.train.bottom import base_identity
-from tft_utils.train.render import TASK_PROMPT, Renderer
+from tft_utils.train.render import RENDER_FILE, TASK_PROMPT, Renderer, load_tools
 
-RENDER_FILE = "tft_render.json"
 # train.* keys that never change a model's weights (how often a checkpoint is written, the memory notebook 05
 # keeps for the frozen bottom's outputs): left out of the students' and the tool base's fingerprints
 NOT_IN_WEIGHTS = ("save_every", "shared_bottom_mb")
@@ -604,13 +603,6 @@ def train(
         name.replace(target)
     final.rmdir()
     return stats
-
-
-def load_tools(path: str | Path) -> list[dict]:
-    tools = read_json(path)
-    if not isinstance(tools, list) or not all(isinstance(t, dict) and "function" in t for t in tools):
-        raise DataError(f"{path}: expected a JSON list of OpenAI tool schemas")
-    return tools
 
 
 def train_file(train_path, out, params, tools_path, base=None, progress=True) -> dict:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from tft_utils.core.io import DataError
+from tft_utils.core.io import DataError, read_json
 from tft_utils.domain.calls import call_of, call_text
 
 TASK_PROMPT = (
@@ -37,6 +37,8 @@ TASK_PROMPT = (
     "confirm); call a service tool when you have what it needs. Service results come back as a "
     "user message holding a JSON list."
 )
+# beside a trained student: how it renders (its tools and prompt), so predictions render the same
+RENDER_FILE = "tft_render.json"
 _PH = "\x00PLACEHOLDER\x00"
 
 
@@ -181,3 +183,11 @@ class Renderer:
     def config(self) -> dict:
         """What a saved model folder records so prediction renders exactly as training did."""
         return {"tools": self.tools, "task_prompt": self.task_prompt, "native_tools": self.native_tools}
+
+
+def load_tools(path) -> list[dict]:
+    """The OpenAI tool schemas of a data folder's tools.json."""
+    tools = read_json(path)
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and "function" in t for t in tools):
+        raise DataError(f"{path}: expected a JSON list of OpenAI tool schemas")
+    return tools

@@ -21,16 +21,8 @@ from tft_utils.train.loop import NOT_IN_WEIGHTS
 from tft_utils.train.render import TASK_PROMPT
 
 EXCLUDED = ("Restaurants_", "Hotels_")
-BUILD_CODE = (
-    "train/tool_base.py",
-    "train/loop.py",
-    "train/render.py",
-    "domain/calls.py",
-    "domain/tools.py",
-    "data/traces.py",
-    "data/sgd.py",
-    "train/student.py",
-)
+# where the code that shapes the base starts: it and what it imports (fresh.code_of: the loop, SGD's reader, ...)
+BUILD_ROOTS = ("train/tool_base.py",)
 
 
 def other_services(sgd_dir) -> list[str]:
@@ -120,7 +112,12 @@ def tool_base_fingerprint(params: dict, base, convs: list[dict]) -> dict:
     recipe = tool_base_recipe(params)
     recipe["train"] = {k: v for k, v in recipe["train"].items() if k not in NOT_IN_WEIGHTS}
     return fresh.make(
-        "tool-base", recipe, {"base": base}, seed=0, code=BUILD_CODE, data={"conversations": convs}
+        "tool-base",
+        recipe,
+        {"base": base},
+        seed=0,
+        code=fresh.code_of(*BUILD_ROOTS),
+        data={"conversations": convs},
     )
 
 
@@ -167,7 +164,8 @@ def tool_base_dir(params: dict, base, log=print) -> Path:
 
 def _build(folder: Path, fp: dict, convs: list[dict], cfg: dict, params: dict, base, log) -> None:
     from tft_utils.core import fresh
-    from tft_utils.train.loop import RENDER_FILE, train
+    from tft_utils.train.loop import train
+    from tft_utils.train.render import RENDER_FILE
 
     services = sorted({c["service"] for c in convs})
     log(

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from tft_utils.core import fresh
 
 
@@ -130,11 +132,12 @@ def test_in_memory_data_is_digested(tmp_path):
 
 def test_students_and_predictions_follow_only_the_code_that_shapes_them(monkeypatch, dataset_dir):
     """An edit to the training loop retrains the students and an edit to predict.py re-predicts; an
-    edit to the judge or the reply rules (outside train.arms.STUDENT_CODE / evaluate.compare.PREDICT_CODE)
-    touches neither; the chat renderer shapes both."""
+    edit to the judge, the reply rules or the provenance record (outside what train.arms.STUDENT_ROOTS and
+    evaluate.compare.PREDICT_ROOTS import) touches neither; the chat renderer shapes both; the attention
+    of `train.fast_step`, which the loop imports, retrains students (a hand-made list once left it out)."""
     from tft_utils.core.params import load_params
-    from tft_utils.evaluate.compare import PREDICT_CODE, predictions_fingerprint
-    from tft_utils.train.arms import STUDENT_CODE, student_fingerprint
+    from tft_utils.evaluate.compare import predictions_fingerprint
+    from tft_utils.train.arms import student_fingerprint
 
     params = load_params("smoke", "s1")
     convs = [{"dialogue_id": "d", "messages": [{"role": "user", "content": "hi"}]}]
@@ -151,7 +154,11 @@ def test_students_and_predictions_follow_only_the_code_that_shapes_them(monkeypa
     for edited, changes in (
         ("evaluate/judge/rubric.py", (False, False)),
         ("domain/replies.py", (False, False)),
+        ("core/provenance.py", (False, False)),
+        ("report/record.py", (False, False)),
         ("train/loop.py", (True, False)),
+        ("train/attention.py", (True, False)),
+        ("domain/calls.py", (True, True)),
         ("evaluate/predict.py", (False, True)),
         ("train/render.py", (True, True)),
     ):
@@ -162,21 +169,67 @@ def test_students_and_predictions_follow_only_the_code_that_shapes_them(monkeypa
         monkeypatch.setattr(fresh, "source_hash", edit)
         after = fps()
         assert (after[0] != before[0], after[1] != before[1]) == changes, edited
-    assert "train/loop.py" in STUDENT_CODE and "evaluate/predict.py" in PREDICT_CODE
 
 
-def test_code_lists_name_modules_that_exist():
-    """The modules whose code shapes a student, its predictions and the tool-calling base are named
-    by their path under tft_utils/: a module moved or renamed must be renamed in its list too, or
-    its edits would silently stop retraining (fresh.make would also fail on the missing file)."""
-    from tft_utils.evaluate.compare import PREDICT_CODE
-    from tft_utils.train.arms import STUDENT_CODE
-    from tft_utils.train.tool_base import BUILD_CODE
+def _package(root: Path, files: dict) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
 
-    for name, files in (
-        ("STUDENT_CODE", STUDENT_CODE),
-        ("PREDICT_CODE", PREDICT_CODE),
-        ("BUILD_CODE", BUILD_CODE),
-    ):
-        missing = [f for f in files if not (fresh.PACKAGE / f).is_file()]
-        assert files and not missing, f"{name} names files that do not exist under tft_utils/: {missing}"
+
+def test_the_code_of_an_output_is_what_its_roots_import_at_any_depth(tmp_path, monkeypatch):
+    """fresh.code_of follows the package's imports (module level, inside a function, relative, a submodule
+    named in `from a import b`) with the packages' __init__.py on the way and the resources their reader
+    gives; modules nobody imports and NEVER_SHAPES stay out; an import added later brings its module in."""
+    pkg = _package(
+        tmp_path / "tft_utils",
+        {
+            "__init__.py": "",
+            "train/__init__.py": "",
+            "train/loop.py": "import json\nfrom tft_utils.train import render\n\ndef f():\n    from .attention import g\n",
+            "train/render.py": "from tft_utils.domain.calls import call\nfrom tft_utils.core.provenance import m\n",
+            "train/attention.py": "",
+            "domain/__init__.py": "",
+            "domain/calls.py": "import tft_utils.resources\n",
+            "core/__init__.py": "",
+            "core/provenance.py": "",
+            "resources/__init__.py": "",
+            "resources/ids.txt": "1\n",
+            "report/record.py": "from tft_utils.train.loop import f\n",
+        },
+    )
+    monkeypatch.setattr(fresh, "PACKAGE", pkg)
+    assert fresh.code_of("train/loop.py") == (
+        "__init__.py",
+        "core/__init__.py",  # run on the way to core/provenance.py
+        "domain/__init__.py",
+        "domain/calls.py",
+        "resources/__init__.py",
+        "resources/ids.txt",
+        "train/__init__.py",
+        "train/attention.py",
+        "train/loop.py",
+        "train/render.py",
+    )
+    assert "core/provenance.py" in fresh.NEVER_SHAPES  # imported by render.py, records only
+    (pkg / "train/attention.py").write_text("from tft_utils.train import bottom\n")
+    (pkg / "train/bottom.py").write_text("x = 1\n")
+    assert "train/bottom.py" in fresh.code_of("train/loop.py")
+    with pytest.raises(FileNotFoundError, match="train/gone.py"):
+        fresh.code_of("train/gone.py")
+
+
+def test_the_real_students_and_predictions_count_the_modules_they_run():
+    from tft_utils.evaluate.compare import PREDICT_ROOTS
+    from tft_utils.train.arms import STUDENT_ROOTS
+    from tft_utils.train.tool_base import BUILD_ROOTS
+
+    student, predict, base = (fresh.code_of(*r) for r in (STUDENT_ROOTS, PREDICT_ROOTS, BUILD_ROOTS))
+    for f in ("train/loop.py", "train/attention.py", "train/bottom.py", "train/render.py", "domain/calls.py"):
+        assert f in student and f in base, f
+    assert {"evaluate/predict.py", "train/render.py", "train/student.py"} <= set(predict)
+    assert "train/loop.py" not in predict  # a student's own fingerprint follows the loop, the base's need not
+    for codes in (student, predict, base):
+        assert not any(f.startswith(("report/", "run/", "plan/", "evaluate/judge/")) for f in codes)
+        assert not set(codes) & fresh.NEVER_SHAPES

@@ -89,7 +89,7 @@ def real_pairs(dataset_dir):
 
 @pytest.fixture(scope="module")
 def real_tools(dataset_dir):
-    from tft_utils.train.loop import load_tools
+    from tft_utils.train.render import load_tools
 
     return load_tools(dataset_dir / "tools.json")
 
@@ -319,7 +319,7 @@ def test_an_interrupted_run_resumes_from_the_partial_file(varied_model, hand_pai
 def test_the_saved_render_config_of_a_trained_folder_is_used(smoke_model, tmp_path):
     import shutil
 
-    from tft_utils.train.loop import RENDER_FILE
+    from tft_utils.train.render import RENDER_FILE
 
     folder = tmp_path / "model"
     shutil.copytree(smoke_model, folder)

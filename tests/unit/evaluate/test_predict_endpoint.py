@@ -8,7 +8,7 @@ from tft_utils.core.io import read_jsonl, write_jsonl
 from tft_utils.evaluate.predict_endpoint import request
 from tft_utils.evaluate.score import score_file
 from tft_utils.llm.backends import OpenAIChat
-from tft_utils.train.loop import load_tools
+from tft_utils.train.render import load_tools
 
 TOOLS = [
     {

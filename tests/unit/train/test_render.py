@@ -141,7 +141,7 @@ def test_prefix_parity_on_hand_written_conversations(renderer, conv):
 
 
 def test_prefix_parity_on_every_real_test_conversation(tok, dataset_dir):
-    from tft_utils.train.loop import load_tools
+    from tft_utils.train.render import load_tools
 
     renderer = Renderer.create(tok, load_tools(dataset_dir / "tools.json"))
     convs = read_jsonl(dataset_dir / "test.jsonl")
@@ -153,7 +153,7 @@ def test_prefix_parity_on_every_real_test_conversation(tok, dataset_dir):
 def test_pair_prompts_are_prefixes_of_the_trace_rendering(tok, dataset_dir):
     """Evaluation reads test_pairs.jsonl (arguments as objects), training reads traces (arguments as
     JSON strings): the prompt of every pair is still the prefix of its trace's training sequence."""
-    from tft_utils.train.loop import load_tools
+    from tft_utils.train.render import load_tools
 
     renderer = Renderer.create(tok, load_tools(dataset_dir / "tools.json"))
     traces = {t["dialogue_id"]: t["messages"] for t in read_jsonl(dataset_dir / "test.jsonl")}

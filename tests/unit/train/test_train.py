@@ -13,8 +13,8 @@ import pytest
 from tests.unit.train.test_render import HAND, HAND_2, HAND_CONVS, HAND_TARGETS, TOOLS
 from tft_utils.core.io import DataError, read_jsonl
 from tft_utils.domain.calls import call_of
-from tft_utils.train.loop import RENDER_FILE, conversations_from_rows, encode, train
-from tft_utils.train.render import Renderer
+from tft_utils.train.loop import conversations_from_rows, encode, train
+from tft_utils.train.render import RENDER_FILE, Renderer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -94,7 +94,7 @@ def test_only_call_tokens_carry_loss_on_every_assistant_turn(renderer, tok):
 
 
 def test_only_call_tokens_carry_loss_on_real_conversations(tok, dataset_dir):
-    from tft_utils.train.loop import load_tools
+    from tft_utils.train.render import load_tools
 
     renderer = Renderer.create(tok, load_tools(dataset_dir / "tools.json"))
     for conv in read_jsonl(dataset_dir / "test.jsonl")[:10]:
@@ -270,7 +270,7 @@ def test_split_supervises_every_turn_once_and_each_sequence_fits(renderer):
 
 
 def test_split_on_real_conversations_at_several_budgets(tok, dataset_dir):
-    from tft_utils.train.loop import load_tools
+    from tft_utils.train.render import load_tools
 
     renderer = Renderer.create(tok, load_tools(dataset_dir / "tools.json"))
     convs = read_jsonl(dataset_dir / "test.jsonl")
