@@ -153,7 +153,10 @@ def _imports(path: str, size: int, mtime_ns: int) -> list[str]:
             names += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: from .cost import x, from . import y
-                base = ["tft_utils", *here[: len(here) - node.level + (Path(path).name == "__init__.py")]]
+                base = [
+                    "tft_utils",
+                    *here[: len(here) - node.level],
+                ]  # ('train', 'loop') or ('train', '__init__')
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""

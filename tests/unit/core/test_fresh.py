@@ -190,7 +190,8 @@ def test_the_code_of_an_output_is_what_its_roots_import_at_any_depth(tmp_path, m
             "train/loop.py": "import json\nfrom tft_utils.train import render\n\ndef f():\n    from .attention import g\n",
             "train/render.py": "from tft_utils.domain.calls import call\nfrom tft_utils.core.provenance import m\n",
             "train/attention.py": "",
-            "domain/__init__.py": "",
+            "domain/__init__.py": "from . import tools\n",  # a package's own relative import
+            "domain/tools.py": "",
             "domain/calls.py": "import tft_utils.resources\n",
             "core/__init__.py": "",
             "core/provenance.py": "",
@@ -205,6 +206,7 @@ def test_the_code_of_an_output_is_what_its_roots_import_at_any_depth(tmp_path, m
         "core/__init__.py",  # run on the way to core/provenance.py
         "domain/__init__.py",
         "domain/calls.py",
+        "domain/tools.py",
         "resources/__init__.py",
         "resources/ids.txt",
         "train/__init__.py",
