@@ -128,11 +128,18 @@ def summary(result: dict) -> dict:
 
 
 def fingerprint(traces_path, params: dict) -> dict:
-    """What a cleaned folder is made of: the traces, the cleaning params and the roles' endpoints."""
+    """What a cleaned folder is made of: the traces, the cleaning params, the roles' endpoints and the code of
+    this module and what it imports (`fresh.code_of`)."""
     from tft_utils.core import fresh
 
     keys = ("filter", "align", "relabel", "roles", "backends")
-    return fresh.make("clean", {k: params[k] for k in keys}, {"traces": traces_path}, params["run"]["seed"])
+    return fresh.make(
+        "clean",
+        {k: params[k] for k in keys},
+        {"traces": traces_path},
+        params["run"]["seed"],
+        code=fresh.code_of("clean/pipeline.py"),
+    )
 
 
 def run_clean(traces_path, out, params: dict, force: bool = False, log=print) -> dict:

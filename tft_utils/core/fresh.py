@@ -11,9 +11,9 @@ seed. `reuse(path, fp)` is the only place that decides whether a stored output i
 Because an output's fingerprint includes its inputs' fingerprints, a change anywhere reruns
 everything downstream of it, and nothing else. The digest covers the package's *content*, not the git
 commit: a commit that only touches the README retrains nothing, an uncommitted edit of train/loop.py
-retrains every student. A notebook stage counts every file under tft_utils/; a student, the tool base and
-predictions count the modules their code imports (`code_of`), so an edit of the report reruns notebooks,
-which find their students current. A module counts as Python parses it (its
+retrains every student. An output counts the package modules its code imports, at any depth (`code_of`: a
+student from train/loop.py, a notebook stage from its cells' imports), so an edit of the report reruns 07
+alone and retrains nothing. A module counts as Python parses it (its
 syntax tree, docstrings included): an edit of its comments or layout alone retrains nothing. The commit
 and dirty flag are recorded beside it for provenance. The LLM call cache is keyed by each request's full
 content and needs no fingerprint.
@@ -121,11 +121,11 @@ NEVER_SHAPES = frozenset(
 )
 
 
-def code_of(*roots: str) -> tuple[str, ...]:
+def code_of(*roots: str, never: frozenset = NEVER_SHAPES) -> tuple[str, ...]:
     """The package files whose code shapes what `roots` (module paths under tft_utils/) make: the roots and
     every module of the package they import, at any depth and wherever the import stands (a function's own
     imports too), as Python parses them; the files under resources/ when its reader is among them (they are
-    read by name); less NEVER_SHAPES. Computed, not listed, so that a module train/loop.py starts to import
+    read by name); less `never`. Computed, not listed, so that a module train/loop.py starts to import
     enters every student's fingerprint without anyone remembering to add it."""
     seen, todo = set(), list(roots)
     while todo:
@@ -139,28 +139,47 @@ def code_of(*roots: str) -> tuple[str, ...]:
         todo += _imports(str(PACKAGE / rel), st.st_size, st.st_mtime_ns)
     if "resources/__init__.py" in seen:
         seen |= {str(f.relative_to(PACKAGE)) for f in (PACKAGE / "resources").rglob("*") if f.is_file()}
-    return tuple(sorted(f for f in seen - NEVER_SHAPES if "__pycache__" not in f))
+    return tuple(sorted(f for f in seen - never if "__pycache__" not in f))
+
+
+def code_of_source(source: str, where: str = "<source>") -> tuple[str, ...] | None:
+    """The package code that Python source outside the package (a notebook's cells) runs: `code_of` the modules
+    it imports, NEVER_SHAPES kept (a notebook writes the provenance and params it reads into its outputs);
+    None when the source does not parse (IPython syntax): then the whole package counts."""
+    try:
+        tree = ast.parse(source, filename=where)
+    except SyntaxError:
+        return None
+    return code_of(*_module_files(_imported_names(tree, ())), never=frozenset())
 
 
 @lru_cache(maxsize=512)
 def _imports(path: str, size: int, mtime_ns: int) -> list[str]:
-    """The package modules a module imports (paths under tft_utils/), with the packages' __init__.py that
-    Python runs on the way: `from tft_utils.a import b` is a/__init__.py and a/b.py when b is a module."""
-    here = Path(path).relative_to(PACKAGE).with_suffix("").parts  # ('train', 'loop')
+    """The package modules a module imports (paths under tft_utils/)."""
+    here = Path(path).relative_to(PACKAGE).with_suffix("").parts  # ('train', 'loop') or ('train', '__init__')
+    return _module_files(_imported_names(ast.parse(Path(path).read_bytes(), filename=path), here))
+
+
+def _imported_names(tree: ast.AST, here: tuple) -> list[str]:
+    """Every dotted name an import in `tree` may load (`from a import b`: a and a.b); a relative import is
+    resolved from the module at `here` (its path parts under tft_utils/)."""
     names = []
-    for node in ast.walk(ast.parse(Path(path).read_bytes(), filename=path)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: from .cost import x, from . import y
-                base = [
-                    "tft_utils",
-                    *here[: len(here) - node.level],
-                ]  # ('train', 'loop') or ('train', '__init__')
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
+            module = node.module or ""
+            if node.level:  # from .cost import x, from . import y: from the module's own package up
+                module = ".".join(
+                    ["tft_utils", *here[: len(here) - node.level], *([module] if module else [])]
+                )
             names += [module] + [f"{module}.{a.name}" for a in node.names]
+    return names
+
+
+def _module_files(names: list[str]) -> list[str]:
+    """The package files of dotted names, with the packages' __init__.py that Python runs on the way:
+    tft_utils.a.b is a/__init__.py and a/b.py (or a/b/__init__.py); names outside the package are left."""
     out = []
     for name in names:
         parts = name.split(".")
@@ -169,9 +188,8 @@ def _imports(path: str, size: int, mtime_ns: int) -> list[str]:
         for i in range(1, len(parts) + 1):  # each package on the way, then the module itself
             stem = PACKAGE.joinpath(*parts[1:i])
             for f in (stem / "__init__.py", stem.with_suffix(".py")):
-                if i > 1 or f.name == "__init__.py":
-                    if f.is_file():
-                        out.append(str(f.relative_to(PACKAGE)))
+                if (i > 1 or f.name == "__init__.py") and f.is_file():
+                    out.append(str(f.relative_to(PACKAGE)))
     return sorted(set(out))
 
 

@@ -98,14 +98,25 @@ RUN_KEYS = ("profile", "seed", "seeds")  # run.name, outputs and force say where
 
 def stage_fingerprint(stage: Stage, params: dict, parameters: dict, upstream: dict) -> dict:
     """A stage's fingerprint: its notebook, the params it reads, the notebook's parameters, the
-    upstream stages' fingerprints, the package code."""
+    upstream stages' fingerprints, the package code its cells import (`notebook_code`)."""
     sections = STAGE_PARAMS.get(stage.key, tuple(k for k in params if k != "run"))
     own = {k: params[k] for k in sections} | {"run": {k: params["run"][k] for k in RUN_KEYS}}
+    notebook = NOTEBOOKS / f"{stage.notebook}.ipynb"
     return fresh.make(
         f"stage:{stage.notebook}",
         {**own, "notebook_parameters": parameters},  # why_stale then says 'changed: params.run.seeds'
-        {"notebook": NOTEBOOKS / f"{stage.notebook}.ipynb", **upstream},
+        {"notebook": notebook, **upstream},
+        code=notebook_code(notebook) or True,
     )
+
+
+def notebook_code(path: Path) -> tuple[str, ...] | None:
+    """The package modules a notebook runs: those its code cells import and everything they import
+    (`fresh.code_of_source`), so an edit of the report reruns 07 alone and one of `tft run` itself (run/,
+    plan/, the CLI) reruns nothing; None (the whole package) when a cell is not plain Python."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    return fresh.code_of_source("\n\n".join(cells), str(path))
 
 
 @contextlib.contextmanager

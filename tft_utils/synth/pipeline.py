@@ -223,6 +223,7 @@ def fingerprint(seeds: list[dict], test: list[dict], tools: list[dict], params: 
             "backends": params["backends"],
         },
         seed=params["run"]["seed"],
+        code=fresh.code_of("synth/pipeline.py"),  # this module and what it imports
         data={"seeds": seeds, "test": test, "tools": tools},
     )
 
