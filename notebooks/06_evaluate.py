@@ -81,6 +81,9 @@ results_frame(results)
 # verdict: TFT ahead / behind when the paired interval lies above / below 0, else no difference detected.
 # min_detectable_diff: the smallest difference this sample detects with 80% power, from the interval's
 # half-width h: h × (z₀.₉₇₅ + z₀.₈) / z₀.₉₇₅ ≈ 1.43 h (`tft_utils.evaluate.stats.min_detectable_difference`).
+# t_ci_low, t_ci_high, t_verdict: the same Δ with its interval widened for few seeds: a bootstrap over two
+# seeds sees three mixes of them and underestimates the seed's effect, so the seeds' spread (less its
+# test-pair noise) is added with Student's t on their degrees of freedom, seed_df (`stats.t_interval`).
 
 # %%
 paired_frame(results) if results.paired else "only one trained arm in this run"

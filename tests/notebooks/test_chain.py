@@ -62,7 +62,14 @@ def test_results_are_recorded_and_well_formed(smoke_run):
     for arm in ("base", "direct", "tft"):
         m = res["metrics"][arm]["llm_as_a_judge"]
         assert 0.0 <= m["ci_low"] <= m["mean"] <= m["ci_high"] <= 1.0
-    assert set(res["paired"]["llm_as_a_judge"]) >= {"diff", "ci_low", "ci_high", "pairs"}
+    assert set(res["paired"]["llm_as_a_judge"]) >= {
+        "diff",
+        "ci_low",
+        "ci_high",
+        "pairs",
+        "t_verdict",
+        "seed_df",
+    }
     assert res["paired"]["llm_as_a_judge"]["pairs"] == 360
     assert res["provenance"]["git_commit"] and res["provenance"]["params"]["run"]["profile"] == "smoke"
     assert res["provenance"]["params"]["run"]["name"] == smoke_run.name  # the run, not "default"
@@ -102,8 +109,11 @@ def test_report_has_table_figures_and_html(smoke_run):
         assert (report / name).stat().st_size > 0, name
     assert "S2 Noisy Labels" in (report / "table.md").read_text()
     table = pd.read_csv(report / "table.csv")
-    assert table["seed_sd"].notna().all()  # two seeds per arm: the spread is measured, not blank
+    for col in ("tft_seed_sd", "direct_seed_sd", "delta_seed_sd"):  # two seeds per arm: spreads measured
+        assert table[col].notna().all(), col
     assert table["verdict"].notna().all() and table["min_detectable"].notna().all()
+    assert table["t_verdict"].notna().all() and table["t_delta_ci"].str.startswith("[").all()  # few seeds'
+    assert "With few seeds (t)" in (report / "table.md").read_text()
     assert (table["ci_covers"] == "test sampling + training seeds").all()
     assert "two-level bootstrap" in (report / "table.md").read_text()
     # what it cost (issue 11 item 8): each of the 4 students with its tokens, time and machine

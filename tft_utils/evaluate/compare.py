@@ -232,6 +232,9 @@ def arm_metric(runs: list[list[dict]], metric: str, seeds: list | None, ev: dict
         pairs=b["n"],
         conversations=b["groups"],
         resampled=b["resampled"],
+        t_ci_low=b["t_ci_low"],
+        t_ci_high=b["t_ci_high"],
+        seed_df=b["seed_df"],
     )
 
 
@@ -349,6 +352,10 @@ def paired_frame(results: ScenarioResults) -> pd.DataFrame:
         "ci_high",
         "verdict",
         "min_detectable_diff",
+        "t_ci_low",
+        "t_ci_high",
+        "t_verdict",
+        "seed_df",
         "p_not_better",
         "pairs",
         "conversations",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tft_utils.core.io import DataError, read_json, write_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the t intervals for few seeds (t_ci_low, t_ci_high, seed_df, t_verdict)
 
 
 @dataclass
@@ -43,7 +43,11 @@ class ArmMetric:
     seed_sd: float | None  # None with one seed: no spread measured
     pairs: int
     conversations: int
-    resampled: str  # "test conversations" or "test conversations + training seeds"
+    resampled: str  # "test conversations" or "test conversations and training seeds"
+    # widened for few seeds (stats.t_interval): Student's t on the seeds' df; None: no seed variance seen
+    t_ci_low: float
+    t_ci_high: float
+    seed_df: float | None
 
 
 @dataclass
@@ -66,6 +70,12 @@ class Paired:
     per_seed: list[float]  # TFT seed i - Direct seed i
     seed_sd: float | None
     resampled: str
+    # the interval widened for few seeds (stats.t_interval), its verdict and detectable difference
+    t_ci_low: float
+    t_ci_high: float
+    t_verdict: str
+    t_min_detectable_diff: float
+    seed_df: float | None  # the t's degrees of freedom (Welch-Satterthwaite); None: no seed variance seen
     seeds: dict[str, list[int] | None]  # {tft: [...], direct: [...]}
 
 

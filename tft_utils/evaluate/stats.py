@@ -9,6 +9,9 @@ every interval resamples whole conversations, not pairs (pairs of one conversati
 - `bootstrap_seeds` / `paired_seeds`: the same with several training seeds per model (a two-level
   bootstrap: conversations, and independently each model's seeds, drawn with replacement in every
   replicate); with one seed per model they give exactly `bootstrap_mean` / `paired_comparison`.
+- `seed_term` / `t_interval`: the same intervals widened for few seeds (Student's t on the seeds' own
+  degrees of freedom): with two seeds the bootstrap sees three mixes of them and underestimates how far
+  the seed moves a score; `scripts/bench_coverage.py` measures both on simulated studies.
 - `verdict` and `min_detectable_difference`: what a paired interval says, and the smallest difference
   this sample could have detected.
 - `agreement`: how often two binary labelings agree, with Cohen's kappa (judge vs metric, rubric vs LLM).
@@ -134,7 +137,69 @@ def seed_matrix(runs: list[list[dict]], metric: str) -> tuple[np.ndarray, list[d
                 f"seed_matrix: run {k} does not score the same pairs, in the same order, as run 0"
             )
     values = np.array([[r[metric] for r in rows] for rows in runs], dtype=float)
+    bad = np.argwhere(np.isnan(values))
+    if bad.size:  # one NaN would make every mean, interval and verdict NaN ("no difference") silently
+        k, i = bad[0]
+        row = runs[k][i]
+        raise ValueError(
+            f"seed_matrix: {metric} is not a number in run {k}, pair {i} (dialogue {row.get('dialogue_id')}, "
+            f"turn {row.get('turn')}); {len(bad)} such score(s) in all: rescore the predictions"
+        )
     return values.reshape(len(runs), len(keys)), runs[0]
+
+
+def seed_term(values: np.ndarray, gidx: np.ndarray, n_groups: int) -> tuple[float, int | None]:
+    """How far one model's training seed moves its mean score, as (variance of the seed-averaged mean,
+    degrees of freedom); (0.0, None) with one seed (nothing measured).
+
+    `values`: (seeds x pairs). The seeds' means spread for two reasons: the seed changes the model (what
+    we want), and each model errs on other test pairs (test-pair noise, already in the conversation
+    bootstrap of the seed-averaged scores). The second part is estimated from the residuals
+    r[s, p] = values[s, p] - pair mean - (seed mean - grand mean), summed per conversation (pairs of one
+    conversation err together):
+
+        noise  = sum over seeds and conversations of r_sum^2 / ((seeds - 1) * pairs^2)
+        seed variance = max(0, sd(seed means)^2 - noise);   returned: seed variance / seeds, seeds - 1
+    """
+    n, n_pairs = values.shape
+    if n < 2:
+        return 0.0, None
+    means = values.mean(1)
+    dev = means - means.mean()
+    resid = values - values.mean(0) - dev[:, None]
+    per_conv = np.stack([np.bincount(gidx, weights=r, minlength=n_groups) for r in resid])
+    noise = float((per_conv**2).sum() / ((n - 1) * n_pairs**2))
+    return max(0.0, float(np.var(means, ddof=1)) - noise) / n, n - 1
+
+
+def t_interval(
+    estimate: float,
+    ci_low: float,
+    ci_high: float,
+    terms: list[tuple[float, int | None]],
+    ci: float = 0.95,
+    bounds: tuple[float, float] = (-np.inf, np.inf),
+) -> tuple[float, float, float | None]:
+    """A conversation-bootstrap interval (the seed-averaged scores' `ci_low`, `ci_high`) widened by the
+    seeds' variance `terms` ([(variance, df)], one per model, from `seed_term`), each side in quadrature:
+
+        low  = estimate - sqrt((estimate - ci_low)^2 + (t * se)^2),   high likewise
+        se^2 = sum of the variances;  t = Student's t quantile at (1 + ci) / 2 on the Welch-Satterthwaite
+        df = se^4 / sum(variance^2 / df)  (one model with 2 seeds: 1 df, t = 12.7; 3 seeds: 2 df, t = 4.3)
+
+    Returns (low, high, df), cut to `bounds` (a mean lies within the range of the values it averages;
+    1 df can reach past it); with no seed variance measured the interval is unchanged and df None."""
+    parts = [(v, df) for v, df in terms if df and v > 0]
+    if not parts:
+        return ci_low, ci_high, None
+    from scipy.stats import t  # the quantile on a fractional df; imported here, only 06 and 07 need it
+
+    se2 = sum(v for v, _ in parts)
+    df = se2**2 / sum(v**2 / d for v, d in parts)
+    w = float(t.ppf((1 + ci) / 2, df)) ** 2 * se2
+    low = max(bounds[0], estimate - float(np.sqrt((estimate - ci_low) ** 2 + w)))
+    high = min(bounds[1], estimate + float(np.sqrt((ci_high - estimate) ** 2 + w)))
+    return float(low), float(high), float(df)
 
 
 def _seed_weights(rng: np.random.Generator, n_samples: int, n_seeds: int) -> np.ndarray:
@@ -164,7 +229,8 @@ def bootstrap_seeds(
     value is the mean, over the pairs of the drawn conversations, of each pair's score averaged over the
     drawn seeds. The interval therefore covers test sampling and training-seed variance; with one seed
     it is exactly `bootstrap_mean` (same draws, same arithmetic). Also recorded: each seed's mean and
-    their sample sd (None with one seed)."""
+    their sample sd (None with one seed), and the interval widened for few seeds (`t_interval`: t_ci_low,
+    t_ci_high, seed_df)."""
     values, rows = seed_matrix(runs, metric)
     n_seeds, n_pairs = values.shape
     per_seed = [float(v.mean()) for v in values] if n_pairs else [float("nan")] * n_seeds
@@ -176,7 +242,8 @@ def bootstrap_seeds(
     }
     if n_pairs == 0:
         nan = float("nan")
-        return {"mean": nan, "ci_low": nan, "ci_high": nan, "n": 0, "groups": 0, **common}
+        empty = {"mean": nan, "ci_low": nan, "ci_high": nan, "n": 0, "groups": 0}
+        return {**empty, **common, "t_ci_low": nan, "t_ci_high": nan, "seed_df": None}
     gidx, n_groups = _groups(rows)
     sums = np.stack([np.bincount(gidx, weights=v, minlength=n_groups) for v in values])
     counts = np.bincount(gidx).astype(float)
@@ -186,13 +253,23 @@ def bootstrap_seeds(
     # replicate mean = sum over drawn conversations and drawn seeds / drawn pairs (linear in the seeds)
     reps = sum(weights[:, s] * sums[s][draws].sum(1) for s in range(n_seeds)) / counts[draws].sum(1)
     lo, hi = np.quantile(reps, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    mean = float(values.mean(0).mean())
+    # the t interval: the same conversations, the seed-averaged scores, widened by the seeds' variance
+    averaged = sums.mean(0)[draws].sum(1) / counts[draws].sum(1)
+    c_lo, c_hi = np.quantile(averaged, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    t_lo, t_hi, df = t_interval(
+        mean, float(c_lo), float(c_hi), [seed_term(values, gidx, n_groups)], ci, (values.min(), values.max())
+    )
     return {
-        "mean": float(values.mean(0).mean()),
+        "mean": mean,
         "ci_low": float(lo),
         "ci_high": float(hi),
         "n": int(n_pairs),
         "groups": int(n_groups),
         **common,
+        "t_ci_low": t_lo,
+        "t_ci_high": t_hi,
+        "seed_df": df,
     }
 
 
@@ -213,7 +290,10 @@ def paired_seeds(
     Recorded: diff, ci_low, ci_high, p_not_better (share of replicates where A does not beat B), pairs,
     conversations, unmatched_a/b, seeds_a/b, per_seed (A seed i - B seed i, for the seeds both have, by
     position) and its seed_sd, resampled (what the interval covers), verdict (`verdict`) and
-    min_detectable_diff (`min_detectable_difference`)."""
+    min_detectable_diff (`min_detectable_difference`); and the same interval widened for few seeds
+    (`t_interval`: t_ci_low, t_ci_high, t_verdict, t_min_detectable_diff, seed_df: its degrees of
+    freedom, None when no seed variance was measured: then it is the interval of the seed-averaged
+    differences over conversations alone)."""
     va, rows_a = seed_matrix(runs_a, metric)
     vb, rows_b = seed_matrix(runs_b, metric)
     b_index = {pair_key(r): j for j, r in enumerate(rows_b)}
@@ -243,9 +323,16 @@ def paired_seeds(
     reps = num / counts[draws].sum(1)
     lo, hi = (float(x) for x in np.quantile(reps, [(1 - ci) / 2, 1 - (1 - ci) / 2]))
     per_seed = [float(a[i].mean() - b[i].mean()) for i in range(min(sa_n, sb_n))]
+    diff = float((a.mean(0) - b.mean(0)).mean())
+    # the t interval: the same conversations, the seed-averaged differences, widened by both models' seeds
+    sums = np.bincount(gidx, weights=a.mean(0) - b.mean(0), minlength=n_groups)
+    c_lo, c_hi = np.quantile(sums[draws].sum(1) / counts[draws].sum(1), [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    terms = [seed_term(a, gidx, n_groups), seed_term(b, gidx, n_groups)]
+    span = (a.min() - b.max(), a.max() - b.min())  # the most and least a difference of means can be
+    t_lo, t_hi, df = t_interval(diff, float(c_lo), float(c_hi), terms, ci, span)
     return {
         "metric": metric,
-        "diff": float((a.mean(0) - b.mean(0)).mean()),
+        "diff": diff,
         "ci_low": lo,
         "ci_high": hi,
         "p_not_better": float((reps <= 0).mean()),
@@ -260,6 +347,11 @@ def paired_seeds(
         "resampled": SEEDS_TOO if max(sa_n, sb_n) > 1 else ONE_SEED,
         "verdict": verdict(lo, hi, name_a),
         "min_detectable_diff": min_detectable_difference(lo, hi, ci),
+        "t_ci_low": t_lo,
+        "t_ci_high": t_hi,
+        "t_verdict": verdict(t_lo, t_hi, name_a),
+        "t_min_detectable_diff": min_detectable_difference(t_lo, t_hi, ci),
+        "seed_df": df,
     }
 
 

@@ -30,6 +30,10 @@ def base_model_id(student: str) -> str | None:
     return HUB_BASE.get(student, student if "/" in student and not Path(student).exists() else None)
 
 
+def _df(df: float | None) -> str:
+    return "no seed variance seen" if df is None else f"{df:.1f} df"
+
+
 def student_card(results: ScenarioResults, arm: str, seed: int, model_dir: str | Path):
     """The ModelCard of one trained student (arm x seed) of one scenario."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData  # the Hub's own card format
@@ -94,7 +98,8 @@ def student_card(results: ScenarioResults, arm: str, seed: int, model_dir: str |
         lines += [
             "",
             f"TFT − Direct (llm_as_a_judge, paired): {d.diff:+.3f} [{d.ci_low:+.3f}, {d.ci_high:+.3f}], "
-            f"**{d.verdict}**. {results.interval.text}",
+            f"**{d.verdict}**; widened for few seeds (t, {_df(d.seed_df)}): [{d.t_ci_low:+.3f}, "
+            f"{d.t_ci_high:+.3f}], {d.t_verdict}. {results.interval.text}",
         ]
     if published_arm in pub:
         lines += [

@@ -17,7 +17,9 @@ from tft_utils.evaluate.stats import (
     paired_seeds,
     per_function,
     seed_matrix,
+    seed_term,
     summary_table,
+    t_interval,
 )
 
 RESPOND = '{"name": "respond_to_user", "parameters": {"message": "hi"}}'
@@ -225,3 +227,70 @@ def test_seed_runs_must_score_the_same_pairs():
         seed_matrix([a, b[::-1]], "m")
     with pytest.raises(ValueError, match="same pairs"):
         bootstrap_seeds([a, b[:-1]], "m", 10)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The interval widened for few seeds (Student's t on the seeds' degrees of freedom)
+
+
+def _arrays(runs):
+    values, rows = seed_matrix(runs, "m")
+    _, gidx = np.unique([conversation_key(r) for r in rows], return_inverse=True)
+    return values, gidx, int(gidx.max()) + 1
+
+
+def test_seed_term_is_the_spread_of_seed_means_less_their_test_pair_noise():
+    [a] = seed_runs([0.5], seed=2)
+    shifted = [{**r, "m": r["m"] + 0.2} for r in a]  # a seed better by 0.2 on every pair: no pair noise
+    var, df = seed_term(*_arrays([a, shifted]))
+    assert df == 1 and var == pytest.approx(np.var([0.5, 0.7], ddof=1) / 2)  # sd(means)^2 / seeds
+    assert seed_term(*_arrays([a])) == (0.0, None)  # one seed: nothing measured
+    # two seeds that err on different pairs but are equally good on average: their means differ by
+    # test-pair noise alone, which the conversation bootstrap already counts -> (near) no seed variance
+    lo, hi = seed_runs([0.5, 0.5], conversations=40, seed=7)
+    noise_only, _ = seed_term(*_arrays([lo, hi]))
+    means = [np.mean([r["m"] for r in x]) for x in (lo, hi)]
+    assert noise_only < np.var(means, ddof=1) / 2 / 3
+
+
+def test_t_interval_widens_by_students_t_on_the_seeds_df():
+    assert t_interval(0.5, 0.4, 0.6, [(0.0, None), (0.0, 1)]) == (0.4, 0.6, None)  # nothing to add
+    low, high, df = t_interval(0.5, 0.4, 0.6, [(0.01, 1)])
+    assert df == 1 and high - 0.5 == pytest.approx(np.sqrt(0.1**2 + 12.7062**2 * 0.01), rel=1e-4)
+    assert 0.5 - low == pytest.approx(high - 0.5)
+    _, high3, df3 = t_interval(0.5, 0.4, 0.6, [(0.01, 2)])  # a third seed: t = 4.30
+    assert df3 == 2 and high3 - 0.5 == pytest.approx(np.sqrt(0.01 + 4.3027**2 * 0.01), rel=1e-4)
+    # two models, Welch-Satterthwaite: equal variances on 1 df each -> 2 df
+    assert t_interval(0.0, -0.1, 0.1, [(0.01, 1), (0.01, 1)])[2] == pytest.approx(2.0)
+    assert t_interval(0.5, 0.4, 0.6, [(0.01, 1)], bounds=(0.0, 1.0))[:2] == (0.0, 1.0)  # a mean's range
+
+
+def test_two_seeds_that_disagree_leave_a_verdict_the_t_interval_does_not_keep():
+    # TFT's two seeds score 0.8 and 0.75, Direct's 0.35 and 0.65: the bootstrap of two seeds sees three
+    # mixes of Direct's and calls TFT ahead; on 1 df that spread leaves no verdict
+    tft = [seed_runs([m], conversations=34, seed=s, noise=0.1)[0] for m, s in ((0.8, 1), (0.75, 2))]
+    direct = [seed_runs([m], conversations=34, seed=s, noise=0.1)[0] for m, s in ((0.35, 3), (0.65, 4))]
+    d = paired_seeds(tft, direct, "m", 2000, seed=0, name_a="TFT")
+    assert d["verdict"] == "TFT ahead" and d["t_verdict"] == "no difference detected"
+    assert (
+        d["t_ci_low"] < d["ci_low"]
+        and d["t_ci_high"] > d["ci_high"]
+        and d["seed_df"] == pytest.approx(1, abs=0.2)
+    )
+    assert d["t_min_detectable_diff"] > d["min_detectable_diff"]
+    # a gap far beyond the seeds' spread survives it
+    direct = [seed_runs([m], conversations=34, seed=s, noise=0.1)[0] for m, s in ((0.2, 3), (0.22, 4))]
+    d = paired_seeds(tft, direct, "m", 2000, seed=0, name_a="TFT")
+    assert d["verdict"] == d["t_verdict"] == "TFT ahead"
+    # one seed per arm: the t interval is the conversation bootstrap itself
+    one = paired_seeds(tft[:1], direct[:1], "m", 2000, seed=0)
+    assert (one["t_ci_low"], one["t_ci_high"], one["seed_df"]) == (one["ci_low"], one["ci_high"], None)
+    arm = bootstrap_seeds(tft[:1], "m", 2000, seed=0)
+    assert (arm["t_ci_low"], arm["t_ci_high"], arm["seed_df"]) == (arm["ci_low"], arm["ci_high"], None)
+
+
+def test_a_score_that_is_not_a_number_is_named_not_averaged_into_no_difference():
+    a, b = seed_runs([0.5, 0.5])
+    b[4] = {**b[4], "m": float("nan")}
+    with pytest.raises(ValueError, match=r"m is not a number in run 1, pair 4 \(dialogue c01, turn 3\)"):
+        paired_seeds([a, b], [a], "m", 10)

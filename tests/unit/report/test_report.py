@@ -73,7 +73,9 @@ def test_the_table_for_reading_fits_a_page_and_keeps_every_figure():
     row, raw = shown.loc["S4 Low Data"], table.loc["S4 Low Data"]
     assert row["TFT"] == f"{raw['tft']:.3f} {raw['tft_ci']}"
     assert row["Δ = TFT − Direct [95% CI]"] == f"{raw['delta']:+.3f} {raw['delta_ci']}"
-    assert row["seeds per arm"] == f"tft 2 / direct 2 (sd {raw['seed_sd']:.3f})"
+    seeds = f"tft 2 (sd {raw['tft_seed_sd']:.3f}) / direct 2 (sd {raw['direct_seed_sd']:.3f})"
+    assert row["seeds per arm (sd of seed means)"] == seeds  # each arm's own spread, named
+    assert row["Δ's CI with few seeds (t): verdict"] == f"{raw['t_delta_ci']}: {raw['t_verdict']}"
     assert row["published TFT / Direct / Δ"] == "0.852 / 0.649 / +0.203"
     assert set(table.columns) > {"tft_ci", "p_not_better", "ci_covers"}  # the csv keeps them apart
 
@@ -85,8 +87,8 @@ def test_one_scenario_still_draws_its_noise_floor_and_its_stage_effects():
     results = two_seed_run()
     table = study_table(results)
     fig = plot_deltas(table)
-    (band,) = fig.axes[0].patches  # the errorbar and the published marker draw no patches
-    sd = table.loc["S4 Low Data", "seed_sd"]
+    (band,) = fig.axes[0].patches  # the errorbars and the published marker draw no patches
+    sd = table.loc["S4 Low Data", "delta_seed_sd"]  # the spread of Δ itself, not of one arm
     assert sd > 0 and band.get_width() == 0.5 and band.get_height() == pytest.approx(4 * sd)
     effects = pd.DataFrame([{"scenario": "s4", "kind": "clean", "dropped_share": 0.0, "restored_share": 0.9}])
     ax = plot_stage_effects(effects).axes[0]
