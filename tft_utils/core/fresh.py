@@ -252,10 +252,10 @@ def _pending(path: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}.pending.json")
 
 
-def begin(path: str | os.PathLike, fp: dict, leftovers=()) -> None:
+def begin(path: str | os.PathLike, fp: dict, leftovers=()) -> list[Path]:
     """Before (re)building `path` from fp: a partial build of another fingerprint (`leftovers`:
     checkpoints, partial files, the stale output itself) is removed, so a resumed build only ever
-    continues its own work; then fp is recorded as pending."""
+    continues its own work; then fp is recorded as pending. Returns the leftovers it removed."""
     marker = _pending(path)
     old = None
     if marker.exists():
@@ -265,6 +265,7 @@ def begin(path: str | os.PathLike, fp: dict, leftovers=()) -> None:
             old = None
     done = read(path)  # a finished build of the same fp whose outputs were partly removed: resume it
     same = (old or {}).get("digest") == fp["digest"] or (done or {}).get("digest") == fp["digest"]
+    removed = []
     if not same:
         for p in (*leftovers, sidecar(path)):
             p = Path(p)
@@ -272,7 +273,11 @@ def begin(path: str | os.PathLike, fp: dict, leftovers=()) -> None:
                 shutil.rmtree(p)
             elif p.exists():
                 p.unlink()
+            else:
+                continue
+            removed.append(p)
     write_json(marker, fp)
+    return [p for p in removed if p != sidecar(path)]
 
 
 def stamp(path: str | os.PathLike, fp: dict) -> Path:

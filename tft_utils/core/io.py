@@ -20,6 +20,17 @@ class DataError(ValueError):
     """Bad input: the message names the file, line or field."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask sets it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes its file 0600 and os.replace keeps that: give outputs a new file's usual mode (0644 under
+# umask 022), so a colleague on a shared folder can read them
+_FILE_MODE = 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
@@ -27,6 +38,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
     tmp = Path(tmp)
     try:
         yield tmp
@@ -62,6 +74,8 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from e
 
 
 def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[dict]:
@@ -77,9 +91,15 @@ def numbered_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Ite
     if not path.exists():
         raise DataError(f"{path}: file not found")
     required = tuple(required)
-    opened = gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+    opened = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
     with opened as f:
-        for lineno, line in enumerate(f, 1):
+        for lineno, raw in enumerate(f, 1):  # bytes, decoded line by line so a bad byte names its line
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno}: not UTF-8 text (byte {e.start} of the line: {e.reason})"
+                ) from e
             if not line.strip():
                 continue
             try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tft_utils.core.io import DataError, read_json
+
 SERVICE = "Restaurants_1"
 FIND, RESERVE = "FindRestaurants", "ReserveRestaurant"
 RESPOND = "respond_to_user"  # what the assistant says, as a tool call
@@ -53,3 +55,11 @@ def parameters(tool: str) -> list[str]:
 
 # The call values a tool's results repeat (a booking may move the time to the nearest free slot).
 ECHOED_SLOTS = tuple(dict.fromkeys(s for t in SERVICE_TOOLS for s in parameters(t) if s != "time"))
+
+
+def load_tools(path) -> list[dict]:
+    """The OpenAI tool schemas of a data folder's tools.json (a JSON list of {"type", "function"})."""
+    tools = read_json(path)
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and "function" in t for t in tools):
+        raise DataError(f"{path}: expected a JSON list of OpenAI tool schemas")
+    return tools

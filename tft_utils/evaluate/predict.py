@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 from tft_utils.core.io import DataError, iter_jsonl, numbered_jsonl, write_jsonl
+from tft_utils.domain.messages import checked_id, checked_messages
 from tft_utils.train.render import RENDER_FILE, Renderer, load_tools
 
 STOP = "</tool_call>"
@@ -59,15 +60,29 @@ OWN_STEP = 32  # the generated-token cache grows by this many positions at a tim
 
 
 def load_pairs(path) -> list[dict]:
+    """The pairs of a test_pairs.jsonl, each (dialogue_id, turn) once (predictions are matched by them),
+    `turn` an integer and `question` a JSON list of that many chat messages (`domain.messages`)."""
     numbered = list(numbered_jsonl(path, required=PAIR_FIELDS))
-    rows = [r for _, r in numbered]
+    if not numbered:
+        raise DataError(f"{path}: no pairs (an empty file)")
+    rows, seen = [r for _, r in numbered], {}
     for lineno, r in numbered:
+        where = f"{path}:{lineno}"
+        if isinstance(r["turn"], bool) or not isinstance(r["turn"], int):
+            raise DataError(f"{where}: field turn must be an integer, got {r['turn']!r:.40}")
+        key = (checked_id(r, where), r["turn"])
+        if key in seen:
+            raise DataError(f"{where}: dialogue {key[0]} turn {key[1]} is also on line {seen[key]}")
+        seen[key] = lineno
         try:
-            r["_messages"] = json.loads(r["question"])
-        except (json.JSONDecodeError, TypeError) as e:
-            raise DataError(f"{path}:{lineno}: field question is not a JSON list of messages ({e})") from e
-        if not isinstance(r["_messages"], list) or len(r["_messages"]) != r["turn"]:
-            raise DataError(f"{path}:{lineno}: question must hold exactly `turn` ({r['turn']}) messages")
+            question = json.loads(r["question"]) if isinstance(r["question"], str) else None
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}: field question is not a JSON list of messages ({e})") from e
+        if not isinstance(question, list):
+            raise DataError(f"{where}: field question must be a JSON string holding a list of messages")
+        if len(question) != r["turn"]:
+            raise DataError(f"{where}: question must hold exactly `turn` ({r['turn']}) messages")
+        r["_messages"] = checked_messages(question, f"{where}: field question")
     return rows
 
 
@@ -530,28 +545,3 @@ def predict(
 def predict_file(model_dir, pairs_path, out, params, tools_path=None, progress=True) -> dict:
     tools = load_tools(tools_path) if tools_path else None
     return predict(model_dir, load_pairs(pairs_path), params, out=out, tools=tools, progress=progress)
-
-
-def add_cli(subparsers) -> None:
-    from tft_utils.core.params import add_params_args
-
-    p = subparsers.add_parser("predict", help="greedy student predictions for every test pair")
-    p.add_argument("model_dir", help="model folder (from `tft train`), or a base model with --tools")
-    p.add_argument("pairs_file", help="test_pairs.jsonl (dialogue_id, turn, question, answer)")
-    p.add_argument("--out", required=True, help="predictions JSONL to write")
-    p.add_argument("--tools", default=None, help="tools.json; needed for a model not trained by `tft train`")
-    add_params_args(p)
-    p.set_defaults(func=_cmd_predict)
-
-
-def _cmd_predict(args) -> int:
-    from tft_utils.core.params import params_from_args
-    from tft_utils.train.student import base_model_dir
-
-    params = params_from_args(args)
-    model = args.model_dir
-    if model in ("cpu", "smoke", "paper"):  # a profile name: the untuned base student
-        model = base_model_dir(model, params["student"]["cache_dir"])
-    res = predict_file(model, args.pairs_file, args.out, params, args.tools)
-    print(json.dumps({k: v for k, v in res.items() if k != "rows"}, indent=2))
-    return 0

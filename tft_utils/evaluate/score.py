@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from pathlib import Path
 
-from tft_utils.core.io import DataError, write_json, write_jsonl
+from tft_utils.core.io import DataError, numbered_jsonl, write_json, write_jsonl
 from tft_utils.domain.calls import call_of, parse_tool_call
+from tft_utils.domain.messages import checked_messages
 from tft_utils.domain.tools import RESPOND, SERVICE_TOOLS
 from tft_utils.evaluate.judge.rubric import rubric_judge
 from tft_utils.evaluate.metrics import METRICS, evaluate_pair
@@ -43,9 +43,9 @@ def _messages(row: dict, where: str) -> list[dict]:
         messages = json.loads(q) if isinstance(q, str) else q
     except json.JSONDecodeError as e:
         raise DataError(f"{where}: field 'question' is not valid JSON ({e.msg})") from e
-    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+    if not isinstance(messages, list):
         raise DataError(f"{where}: field 'question' must be a JSON list of chat messages with a 'role'")
-    return messages
+    return checked_messages(messages, f"{where}: field 'question'") if messages else messages
 
 
 def check_row(row: dict, where: str, need_prediction: bool = True) -> list[dict]:
@@ -194,20 +194,12 @@ def format_summary(summary: dict) -> str:
 
 
 def read_rows(path: str | os.PathLike) -> tuple[list[dict], list[int]]:
-    """JSONL rows and their line numbers (blank lines skipped); a bad line raises DataError."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    rows, lines = [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
-                lines.append(lineno)
-    return rows, lines
+    """JSONL rows and their line numbers (blank lines skipped); a bad line, or no row at all, raises
+    DataError."""
+    numbered = list(numbered_jsonl(path))
+    if not numbered:
+        raise DataError(f"{path}: no rows to score (an empty file)")
+    return [r for _, r in numbered], [n for n, _ in numbered]
 
 
 def score_file(

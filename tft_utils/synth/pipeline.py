@@ -21,9 +21,10 @@ import json
 import random
 from pathlib import Path
 
-from tft_utils.core.io import DataError, iter_jsonl, read_json, read_jsonl, write_json, write_jsonl
+from tft_utils.core.io import DataError, numbered_jsonl, read_json, write_json, write_jsonl
 from tft_utils.domain.calls import call_of, read_results
-from tft_utils.domain.tools import RESPOND, SERVICE
+from tft_utils.domain.messages import checked_id, checked_messages, unique_ids
+from tft_utils.domain.tools import RESPOND, SERVICE, load_tools
 from tft_utils.synth.validate import Validator, llm_judge_requests, parse_judge
 
 PROMPT_VERSION = "synth-teacher-v1"
@@ -53,12 +54,22 @@ Output JSON only, no prose: {{"messages": [{{"role": "user", "content": "..."}},
 
 def seed_rows(path: str | Path, n_seeds: int, seed: int) -> list[dict]:
     """The seed traces (cleaned traces, `tft clean`'s kept.jsonl); a sample of n_seeds when more."""
-    rows = read_jsonl(path, required=("dialogue_id", "messages"))
-    if not rows:
+    numbered = list(numbered_jsonl(path, required=("dialogue_id", "messages")))
+    if not numbered:
         raise DataError(f"{path}: no seed traces")
+    unique_ids(numbered, path)  # seeds are sampled and validated by id
+    rows = [{**r, "messages": checked_messages(r["messages"], f"{path}:{line}")} for line, r in numbered]
     if len(rows) > n_seeds:
         rows = sorted(random.Random(seed).sample(rows, n_seeds), key=lambda r: r["dialogue_id"])
     return rows
+
+
+def _test_rows(path) -> list[dict]:
+    """The test conversations the leakage check compares against, checked like the seeds."""
+    numbered = list(numbered_jsonl(path, required=("dialogue_id", "messages")))
+    for line, r in numbered:
+        checked_id(r, f"{path}:{line}")
+    return [{**r, "messages": checked_messages(r["messages"], f"{path}:{line}")} for line, r in numbered]
 
 
 def topic_of(i: int, topics: dict, seed: int) -> str:
@@ -249,10 +260,12 @@ def synthesize(seeds_path, out, params: dict, n: int | None = None, progress: bo
     from tft_utils.llm.backends import LEDGER, make_client
 
     cfg, vcfg, seed = params["synth"], params["validate"], params["run"]["seed"]
-    n = int(n or cfg["n"])
+    n = int(cfg["n"] if n is None else n)
+    if n < 1:
+        raise DataError(f"synthesize: the number of conversations wanted must be at least 1, got {n}")
     out = Path(out)
     seeds = seed_rows(seeds_path, cfg["n_seeds"], seed)
-    tools = read_json(cfg["tools_path"]) if cfg["tools_path"] else []
+    tools = load_tools(cfg["tools_path"]) if cfg["tools_path"] else []
     if not tools:
         raise DataError(
             "synth.tools_path is not set: the teacher needs the tool schema (tools.json of `tft data`)"
@@ -263,7 +276,7 @@ def synthesize(seeds_path, out, params: dict, n: int | None = None, progress: bo
             "validate.test_path is not set: the leakage check needs the dataset's test.jsonl "
             "(set it to 'none' to skip the check; the stats record it)"
         )
-    test = [] if test_path == "none" else list(iter_jsonl(test_path, required=("dialogue_id", "messages")))
+    test = [] if test_path == "none" else _test_rows(test_path)
     teacher = Teacher(seeds, tools, params, make_client(params, "teacher"))
     judge = make_client(params, "judge")
     validator = Validator(seeds, test, tools, vcfg)

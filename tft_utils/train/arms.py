@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tft_utils.core.io import read_json, read_jsonl, write_json
+from tft_utils.core.io import read_json, write_json
 from tft_utils.core.paths import model_dir
-from tft_utils.train.loop import NOT_IN_WEIGHTS, conversations_from_rows, train
+from tft_utils.train.loop import NOT_IN_WEIGHTS, read_conversations, train
 from tft_utils.train.render import load_tools
 
 TFT_DATA = ("synthetic+seeds", "synthetic", "seeds")
@@ -45,10 +45,7 @@ def arm_sources(paths: dict, params: dict, pipelines) -> dict[str, list[Path]]:
 
 def training_sets(sources: dict[str, list[Path]]) -> dict[str, list[dict]]:
     """{arm: conversations}: each file read and checked, rows kept in file order."""
-    return {
-        arm: [c for f in files for c in conversations_from_rows(read_jsonl(f), str(f))]
-        for arm, files in sources.items()
-    }
+    return {arm: [c for f in files for c in read_conversations(f)] for arm, files in sources.items()}
 
 
 def size_table(sets: dict[str, list[dict]]) -> pd.DataFrame:
@@ -74,10 +71,13 @@ def size_table(sets: dict[str, list[dict]]) -> pd.DataFrame:
 STUDENT_ROOTS = ("train/loop.py",)
 
 
-def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int, base=None) -> dict:
+def student_fingerprint(
+    convs: list[dict], paths: dict, params: dict, seed: int, base=None, tools=None
+) -> dict:
     """What a trained student is made of: its training conversations, the base model (`base`: the one
-    given, else `student_base`, which builds it when missing), the tools, the training and student
-    parameters, the seed and the code of `STUDENT_ROOTS` (`tft_utils.core.fresh.code_of`)."""
+    given, else `student_base`, which builds it when missing), the tools (`tools`: that file, else the
+    run's data/tools.json), the training and student parameters, the seed and the code of
+    `STUDENT_ROOTS` (`tft_utils.core.fresh.code_of`)."""
     from tft_utils.core import fresh
     from tft_utils.train.tool_base import student_base
 
@@ -87,7 +87,7 @@ def student_fingerprint(convs: list[dict], paths: dict, params: dict, seed: int,
     return fresh.make(
         "student",
         {"train": {**train, "seed": seed}, "student": student},
-        {"base": base, "tools": paths["data"] / "tools.json"},
+        {"base": base, "tools": tools or paths["data"] / "tools.json"},
         seed=seed,
         code=fresh.code_of(*STUDENT_ROOTS),
         data={"conversations": convs},

@@ -29,9 +29,10 @@ import shutil
 import time
 from pathlib import Path
 
-from tft_utils.core.io import DataError, read_jsonl, write_json
+from tft_utils.core.io import DataError, numbered_jsonl, write_json
+from tft_utils.domain.messages import checked_messages
 from tft_utils.train.bottom import base_identity
-from tft_utils.train.render import RENDER_FILE, TASK_PROMPT, Renderer, load_tools
+from tft_utils.train.render import RENDER_FILE, TASK_PROMPT, Renderer
 
 # train.* keys that never change a model's weights (how often a checkpoint is written, the memory notebook 05
 # keeps for the frozen bottom's outputs): left out of the students' and the tool base's fingerprints
@@ -41,17 +42,30 @@ NOT_IN_WEIGHTS = ("save_every", "shared_bottom_mb")
 # --------------------------------------------------------------------------- inputs
 
 
-def conversations_from_rows(rows: list[dict], where: str = "input") -> list[dict]:
-    """Traces (`messages`) as they are; per-turn pairs (`question`, `answer`) regrouped by
-    `dialogue_id` into whole conversations (the longest question + its answer), so each turn is
-    supervised once. Pairs without a dialogue_id become one conversation each."""
-    if all("messages" in r for r in rows):
+def read_conversations(path) -> list[dict]:
+    """`conversations_from_rows` of a JSONL file, errors naming its lines."""
+    numbered = list(numbered_jsonl(path))
+    return conversations_from_rows([r for _, r in numbered], str(path), [n for n, _ in numbered])
+
+
+def conversations_from_rows(
+    rows: list[dict], where: str = "input", lines: list[int] | None = None
+) -> list[dict]:
+    """Traces (`messages`) as they are; per-turn pairs (`question`, `answer`) regrouped by `dialogue_id`
+    into whole conversations (the longest question + its answer), so each turn is supervised once. Pairs
+    without a dialogue_id become one conversation each. Messages are checked (`domain.messages`); a
+    DataError names `where` and the row's line (`lines`: the file's line numbers; default 1, 2, ...)."""
+    numbered = list(zip(lines or range(1, len(rows) + 1), rows, strict=True))
+    if all("messages" in r for _, r in numbered):  # (none at all: an arm's empty synthetic set)
         return [
-            {"dialogue_id": r.get("dialogue_id", str(i)), "messages": r["messages"]}
-            for i, r in enumerate(rows)
+            {
+                "dialogue_id": r.get("dialogue_id", str(i)),
+                "messages": checked_messages(r["messages"], f"{where}:{line}"),
+            }
+            for i, (line, r) in enumerate(numbered)
         ]
     convs: dict[str, dict] = {}
-    for lineno, r in enumerate(rows, 1):
+    for lineno, r in numbered:
         if "question" not in r or "answer" not in r:
             raise DataError(f"{where}:{lineno}: expected a trace (messages) or a pair (question, answer)")
         try:
@@ -61,10 +75,12 @@ def conversations_from_rows(rows: list[dict], where: str = "input") -> list[dict
                 "name": answer["name"],
                 "arguments": answer.get("parameters", answer.get("arguments", {})),
             }
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
             raise DataError(
                 f"{where}:{lineno}: field question/answer is not a conversation + call ({e})"
             ) from e
+        if question:  # empty when a conversation opens with the assistant (S5's shuffled traces)
+            question = checked_messages(question, f"{where}:{lineno}: field question")
         msgs = list(question) + [
             {"role": "assistant", "tool_calls": [{"type": "function", "function": call}]}
         ]
@@ -603,32 +619,3 @@ def train(
         name.replace(target)
     final.rmdir()
     return stats
-
-
-def train_file(train_path, out, params, tools_path, base=None, progress=True) -> dict:
-    convs = conversations_from_rows(read_jsonl(train_path), str(train_path))
-    return train(convs, out, params, load_tools(tools_path), base=base, progress=progress)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_cli(subparsers) -> None:
-    from tft_utils.core.params import add_params_args
-
-    p = subparsers.add_parser("train", help="LoRA fine-tune the student on traces or per-turn pairs")
-    p.add_argument("train_file", help="JSONL of traces (messages) or pairs (question, answer)")
-    p.add_argument("--out", required=True, help="model folder to write (merged weights + tokenizer)")
-    p.add_argument("--tools", required=True, help="tools.json of the target schema (from `tft data`)")
-    p.add_argument("--base", default=None, help="base model folder or Hub id (default: student.model)")
-    add_params_args(p)
-    p.set_defaults(func=_cmd_train)
-
-
-def _cmd_train(args) -> int:
-    from tft_utils.core.params import params_from_args
-
-    params = params_from_args(args)
-    stats = train_file(args.train_file, args.out, params, args.tools, base=args.base)
-    print(json.dumps(stats, indent=2))
-    return 0

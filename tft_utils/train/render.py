@@ -28,8 +28,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from tft_utils.core.io import DataError, read_json
+from tft_utils.core.io import DataError
 from tft_utils.domain.calls import call_of, call_text
+from tft_utils.domain.tools import load_tools  # noqa: F401  (its home is the domain; imported from here too)
 
 TASK_PROMPT = (
     "You are a restaurant booking assistant. You act only by calling tools: call exactly one tool "
@@ -137,7 +138,7 @@ class Renderer:
         for i, m in enumerate(messages):
             role = m.get("role")
             if role == "assistant":
-                name, args = call_of(m, f"{where}, message {i}")
+                name, args = _call_or_raw(m, f"{where}, message {i}")
                 out.append((self.header, False, i, False))
                 out.append((call_text(name, args) + self.end, not m.get("masked", False), i, True))
                 if self.after_end:
@@ -185,9 +186,14 @@ class Renderer:
         return {"tools": self.tools, "task_prompt": self.task_prompt, "native_tools": self.native_tools}
 
 
-def load_tools(path) -> list[dict]:
-    """The OpenAI tool schemas of a data folder's tools.json."""
-    tools = read_json(path)
-    if not isinstance(tools, list) or not all(isinstance(t, dict) and "function" in t for t in tools):
-        raise DataError(f"{path}: expected a JSON list of OpenAI tool schemas")
-    return tools
+def _call_or_raw(message: dict, where: str) -> tuple[str, dict | str]:
+    """`call_of`, except that a masked turn (`tft clean` could not settle it and kept the trace's own call)
+    whose call cannot be read is rendered as it stands, arguments as their raw text: context, never loss."""
+    try:
+        return call_of(message, where)
+    except DataError:
+        if not message.get("masked"):
+            raise
+        fn = (message.get("tool_calls") or [{}])[0]
+        fn = fn.get("function", fn) if isinstance(fn, dict) else {}
+        return str(fn.get("name", "")), fn.get("arguments", "")

@@ -3,13 +3,14 @@
 import copy
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from tft_utils.clean.align import align
 from tft_utils.clean.filter import score_traces
-from tft_utils.clean.pipeline import OUTPUTS, clean_traces, run_clean
+from tft_utils.clean.pipeline import OUTPUTS, clean_traces, load_input, run_clean
 from tft_utils.clean.relabel import vote
 from tft_utils.core.io import DataError, read_json, read_jsonl, write_jsonl
 from tft_utils.core.params import load_params
@@ -402,12 +403,29 @@ GOOD = json.dumps(restaurant_trace())
         ([json.dumps(["not", "an", "object"])], ":1: expected a JSON object, got list"),
         (
             [GOOD, json.dumps({"dialogue_id": "b", "messages": []})],
-            ":2: 'messages' must be a non-empty list (dialogue b)",
+            ":2 (dialogue b): 'messages' must be a non-empty list",
         ),
         (
             [json.dumps({"dialogue_id": "b", "messages": [{"content": "hi"}]})],
-            ":1: message 0 of dialogue b has no valid 'role'",
+            ":1 (dialogue b): message 0: 'role' must be one of",
         ),
+        # two traces with one id would exchange their labels (turns are matched by id and turn)
+        ([GOOD, json.dumps(restaurant_trace() | {"x": 1})], ":2: dialogue_id 'r1' is also on line 1"),
+        ([json.dumps(restaurant_trace() | {"dialogue_id": None})], ":1: 'dialogue_id' must be a non-empty"),
+        ([json.dumps(restaurant_trace() | {"dialogue_id": ["a"]})], ":1: 'dialogue_id' must be a non-empty"),
+        (  # the line in the file, blank lines counted
+            [GOOD, "", "", json.dumps({"dialogue_id": "b", "messages": "hi"})],
+            ":4 (dialogue b): 'messages' must be a non-empty list",
+        ),
+        (
+            [json.dumps({"dialogue_id": "b", "messages": [{"role": "assistant", "tool_calls": "oops"}]})],
+            ":1 (dialogue b): message 0: 'tool_calls' must be a list of",
+        ),
+        (
+            [json.dumps({"dialogue_id": "b", "messages": [{"role": "user", "content": 3}]})],
+            ":1 (dialogue b): message 0: 'content' must be a string, null, a list of text parts or",
+        ),
+        ([], ": no traces (an empty file)"),
     ],
 )
 def test_malformed_input_names_the_file_and_line(tmp_path, params, lines, message):
@@ -458,3 +476,24 @@ def test_the_stages_never_read_the_known_noise():
             if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
         ]
         assert not [x for x in strings if "corruptions" in x or "train_pool" in x], name
+
+
+def test_input_that_is_not_utf8_names_its_line(tmp_path, params):
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(GOOD.encode() + b"\n" + b'{"dialogue_id": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=re.escape(f"{path}:2: not UTF-8 text")):
+        run_clean(path, tmp_path / "clean", params, log=lambda *_: None)
+
+
+def test_text_parts_are_read_as_their_joined_text(tmp_path, params):
+    trace = restaurant_trace()
+    first = trace["messages"][0]
+    parts = {
+        **first,
+        "content": [
+            {"type": "text", "text": first["content"][:5]},
+            {"type": "text", "text": first["content"][5:]},
+        ],
+    }
+    path = _write_input(tmp_path, [{**trace, "messages": [parts, *trace["messages"][1:]]}])
+    assert load_input(path)[0]["messages"] == trace["messages"]

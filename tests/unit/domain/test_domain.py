@@ -223,3 +223,35 @@ def test_an_edit_to_call_parsing_retrains_and_repredicts_an_edit_to_value_forms_
         )
         after = fps()
         assert (after[0] != before[0], after[1] != before[1]) == (changes, changes), edited
+
+
+# --------------------------------------------------------------------------- messages as every stage reads them
+
+
+def test_checked_messages_join_text_parts_and_name_a_wrong_shape():
+    from tft_utils.core.io import DataError
+    from tft_utils.domain.messages import checked_id, checked_messages
+
+    parts = [{"role": "user", "content": [{"type": "text", "text": "a "}, {"type": "text", "text": "table"}]}]
+    given = [*parts, {"role": "user", "content": [{"restaurant_name": "X"}]}]  # a tool's results, kept
+    assert checked_messages(given, "f:1") == [{"role": "user", "content": "a table"}, given[1]]
+    assert given[0]["content"][0] == {"type": "text", "text": "a "}  # the input is left as it is
+    call = {"role": "assistant", "tool_calls": [{"function": {"name": "x", "arguments": "{bad"}}]}
+    assert checked_messages([call], "f:1") == [call]  # unreadable arguments: for `tft clean` to mask
+    for messages, error in [
+        ("hi", "f:1: 'messages' must be a non-empty list"),
+        ([], "f:1: 'messages' must be a non-empty list"),
+        (["hi"], "f:1: message 0: expected an object with a 'role', got str"),
+        ([{"role": "bot"}], "f:1: message 0: 'role' must be one of system, user, assistant, tool, got 'bot'"),
+        ([{"role": "assistant", "tool_calls": "x"}], "f:1: message 0: 'tool_calls' must be a list of"),
+        ([{"role": "assistant", "tool_calls": ["x"]}], "f:1: message 0: 'tool_calls' must be a list of"),
+        ([{"role": "assistant", "tool_calls": [{"function": {"name": 3}}]}], "f:1: message 0: 'tool_calls'"),
+        ([{"role": "user", "content": 3.5}], "f:1: message 0: 'content' must be a string, null, a list of"),
+    ]:
+        with pytest.raises(DataError) as err:
+            checked_messages(messages, "f:1")
+        assert str(err.value).startswith(error), (messages, str(err.value))
+    assert checked_id({"dialogue_id": 7}, "f:1") == "7"
+    for bad in (None, "", ["a"], True):
+        with pytest.raises(DataError, match="f:1: 'dialogue_id' must be a non-empty string or an integer"):
+            checked_id({"dialogue_id": bad}, "f:1")

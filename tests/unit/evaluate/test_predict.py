@@ -22,7 +22,9 @@ import pytest
 
 from tests.unit.train.test_render import HAND, HAND_2, TOOLS
 from tests.unit.train.test_train import pairs_of
-from tft_utils.core.io import DataError, read_jsonl, write_jsonl
+from tft_utils.cli import main
+from tft_utils.core import fresh
+from tft_utils.core.io import DataError, read_jsonl, write_json, write_jsonl
 from tft_utils.core.params import load_params
 from tft_utils.evaluate import predict as predict_module
 from tft_utils.evaluate.predict import PAIR_FIELDS, _Step, _Student, groups, load_pairs, predict
@@ -447,3 +449,65 @@ def test_models_predicted_side_by_side_write_what_they_write_in_turn(smoke_model
     again: list[str] = []  # a rerun of 06: nothing predicted, no worker started
     predict_arms(arms, pairs_path, params, again.append)
     assert again == ["base seed None predictions: up to date", "direct seed 0 predictions: up to date"]
+
+
+# --------------------------------------------------------------------------- `tft predict` on a user's files
+# Predictions of the same fingerprint are reused, OUT.partial left by another model is removed (and said)
+# rather than resumed, a pairs file whose (dialogue_id, turn) repeats is refused naming both lines.
+
+
+def _cli_files(tmp_path, pairs):
+    path, tools = tmp_path / "pairs.jsonl", tmp_path / "tools.json"
+    write_jsonl(path, [{k: r[k] for k in PAIR_FIELDS} for r in pairs])
+    write_json(tools, TOOLS)
+    return path, tools
+
+
+def _args(model, pairs, tools, out):
+    return ["predict", str(model), str(pairs), "--out", str(out), "--tools", str(tools), "--profile", "smoke"]
+
+
+def test_a_partial_file_of_another_model_is_removed_not_resumed(
+    varied_model,
+    smoke_model,
+    hand_pairs,
+    tmp_path,
+    capsys,
+):
+    pairs, tools = _cli_files(tmp_path, hand_pairs)
+    out = tmp_path / "pred.jsonl"
+    # the smoke model's run was killed after its first rows, which sit in OUT.partial
+    smoke_rows = [{k: r[k] for k in PAIR_FIELDS} | {"prediction": "SMOKE"} for r in hand_pairs[:5]]
+    write_jsonl(str(out) + ".partial", smoke_rows)
+    assert main(_args(varied_model, pairs, tools, out)) == 0
+    said = capsys.readouterr().out
+    assert f"{out}.partial: left by another model, pairs file or parameters; removed" in said
+    rows = read_jsonl(out)
+    assert len(rows) == len(hand_pairs) and "SMOKE" not in {r["prediction"] for r in rows}
+    # the same command again: current, nothing predicted
+    assert main(_args(varied_model, pairs, tools, out)) == 0
+    assert f"{out}: up to date" in capsys.readouterr().out
+
+    # its own partial file is resumed: a run of this very fingerprint killed after its first rows
+    out2 = tmp_path / "pred2.jsonl"
+    fp = fresh.read(out)
+    fresh.begin(out2, fp)
+    write_jsonl(str(out2) + ".partial", smoke_rows)
+    assert main(_args(varied_model, pairs, tools, out2)) == 0
+    assert "removed" not in capsys.readouterr().out
+    assert [r["prediction"] for r in read_jsonl(out2)][:5] == ["SMOKE"] * 5
+
+
+def test_a_pair_given_twice_is_refused_naming_both_lines(hand_pairs, tmp_path, capsys):
+    pairs, tools = _cli_files(tmp_path, [*hand_pairs[:3], hand_pairs[1]])
+    assert main(_args(tmp_path / "no-model", pairs, tools, tmp_path / "p.jsonl")) == 2
+    first = hand_pairs[1]
+    err = capsys.readouterr().err
+    assert f"{pairs}:4: dialogue {first['dialogue_id']} turn {first['turn']} is also on line 2" in err
+
+
+def test_a_turn_that_is_not_an_integer_is_named(hand_pairs, tmp_path, capsys):
+    pairs, tools = _cli_files(tmp_path, [{**hand_pairs[0], "turn": str(hand_pairs[0]["turn"])}])
+    assert main(_args(tmp_path / "no-model", pairs, tools, tmp_path / "p.jsonl")) == 2
+    turn = hand_pairs[0]["turn"]
+    assert f"{pairs}:1: field turn must be an integer, got '{turn}'" in capsys.readouterr().err

@@ -221,3 +221,10 @@ def test_service_calls_counts_the_service_call_pairs_by_kind(pairs, tmp_path):
     assert counts["right_function"] == n - 2  # the question and the other service's call
     assert counts["exact"] == n - 3 and counts["judged_good"] == n - 3
     assert counts["replies_called"] == 1
+
+
+def test_an_empty_predictions_file_is_named_not_a_key_error(tmp_path, capsys):
+    path = tmp_path / "pred.jsonl"
+    path.write_text("\n \n")
+    assert cli.main(["score", str(path), "--judge", "rubric"]) == 2
+    assert capsys.readouterr().err == f"tft score: error: {path}: no rows to score (an empty file)\n"

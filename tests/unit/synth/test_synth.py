@@ -400,3 +400,41 @@ def test_compact_keeps_a_user_turn_after_a_call_no_tool_answered():
     assert [m["role"] for m in compact(msgs)] == ["user", "assistant", "user", "assistant", "tool"]
     assert compact(msgs)[2]["content"] == "Something cheap, please."
     assert compact(msgs)[4]["content"] == [{"name": "Thai Basil"}]
+
+
+@pytest.mark.parametrize(
+    "setup, error",
+    [
+        ("tools-object", "tools.json: expected a JSON list of OpenAI tool schemas"),
+        ("n-zero", "must be at least 1, got 0"),
+        ("same-id", "seeds.jsonl:2: dialogue_id"),
+        ("text-parts-ok", None),
+    ],
+)
+def test_synth_names_what_is_wrong_with_a_users_files(dataset_dir, s4_seeds, tmp_path, capsys, setup, error):
+    seeds = [dict(r) for r in s4_seeds]
+    tools = dataset_dir / "tools.json"
+    n = "3"
+    if setup == "tools-object":
+        tools = tmp_path / "tools.json"
+        tools.write_text('{"tools": []}')
+    elif setup == "n-zero":
+        n = "0"
+    elif setup == "same-id":
+        seeds[1] = {**seeds[1], "dialogue_id": seeds[0]["dialogue_id"]}
+    else:  # a user message's content as OpenAI text parts: read as its text
+        first = seeds[0]["messages"][0]
+        parts = [
+            {"type": "text", "text": first["content"][:4]},
+            {"type": "text", "text": first["content"][4:]},
+        ]
+        seeds[0] = {**seeds[0], "messages": [{**first, "content": parts}, *seeds[0]["messages"][1:]]}
+    write_jsonl(tmp_path / "seeds.jsonl", seeds)
+    argv = ["synth", str(tmp_path / "seeds.jsonl"), "--n", n, "--out", str(tmp_path / "o"), "--quiet"]
+    argv += ["-p", f"synth.tools_path={tools}", "-p", f"validate.test_path={dataset_dir / 'test.jsonl'}"]
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    if error is None:
+        assert rc == 0 and len(read_jsonl(tmp_path / "o" / "synthetic.jsonl")) == 3
+    else:
+        assert rc == 2 and err.startswith("tft synth: error: ") and error in err and "Traceback" not in err

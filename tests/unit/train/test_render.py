@@ -302,3 +302,20 @@ def test_a_tokenizer_without_chat_template_is_refused(tok):
     bare.chat_template = None
     with pytest.raises(ValueError, match="no chat template"):
         Renderer.create(bare, TOOLS)
+
+
+def test_a_masked_turn_whose_call_cannot_be_read_is_rendered_as_it_stands(renderer):
+    # `tft clean` masks a turn it cannot settle and keeps the trace's own call, arguments unreadable or not:
+    # training renders it as context (its raw text), never as an error; unmasked, it is one
+    msgs = [dict(m) for m in HAND["messages"]]
+    bad = {
+        "role": "assistant",
+        "tool_calls": [{"function": {"name": "FindRestaurants", "arguments": "{city:"}}],
+    }
+    msgs[4] = {**bad, "masked": True}
+    pieces = renderer.pieces(msgs)
+    text, loss = next((t, loss) for t, loss, i, is_call in pieces if i == 4 and is_call)
+    assert loss is False and '"name": "FindRestaurants", "arguments": "{city:"' in text
+    msgs[4] = bad
+    with pytest.raises(DataError, match="message 4: tool-call arguments are not valid JSON"):
+        renderer.pieces(msgs)
