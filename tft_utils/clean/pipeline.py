@@ -158,6 +158,9 @@ def run_clean(traces_path, out, params: dict, force: bool = False, log=print) ->
         return read_json(out / "stats.json")
     from tft_utils.llm.backends import LEDGER, committee_clients, make_client
 
+    # the old fingerprint goes before the first file is rewritten: a run that dies halfway leaves a folder
+    # no rerun takes for finished, whichever traces it is given
+    fresh.begin(out, fp)
     result = clean_traces(
         load_input(traces_path),
         params,

@@ -497,3 +497,27 @@ def test_text_parts_are_read_as_their_joined_text(tmp_path, params):
     }
     path = _write_input(tmp_path, [{**trace, "messages": [parts, *trace["messages"][1:]]}])
     assert load_input(path)[0]["messages"] == trace["messages"]
+
+
+def test_a_run_that_dies_halfway_leaves_no_folder_a_rerun_takes_for_finished(tmp_path, params, monkeypatch):
+    import tft_utils.clean.pipeline as pipeline
+
+    a = _write_input(tmp_path / "a", [restaurant_trace()])
+    b = _write_input(tmp_path / "b", [restaurant_trace(), corrupted_trace()])
+    out = tmp_path / "clean"
+    run_clean(a, out, params, log=lambda *_: None)
+    real = pipeline.write_jsonl
+
+    def dies_after_kept(path, rows):  # b's scores, align and kept written, then the machine stops
+        if Path(path).name == "dropped.jsonl":
+            raise KeyboardInterrupt
+        return real(path, rows)
+
+    monkeypatch.setattr(pipeline, "write_jsonl", dies_after_kept)
+    with pytest.raises(KeyboardInterrupt):
+        run_clean(b, out, params, log=lambda *_: None)
+    monkeypatch.undo()
+    logs = []
+    run_clean(a, out, params, log=logs.append)  # a again: its folder was half overwritten by b's run
+    assert not any("already cleaned" in line for line in logs)
+    assert [t["dialogue_id"] for t in read_jsonl(out / "kept.jsonl")] == ["r1"]
