@@ -31,21 +31,23 @@ def _cmd_predict(args) -> int:
     from tft_utils.core import fresh
     from tft_utils.core.params import params_from_args
     from tft_utils.evaluate.compare import predictions_fingerprint
-    from tft_utils.evaluate.predict import load_pairs, predict_file
+    from tft_utils.evaluate.predict import load_pairs, predict
+    from tft_utils.train.render import load_tools
     from tft_utils.train.student import base_model_dir
 
     params = params_from_args(args)
+    pairs = load_pairs(args.pairs_file)  # read once; a bad file is named before any model is made or loaded
+    tools = load_tools(args.tools) if args.tools else None
     model = args.model_dir
     if model in ("cpu", "smoke", "paper"):  # a profile name: the untuned base student
         model = base_model_dir(model, params["student"]["cache_dir"])
     out = Path(args.out)
-    load_pairs(args.pairs_file)  # a bad file is named before any model loads
     fp = predictions_fingerprint(model, args.pairs_file, args.tools, params)
     if fresh.reuse(out, fp, args.force or fresh.forced(params), print, str(out)):
         return 0
     for p in fresh.begin(out, fp, leftovers=[Path(str(out) + ".partial")]):
         print(f"{p}: left by another model, pairs file or parameters; removed, not resumed into these")
-    res = predict_file(model, args.pairs_file, out, params, args.tools)
+    res = predict(model, pairs, params, out=out, tools=tools)
     fresh.stamp(out, fp)
     print(json.dumps({k: v for k, v in res.items() if k != "rows"}, indent=2))
     return 0

@@ -42,6 +42,12 @@ def conversation_key(row: dict) -> str:
     return "q:" + hashlib.sha1(first.encode()).hexdigest()[:12]
 
 
+def _percentiles(reps: np.ndarray, ci: float) -> tuple[float, float]:
+    """The `ci` percentile interval of bootstrap replicates."""
+    lo, hi = np.quantile(reps, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    return float(lo), float(hi)
+
+
 def bootstrap_mean(values, groups, n_samples: int = 2000, seed: int = 0, ci: float = 0.95) -> dict:
     """Mean of `values` and its `ci` percentile interval, resampling the groups (conversations)."""
     values = np.asarray(values, dtype=float)
@@ -54,11 +60,11 @@ def bootstrap_mean(values, groups, n_samples: int = 2000, seed: int = 0, ci: flo
     draws = rng.integers(0, len(sums), size=(n_samples, len(sums)))
     # replicate mean = (sum of the drawn conversations' pair scores) / (their pair count)
     reps = sums[draws].sum(1) / counts[draws].sum(1)
-    lo, hi = np.quantile(reps, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    lo, hi = _percentiles(reps, ci)
     return {
         "mean": float(values.mean()),
-        "ci_low": float(lo),
-        "ci_high": float(hi),
+        "ci_low": lo,
+        "ci_high": hi,
         "n": int(values.size),
         "groups": int(len(sums)),
     }
@@ -252,18 +258,17 @@ def bootstrap_seeds(
     weights = _seed_weights(rng, n_samples, n_seeds)  # then seeds, from the same stream
     # replicate mean = sum over drawn conversations and drawn seeds / drawn pairs (linear in the seeds)
     reps = sum(weights[:, s] * sums[s][draws].sum(1) for s in range(n_seeds)) / counts[draws].sum(1)
-    lo, hi = np.quantile(reps, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    lo, hi = _percentiles(reps, ci)
     mean = float(values.mean(0).mean())
     # the t interval: the same conversations, the seed-averaged scores, widened by the seeds' variance
-    averaged = sums.mean(0)[draws].sum(1) / counts[draws].sum(1)
-    c_lo, c_hi = np.quantile(averaged, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    c_lo, c_hi = _percentiles(sums.mean(0)[draws].sum(1) / counts[draws].sum(1), ci)
     t_lo, t_hi, df = t_interval(
-        mean, float(c_lo), float(c_hi), [seed_term(values, gidx, n_groups)], ci, (values.min(), values.max())
+        mean, c_lo, c_hi, [seed_term(values, gidx, n_groups)], ci, (values.min(), values.max())
     )
     return {
         "mean": mean,
-        "ci_low": float(lo),
-        "ci_high": float(hi),
+        "ci_low": lo,
+        "ci_high": hi,
         "n": int(n_pairs),
         "groups": int(n_groups),
         **common,
@@ -321,15 +326,15 @@ def paired_seeds(
             sums = np.bincount(gidx, weights=a[i] - b[j], minlength=n_groups)
             num = num + (wa[:, i] * wb[:, j]) * sums[draws].sum(1)
     reps = num / counts[draws].sum(1)
-    lo, hi = (float(x) for x in np.quantile(reps, [(1 - ci) / 2, 1 - (1 - ci) / 2]))
+    lo, hi = _percentiles(reps, ci)
     per_seed = [float(a[i].mean() - b[i].mean()) for i in range(min(sa_n, sb_n))]
     diff = float((a.mean(0) - b.mean(0)).mean())
     # the t interval: the same conversations, the seed-averaged differences, widened by both models' seeds
     sums = np.bincount(gidx, weights=a.mean(0) - b.mean(0), minlength=n_groups)
-    c_lo, c_hi = np.quantile(sums[draws].sum(1) / counts[draws].sum(1), [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    c_lo, c_hi = _percentiles(sums[draws].sum(1) / counts[draws].sum(1), ci)
     terms = [seed_term(a, gidx, n_groups), seed_term(b, gidx, n_groups)]
     span = (a.min() - b.max(), a.max() - b.min())  # the most and least a difference of means can be
-    t_lo, t_hi, df = t_interval(diff, float(c_lo), float(c_hi), terms, ci, span)
+    t_lo, t_hi, df = t_interval(diff, c_lo, c_hi, terms, ci, span)
     return {
         "metric": metric,
         "diff": diff,

@@ -304,20 +304,23 @@ def plot_arms(results: dict, metric: str = "llm_as_a_judge"):
     return fig
 
 
+def _errors(table: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    """Δ's distance to each end of the interval `column` holds as "[low, high]" (errorbar's yerr)."""
+    ends = table[column].map(lambda s: [float(v) for v in s.strip("[]").split(",")])
+    return table["delta"] - ends.map(lambda e: e[0]), ends.map(lambda e: e[1]) - table["delta"]
+
+
 def plot_deltas(table: pd.DataFrame):
     """TFT − Direct per scenario: ours with its paired interval, beside the published difference."""
     fig, ax = plt.subplots(figsize=(9, 3.8))
     x = np.arange(len(table))
     if "delta" in table:
-        lo = table["delta"] - table["delta_ci"].map(lambda s: float(s.strip("[]").split(",")[0]))
-        hi = table["delta_ci"].map(lambda s: float(s.strip("[]").split(",")[1])) - table["delta"]
+        lo, hi = _errors(table, "delta_ci")
         ax.errorbar(x - 0.1, table["delta"], yerr=[lo, hi], fmt="o", capsize=4, label="ours (paired 95% CI)")
     if "published_delta" in table:
         ax.plot(x + 0.1, table["published_delta"], "s", label="published (Qwen3-1.7B)")
     if "t_delta_ci" in table:  # the same Δ, its interval widened for few seeds
-        bounds = table["t_delta_ci"].map(lambda s: [float(v) for v in s.strip("[]").split(",")])
-        lo = table["delta"] - bounds.map(lambda b: b[0])
-        hi = bounds.map(lambda b: b[1]) - table["delta"]
+        lo, hi = _errors(table, "t_delta_ci")
         ax.errorbar(
             x - 0.2,
             table["delta"],
