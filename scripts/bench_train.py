@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tft_utils.core.io import read_jsonl  # noqa: E402
-from tft_utils.core.params import load_params  # noqa: E402
+from tft_utils.core.params import load_params, seed_of  # noqa: E402
 from tft_utils.train.loop import _batch_loss, conversations_from_rows, encode, with_lora  # noqa: E402
 from tft_utils.train.render import Renderer, load_tools  # noqa: E402
 
@@ -150,7 +150,7 @@ def main(argv=None) -> dict:
     params = load_params(args.profile)
     cfg = params["train"]
     max_tokens = args.max_tokens or cfg["max_tokens"]
-    seed = cfg["seed"] if cfg["seed"] is not None else params["run"]["seed"]
+    seed = seed_of(params, "train")
     with tempfile.TemporaryDirectory() as tmp:
         if args.traces:
             if not args.tools:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from tft_utils.core.io import numbered_jsonl
-from tft_utils.core.params import load_params
+from tft_utils.core.params import load_params, seed_of
 from tft_utils.evaluate.score import score_rows
 from tft_utils.evaluate.stats import paired_seeds
 
@@ -51,7 +51,13 @@ def main(argv=None) -> int:
             print(f"| {s} | (no TFT or Direct predictions) | | | | | |")
             continue
         d = paired_seeds(
-            runs["tft"], runs["direct"], args.metric, ev["bootstrap_samples"], ev["seed"], ev["ci"], "TFT"
+            runs["tft"],
+            runs["direct"],
+            args.metric,
+            ev["bootstrap_samples"],
+            seed_of(params, "evaluate"),
+            ev["ci"],
+            "TFT",
         )
         df = "-" if d["seed_df"] is None else f"{d['seed_df']:.1f}"
         print(

@@ -134,6 +134,12 @@ def get(params: dict, dotted: str) -> Any:
     return node
 
 
+def seed_of(params: dict, section: str) -> int:
+    """A section's own seed (`train.seed`, `evaluate.seed`), else the run's: one seed moves every draw."""
+    own = params[section]["seed"]
+    return params["run"]["seed"] if own is None else own
+
+
 def add_params_args(p: argparse.ArgumentParser) -> None:
     """--profile/--scenario/-p overrides, shared by every command that reads params."""
     p.add_argument("--profile", default=None, help="cpu | teach | paper | smoke (default: cpu)")

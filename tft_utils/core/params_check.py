@@ -43,7 +43,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "validate.min_judge": (1, 5, True, True),
     "evaluate.bootstrap_samples": (1, INF, True, False),
     "evaluate.ci": (0, 1, False, False),
-    "evaluate.seed": (0, INF, True, False),
+    "evaluate.seed": (0, INF, True, False),  # null: run.seed
     "student.tool_base_steps": (1, INF, True, False),
     "student.tool_base_lr": (0, 1, False, True),
     "student.tool_base_max_tokens": (16, INF, True, False),
@@ -62,6 +62,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "train.lora_dropout": (0, 1, True, False),
     # train.lora_layers: the top N decoder layers adapted; 0 (or N past the model's depth): all of them
     "train.lora_layers": (0, INF, True, False),
+    "train.seed": (0, INF, True, False),  # null: run.seed
     "train.save_every": (1, INF, True, False),
     "train.shared_bottom_mb": (0, INF, True, False),  # 0: nothing kept
     "predict.*": (1, INF, True, False),
@@ -77,6 +78,8 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "relabel.min_agreement": (0, 1, True, True),
     "relabel.time_tolerance_min": (0, INF, True, False),
 }
+# null in the defaults (any type to the merge): a whole number or null, checked here
+SEEDS_OR_NULL = ("train.seed", "evaluate.seed")
 CHOICES: dict[str, tuple] = {
     "scenario.id": ("s1", "s2", "s3", "s4", "s5"),
     "data.test_set": ("sgd", "published"),
@@ -111,6 +114,14 @@ def check(params: dict, where: str = "params") -> None:
     from tft_utils.core.params import ParamsError
 
     for key, value in _leaves(params):
+        if (
+            key in SEEDS_OR_NULL
+            and value is not None
+            and (isinstance(value, bool) or not isinstance(value, int))
+        ):
+            raise ParamsError(
+                f"{where}: '{key}' is {value!r}; allowed: a whole number >= 0, or null (run.seed)"
+            )
         for pattern, choices in CHOICES.items():
             if fnmatchcase(key, pattern) and value not in choices:
                 raise ParamsError(f"{where}: '{key}' is {value!r}; allowed: {', '.join(choices)}")

@@ -22,6 +22,7 @@ import pandas as pd
 from tft_utils.core import fresh
 from tft_utils.core.io import DataError, read_json, read_jsonl
 from tft_utils.core.locks import exclusive
+from tft_utils.core.params import seed_of
 from tft_utils.core.paths import carried_without_weights, model_dir
 from tft_utils.data.figures import conversation_text
 from tft_utils.evaluate.results import ArmMetric, Interval, Paired, ScenarioResults
@@ -275,7 +276,7 @@ def interval_note(seeds_per_arm: dict, ev: dict) -> Interval:
 def scenario_results(scored: dict, params: dict, scenario: str) -> ScenarioResults:
     """The scenario's results (results.json, `tft_utils.evaluate.results`) from `score_arms`' {arm: [scored
     rows of each seed]}."""
-    ev = params["evaluate"]
+    ev = {**params["evaluate"], "seed": seed_of(params, "evaluate")}
     seeds = {arm: arm_seeds(arm, runs, params) for arm, runs in scored.items()}
     metrics = {arm: {m: arm_metric(runs, m, seeds[arm], ev) for m in SCORES} for arm, runs in scored.items()}
     paired = {}

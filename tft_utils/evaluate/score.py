@@ -19,6 +19,7 @@ import os
 from collections import Counter
 
 from tft_utils.core.io import DataError, numbered_jsonl, write_json, write_jsonl
+from tft_utils.core.params import seed_of
 from tft_utils.domain.calls import call_of, parse_tool_call
 from tft_utils.domain.messages import checked_messages
 from tft_utils.domain.tools import RESPOND, SERVICE_TOOLS
@@ -134,7 +135,7 @@ def summarize(scored: list[dict], params: dict) -> dict:
     """Means with conversation-bootstrap intervals, per-function scores, the confusion matrix,
     failure kinds, judge counts (unparseable included) and judge-vs-metric agreement."""
     ev = params["evaluate"]
-    table = summary_table(scored, SCORES, ev["bootstrap_samples"], ev["seed"], ev["ci"])
+    table = summary_table(scored, SCORES, ev["bootstrap_samples"], seed_of(params, "evaluate"), ev["ci"])
     verdicts = Counter(r["judge_verdict"] for r in scored)
     out = {
         "pairs": len(scored),

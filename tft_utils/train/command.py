@@ -30,7 +30,7 @@ def _cmd_train(args) -> int:
 
     from tft_utils.core import fresh
     from tft_utils.core.io import DataError, read_json
-    from tft_utils.core.params import params_from_args
+    from tft_utils.core.params import params_from_args, seed_of
     from tft_utils.train.arms import student_fingerprint
     from tft_utils.train.loop import read_conversations, train
     from tft_utils.train.render import load_tools
@@ -40,7 +40,7 @@ def _cmd_train(args) -> int:
     convs, tools = read_conversations(args.train_file), load_tools(args.tools)
     if not convs:
         raise DataError(f"{args.train_file}: no traces or pairs (an empty file)")
-    seed = params["train"]["seed"] if params["train"]["seed"] is not None else params["run"]["seed"]
+    seed = seed_of(params, "train")
     fp = student_fingerprint(convs, {}, params, seed, base=args.base, tools=args.tools)
     if fresh.reuse(out, fp, args.force or fresh.forced(params), print, str(out)):
         stats = read_json(out / "train_stats.json")

@@ -1,6 +1,6 @@
 import pytest
 
-from tft_utils.core.params import ParamsError, deep_merge, load_params, parse_override
+from tft_utils.core.params import ParamsError, deep_merge, load_params, parse_override, seed_of
 
 
 def test_layers_merge_in_order():
@@ -99,6 +99,10 @@ def test_a_bad_value_of_every_numeric_key_is_rejected_naming_key_value_and_range
         ("run.seeds=[]", "'run.seeds' is empty"),
         ("synth.topics.short.min_turns=20", "min_turns 20 > max_turns 13"),
         ("evaluate.ci=1.0", "allowed: (0, 1)"),
+        # null in the defaults lets the merge take any type: the seeds' own rule rejects these
+        ("train.seed=abc", "'train.seed' is 'abc'; allowed: a whole number >= 0, or null"),
+        ("evaluate.seed=1.5", "'evaluate.seed' is 1.5; allowed: a whole number >= 0, or null"),
+        ("evaluate.seed=-1", "'evaluate.seed' is -1; allowed: [0, inf)"),
     ],
 )
 def test_choices_roles_and_cross_checks(override, message):
@@ -116,3 +120,11 @@ def test_an_exponent_without_a_dot_is_a_number_on_the_command_line():
     assert parse_override("train.lr=1e-4") == {"train": {"lr": 1e-4}}
     assert load_params("cpu", None, ["train.lr=3E-4"])["train"]["lr"] == 3e-4
     assert parse_override("data.service=1e4x") == {"data": {"service": "1e4x"}}
+
+
+def test_a_sections_seed_follows_the_runs_unless_set():
+    # one run.seed moves every draw: the training order and the bootstrap alike
+    p = load_params("cpu", None, ["run.seed=7"])
+    assert (seed_of(p, "train"), seed_of(p, "evaluate")) == (7, 7)
+    p = load_params("cpu", None, ["run.seed=7", "train.seed=2", "evaluate.seed=0"])
+    assert (seed_of(p, "train"), seed_of(p, "evaluate")) == (2, 0)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tft_utils.core.params import load_params
+from tft_utils.core.params import load_params, seed_of
 from tft_utils.evaluate.compare import scenario_results
 from tft_utils.evaluate.score import SCORES, score_rows
 from tft_utils.evaluate.stats import min_detectable_difference, summary_table, verdict
@@ -74,7 +74,7 @@ def test_one_seed_per_arm_records_todays_intervals_and_says_test_sampling_only()
     res = scenario_results(scored, params_with([0]), "s2")
     ev = PARAMS["evaluate"]
     for arm, [rows] in scored.items():
-        old = summary_table(rows, SCORES, ev["bootstrap_samples"], ev["seed"], ev["ci"])
+        old = summary_table(rows, SCORES, ev["bootstrap_samples"], seed_of(PARAMS, "evaluate"), ev["ci"])
         for m in SCORES:
             rec = res.metrics[arm][m]
             assert (rec.mean, rec.ci_low, rec.ci_high) == tuple(old.loc[m, ["mean", "ci_low", "ci_high"]])
