@@ -4,6 +4,7 @@ seeds (`stats.t_interval`) and its verdict. For runs whose predictions today's c
 current (carried before a change of the prediction code's fingerprint), so notebook 06 cannot rescore them.
 
     .venv/bin/python scripts/verdicts_carried.py docs/runs/study-zen5 [--metric llm_as_a_judge]
+    .venv/bin/python scripts/verdicts_carried.py docs/runs/study-zen5 outputs/seed2  # a third seed beside them
 """
 
 from __future__ import annotations
@@ -25,31 +26,67 @@ def scored(path: Path, params: dict) -> list[dict]:
     return score_rows(rows, "rubric", params, source=str(path), lines=[n for n, _ in numbered])
 
 
+def prediction_files(folders: list[Path], scenario: str, arm: str) -> dict[int, Path]:
+    """{seed: predictions file} of one arm over the folders; a seed found in two folders is an error."""
+    found: dict[int, Path] = {}
+    for folder in folders:
+        for f in sorted((folder / scenario / "predictions").glob(f"{arm}-seed*.jsonl*")):
+            m = re.fullmatch(rf"{arm}-seed(\d+)\.jsonl(\.gz)?", f.name)
+            if not m:
+                continue
+            seed = int(m.group(1))
+            if seed in found:
+                sys.exit(f"{f}: {scenario} {arm} seed {seed} is also in {found[seed]}; give each seed once")
+            found[seed] = f
+    return dict(sorted(found.items()))
+
+
+def same_pairs(runs: dict[Path, list[dict]]) -> None:
+    """Seeds are paired pair by pair (by position): every file must hold the same test pairs in one order."""
+    (first, rows), *rest = runs.items()
+    key = [(r.get("dialogue_id"), r.get("turn"), r.get("answer")) for r in rows]
+    for path, other in rest:
+        if [(r.get("dialogue_id"), r.get("turn"), r.get("answer")) for r in other] != key:
+            sys.exit(f"{path}: not the test pairs of {first} (another test set or order); cannot pair them")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("folder", help="a carried study, e.g. docs/runs/study-zen5")
+    ap.add_argument(
+        "folders",
+        nargs="+",
+        type=Path,
+        help="a carried study (docs/runs/study-zen5) or run folder (outputs/<run>); several: their seeds together",
+    )
     ap.add_argument("--metric", default="llm_as_a_judge")
     args = ap.parse_args(argv)
-    folder = Path(args.folder)
     params = load_params("cpu")
     ev = params["evaluate"]
-    scenarios = sorted(p.name for p in folder.iterdir() if re.fullmatch(r"s\d", p.name))
-    if not scenarios:
-        sys.exit(f"{folder}: no scenario folders (s1..s5) with carried predictions")
-    print(
-        f"{folder}, {args.metric}, rubric judge, {ev['bootstrap_samples']} resamples, {ev['ci']:.0%} intervals"
+    scenarios = sorted(
+        {p.name for f in args.folders if f.is_dir() for p in f.iterdir() if re.fullmatch(r"s\d", p.name)}
     )
-    print("| scenario | seeds TFT / Direct | Δ | bootstrap CI | verdict | t CI (df) | t verdict |")
-    print("|---|---|---|---|---|---|---|")
+    if not scenarios:
+        sys.exit(f"{', '.join(map(str, args.folders))}: no scenario folders (s1..s5) with predictions")
+    print(
+        f"{' + '.join(map(str, args.folders))}, {args.metric}, rubric judge, {ev['bootstrap_samples']} resamples, "
+        f"{ev['ci']:.0%} intervals"
+    )
+    print(
+        "| scenario | seeds TFT / Direct | seed means TFT / Direct | Δ | bootstrap CI | verdict | t CI (df) | t verdict |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for s in scenarios:
-        runs = {}
-        for arm in ("tft", "direct"):
-            files = sorted((folder / s / "predictions").glob(f"{arm}-seed*.jsonl*"))
-            files = [f for f in files if not f.name.endswith(".fingerprint.json")]
-            runs[arm] = [scored(f, params) for f in files]
-        if not runs["tft"] or not runs["direct"]:
-            print(f"| {s} | (no TFT or Direct predictions) | | | | | |")
+        files = {arm: prediction_files(args.folders, s, arm) for arm in ("tft", "direct")}
+        if not files["tft"] or not files["direct"]:
+            print(f"| {s} | (no TFT or Direct predictions) | | | | | | |")
             continue
+        scored_files = {f: scored(f, params) for arm in files for f in files[arm].values()}
+        same_pairs(scored_files)
+        runs = {arm: [scored_files[f] for f in files[arm].values()] for arm in files}
+        means = {
+            arm: ", ".join(f"{sum(r[args.metric] for r in rows) / len(rows):.3f}" for rows in runs[arm])
+            for arm in runs
+        }
         d = paired_seeds(
             runs["tft"],
             runs["direct"],
@@ -60,9 +97,11 @@ def main(argv=None) -> int:
             "TFT",
         )
         df = "-" if d["seed_df"] is None else f"{d['seed_df']:.1f}"
+        seeds = {arm: ",".join(map(str, files[arm])) for arm in files}
         print(
-            f"| {s} | {d['seeds_a']} / {d['seeds_b']} | {d['diff']:+.3f} | [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] "
-            f"| {d['verdict']} | [{d['t_ci_low']:+.3f}, {d['t_ci_high']:+.3f}] ({df}) | {d['t_verdict']} |",
+            f"| {s} | {seeds['tft']} / {seeds['direct']} | {means['tft']} / {means['direct']} | {d['diff']:+.3f} "
+            f"| [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] | {d['verdict']} "
+            f"| [{d['t_ci_low']:+.3f}, {d['t_ci_high']:+.3f}] ({df}) | {d['t_verdict']} |",
             flush=True,
         )
     return 0
