@@ -16,6 +16,7 @@ from tft_utils.llm.backends import BackendError
 # Modules that contribute subcommands, in the order `tft --help` lists them.
 COMMAND_MODULES = (
     "data.traces",
+    "data.pairs_command",
     "data.scenarios",
     "clean.pipeline",
     "synth.pipeline",
