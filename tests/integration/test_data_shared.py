@@ -96,6 +96,13 @@ def test_s5_hotels_carry_restaurant_names(dataset_dir, sgd_dir, params):
     names = {call_of(m)[0] for t in hotels for m in t["messages"] if m["role"] == "assistant"}
     assert names == {"FindRestaurants", "ReserveRestaurant", "respond_to_user"}
     assert sum(r["kind"] == "shuffled" for r in rows) == 142
+    # each renamed call is recorded at its turn in the shuffled trace (03 scores those turns against it)
+    by_id = {t["dialogue_id"]: t for t in hotels}
+    renamed = [r for r in rows if r["kind"] == "hotel_renamed"]
+    assert len(renamed) == 294
+    for r in renamed:
+        m = by_id[r["dialogue_id"]]["messages"][r["turn"]]
+        assert m["role"] == "assistant" and call_of(m) == (r["after"]["name"], r["after"]["arguments"]), r
 
 
 def test_as_datasets_gives_the_same_rows_as_the_files(dataset_dir):

@@ -108,6 +108,8 @@ def per_kind(df: pd.DataFrame) -> pd.DataFrame:
     t = g.groupby("kind")[["dropped", "masked_kept", "restored", "wrong"]].sum()
     t.insert(0, "turns", g.groupby("kind").size())
     t["caught_share"] = ((t.dropped + t.masked_kept + t.restored) / t.turns).round(4)
+    # a clean turn has nothing to catch: it is kept as it is or lost with its trace (dropped)
+    t.loc[t.index == "clean", "caught_share"] = float("nan")
     return t.rename(columns={"masked_kept": "masked"})
 
 
@@ -183,7 +185,7 @@ def mapping_table(align_rows: list[dict]) -> pd.DataFrame:
         for src, dst in pairs:
             r = rows.setdefault((src, dst), {"foreign": src, "target": dst, "traces": 0, "evidence": ""})
             r["traces"] += 1
-            r["evidence"] = r["evidence"] or a.get("evidence", {}).get(dst, "")
+            r["evidence"] = r["evidence"] or a.get("evidence", {}).get(src, "")  # keyed by the foreign name
     cols = ["foreign", "target", "traces", "evidence"]
     df = pd.DataFrame(list(rows.values()), columns=cols)
     return df.sort_values(["target", "traces"], ascending=[True, False]).reset_index(drop=True)
@@ -194,16 +196,21 @@ def plot_scores(dist: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    t = dist.assign(outcome=dist.kept.map({True: "kept", False: "dropped"}))
+    # one column order and colour per (group, outcome) in both panels, so the one legend reads for both
+    stacks = sorted(set(zip(t.group.astype(str), t.outcome, strict=True)))
+    colors = plt.get_cmap("tab10").colors
     for ax, col in zip(axes, ("relevance", "coherence"), strict=False):
-        t = dist.assign(outcome=dist.kept.map({True: "kept", False: "dropped"}))
-        t = t.groupby([col, "group", "outcome"]).size().unstack(["group", "outcome"], fill_value=0)
-        t = t.reindex(range(1, 6), fill_value=0)
-        t.plot.bar(ax=ax, stacked=True, width=0.8, legend=ax is axes[-1])
+        c = t.assign(group=t.group.astype(str)).groupby([col, "group", "outcome"]).size()
+        c = c.unstack(["group", "outcome"], fill_value=0).reindex(columns=stacks, fill_value=0)
+        c = c.reindex(range(1, 6), fill_value=0)
+        c.plot.bar(ax=ax, stacked=True, width=0.8, legend=ax is axes[-1], color=colors[: len(stacks)])
         ax.set_title(f"{col} (1-5)")
         ax.set_xlabel("score")
         ax.set_ylabel("traces")
     if axes[-1].get_legend():
-        axes[-1].legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+        labels = [f"{g}, {o}" for g, o in stacks]
+        axes[-1].legend(labels=labels, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -213,10 +220,10 @@ def plot_confusion(conf: pd.DataFrame):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    fig, ax = plt.subplots(figsize=(1.2 + 1.3 * max(1, conf.shape[1]), 0.8 + 0.45 * max(1, conf.shape[0])))
+    size = (1.2 + 1.3 * max(1, conf.shape[1]), 0.8 + 0.45 * max(1, conf.shape[0]))
+    fig, ax = plt.subplots(figsize=size, layout="constrained")  # long names: tight_layout gave up with a warning
     sns.heatmap(conf, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set_title("committee relabel: logged -> final")
-    fig.tight_layout()
     return fig
 
 

@@ -193,10 +193,13 @@ def trace_mixing(pool: list[dict], hotels: list[dict], cfg: dict, rng: random.Ra
     hotel_sel = copy.deepcopy(rng.sample(hotels, cfg["n_hotel"]))
     rows = []
     for t in hotel_sel:
-        rows += [dict(r, kind="hotel_renamed") for r in _rename_trace(t, HOTEL_TO_R1, {})]
+        renamed = _rename_trace(t, HOTEL_TO_R1, {})
         order = list(range(len(t["messages"])))
         rng.shuffle(order)
         t["messages"] = [t["messages"][k] for k in order]
+        # each renamed call's turn where the shuffle put it (its index in the trace as written)
+        moved = {old: new for new, old in enumerate(order)}
+        rows += [dict(r, kind="hotel_renamed", turn=moved[r["turn"]]) for r in renamed]
         rows.append(
             {
                 "dialogue_id": t["dialogue_id"],
