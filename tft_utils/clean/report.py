@@ -221,7 +221,9 @@ def plot_confusion(conf: pd.DataFrame):
     import seaborn as sns
 
     size = (1.2 + 1.3 * max(1, conf.shape[1]), 0.8 + 0.45 * max(1, conf.shape[0]))
-    fig, ax = plt.subplots(figsize=size, layout="constrained")  # long names: tight_layout gave up with a warning
+    fig, ax = plt.subplots(
+        figsize=size, layout="constrained"
+    )  # long names: tight_layout gave up with a warning
     sns.heatmap(conf, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set_title("committee relabel: logged -> final")
     return fig

@@ -12,6 +12,7 @@ code) is unchanged is not retrained, a killed one resumes from its checkpoint (`
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -98,6 +99,40 @@ def train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print
     """Train every arm x seed whose model is missing or stale; one row of training stats per model.
     With `run.jobs` > 1 the students to train are split into that many queues trained side by side
     (`core.workers`), an arm's seeds kept together so later seeds still reuse the frozen bottom."""
+    with _backend_kept():
+        return _train_arms(sets, paths, params, log)
+
+
+@contextmanager
+def _backend_kept():
+    """Saving a loss curve (the tool base's, a student's trained in this process) switches matplotlib to Agg;
+    in notebook 05's kernel that left every later figure undrawn (S1's training curves went missing), so the
+    backend in use before is put back."""
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    try:
+        yield
+    finally:
+        if matplotlib.get_backend() != backend:
+            shell = _ipython()
+            if shell is not None and "inline" in backend:
+                shell.run_line_magic(
+                    "matplotlib", "inline"
+                )  # matplotlib.use alone leaves the kernel's hook off
+            else:
+                matplotlib.use(backend)
+
+
+def _ipython():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _train_arms(sets: dict[str, list[dict]], paths: dict, params: dict, log=print) -> pd.DataFrame:
     from tft_utils.core import fresh
     from tft_utils.core.workers import side_by_side, threads_each
 
