@@ -19,7 +19,7 @@ PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft
-SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (read by 07; tft run passes it to all)
 SGD_DIR = None  # None: data.sgd_dir, $TFT_SGD_DIR, data/sgd, then download
 
 # %%

@@ -19,10 +19,11 @@ PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft
-SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (read by 07; tft run passes it to all)
 SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
 
 # %%
+import pandas as pd
 from IPython.display import display
 
 from tft_utils.core.io import read_jsonl, write_json
@@ -39,6 +40,8 @@ from tft_utils.data.figures import (
 from tft_utils.data.scenarios import write_scenario
 from tft_utils.data.sgd import resolve_sgd_dir
 from tft_utils.data.traces import load_traces
+
+pd.set_option("display.max_colwidth", 200)  # whole calls and reasons in the tables below
 
 # %% [markdown]
 # ## 1. Parameters and paths
@@ -68,6 +71,13 @@ fig = plot_corruptions(table, SCENARIO)
 
 # %% [markdown]
 # ## 4. Examples: before → after
+#
+# The kinds of change, each recorded per turn: S2 `swap_tool` (a search called as a booking or back, same
+# arguments), `swap_params` (another trace's arguments), `to_respond` (a service call replaced by a reply from
+# elsewhere in the pool), `to_service_call` (a reply replaced by another trace's service call), `foreign_domain`
+# (a reply replaced by one from hotel dialogues); S3 `rename` (functions and slots under another schema
+# version's names, SGD-X); S5 `hotel_renamed` (a hotel call renamed to the restaurant functions) and
+# `shuffled` (a hotel trace's messages put in a random order: `after` lists the old positions).
 
 # %%
 corruption_examples(rows)

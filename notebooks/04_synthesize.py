@@ -23,10 +23,11 @@ PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft (this notebook belongs to tft)
-SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (read by 07; tft run passes it to all)
 SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
 
 # %%
+import pandas as pd
 from IPython.display import display
 
 from tft_utils.core.io import read_jsonl, write_json
@@ -57,6 +58,8 @@ from tft_utils.synth.report import (
     uncovered_flows,
     with_data_paths,
 )
+
+pd.set_option("display.max_colwidth", 200)  # whole calls and reasons in the tables below
 
 # %% [markdown]
 # ## 1. Parameters and paths

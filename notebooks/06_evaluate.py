@@ -9,8 +9,9 @@
 # %% [markdown]
 # # 06 · Evaluate: base, Direct and TFT students on the test pairs
 #
-# Predicts every evaluation pair (one per assistant turn of the 34 test conversations) with the untuned
-# base model, the Direct student and the TFT student (each training seed; `run.jobs` models side by side),
+# Predicts every evaluation pair (one per assistant turn of the 34 test conversations) with the base both
+# students start from (the tool base, never tuned on restaurants; the plain SmolLM2 when `student.tool_base` is
+# `none`), the Direct student and the TFT student (each training seed; `run.jobs` models side by side),
 # scores them with every metric of STUDY §6 and the configured judge, and records the scenario's results for the report. Intervals are
 # 95% bootstraps over test conversations (360 pairs come from only 34 conversations) and, when an arm has
 # several training seeds, over its seeds too (two-level bootstrap); with one seed per arm they cover test
@@ -22,9 +23,9 @@ PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft
-SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (read by 07; tft run passes it to all)
 SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
-WORST_K = 3  # worst turns shown per trained arm
+WORST_K = 3  # worst turns shown per trained arm (an integer >= 0)
 
 # %%
 import pandas as pd
@@ -68,6 +69,13 @@ predict_arms(arms, pairs_path, params)
 
 # %% [markdown]
 # ## 3. Score every pair
+#
+# The metrics (STUDY §6), each a mean over the pairs: `llm_as_a_judge`, the share of pairs the judge calls good
+# (the `cpu` profile's judge is an offline rubric, `evaluate.judge: rubric`, not an LLM; the `paper` profile's is
+# gpt-oss-120b); `staged_tool_call`, partial credit up a ladder (0 unparseable, 0.25 parses, 0.5 right function,
+# 0.75 right parameter names, 1 right values); `binary_tool_call`, 1 for the exact call; `tool_call_equivalence`,
+# the same after normalising value types, case and spaces; `rouge_l`, the longest common word
+# sequence with the gold text (ROUGE-L F).
 
 # %%
 scored = score_arms(arms, params)
@@ -83,7 +91,9 @@ results_frame(results)
 # half-width h: h × (z₀.₉₇₅ + z₀.₈) / z₀.₉₇₅ ≈ 1.43 h (`tft_utils.evaluate.stats.min_detectable_difference`).
 # t_ci_low, t_ci_high, t_verdict: the same Δ with its interval widened for few seeds: a bootstrap over two
 # seeds sees three mixes of them and underestimates the seed's effect, so the seeds' spread (less its
-# test-pair noise) is added with Student's t on their degrees of freedom, seed_df (`stats.t_interval`).
+# test-pair noise) is added with Student's t on their degrees of freedom, seed_df (`stats.t_interval`; empty
+# when the seeds' spread is no larger than the test-pair noise in it, and the t interval is the bootstrap's).
+# p_not_better: the share of bootstrap replicates in which TFT does not beat Direct.
 
 # %%
 paired_frame(results) if results.paired else "only one trained arm in this run"
@@ -100,14 +110,14 @@ seed_table(results)
 # Of the pairs whose gold answer is a service call (`FindRestaurants` / `ReserveRestaurant`: 72 of the 360
 # `sgd` test pairs): how many the judge calls good, how many call the right function and how many are exact
 # calls; and how many reply pairs got a service call instead. A student that replies plausibly but never
-# calls scores well on the reply turns and near zero here (issue 11's targets: Direct ≥ 36 judged good and
-# ≥ 29 exact on S1).
+# calls scores well on the reply turns and near zero here (the targets set for the `cpu` student: Direct ≥ 36
+# judged good and ≥ 29 exact on S1).
 
 # %%
 service_calls_frame(results)
 
 # %% [markdown]
-# ## 7. Which function each model called (rows: gold, columns: predicted)
+# ## 7. Which function each model called (rows: gold, columns: predicted; summed over an arm's seeds)
 
 # %%
 confusion_frame(results)
@@ -120,12 +130,15 @@ per_function_frame(results)
 
 # %% [markdown]
 # ## 9. Reference baselines: the floor any student must clear
+#
+# Scored by the same code: `gold` (the answer itself: 1.0 everywhere), `fixed_question` (always the same
+# question to the user) and `repeat_previous` (the conversation's previous assistant call, again).
 
 # %%
 score_baselines(pairs_path, params).round(3)
 
 # %% [markdown]
-# ## 10. The worst turns, read as conversations
+# ## 10. The worst turns, read as conversations (each arm's first training seed)
 
 # %%
 for arm in [a for a in ("direct", "tft") if a in scored]:

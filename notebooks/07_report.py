@@ -21,7 +21,7 @@ PROFILE = "cpu"  # cpu | teach | paper | smoke
 RUN_DIR = "outputs/default"  # outputs/<run>; paths are relative to the repository root
 OVERRIDES = []  # the -p overrides of tft run (strings), applied over defaults, profile, scenario
 PIPELINES = ["direct", "tft"]  # direct, tft
-SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (used by 01 and 07)
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5"]  # the run's scenarios (read by 07; tft run passes it to all)
 METRIC = "llm_as_a_judge"  # the table's metric, one of:
 # llm_as_a_judge | staged_tool_call | binary_tool_call | tool_call_equivalence | rouge_l
 
@@ -82,6 +82,10 @@ files["scores_png"] = save_figure(fig, paths["report"] / "scores.png")
 
 # %% [markdown]
 # ## 4. TFT − Direct: ours vs published
+#
+# Each dot is our Δ with its paired 95% bootstrap interval, each square the published Δ; the faint error bar
+# beside the dot is the interval widened for few seeds (t); the grey band, ±2 sd of Δ between pairs of seeds,
+# shows how far one more seed could move Δ (a noise floor).
 
 # %%
 fig = plot_deltas(table)

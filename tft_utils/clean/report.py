@@ -135,7 +135,9 @@ def targets(df: pd.DataFrame) -> dict:
     kept = df.groupby("dialogue_id").trace_kept.first()
     for svc_name in sorted(services.unique(), key=str):
         out[f"kept_share_{svc_name}"] = round(kept[services == svc_name].mean(), 4)
-    return out
+    return {
+        k: v if v is None or isinstance(v, int) else float(v) for k, v in out.items()
+    }  # not np.float64(...)
 
 
 def confusion(df: pd.DataFrame) -> pd.DataFrame:

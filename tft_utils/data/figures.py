@@ -109,6 +109,16 @@ def plot_corruptions(table: pd.DataFrame, scenario: str):
     return fig
 
 
+def _short(value) -> str:
+    """A call as name(key=value, ...) (a reply's message cut at 80 characters); anything else as JSON."""
+    if isinstance(value, dict) and "name" in value:
+        args = value.get("arguments", value.get("parameters")) or {}
+        if "message" in args and isinstance(args["message"], str) and len(args["message"]) > 80:
+            args = {**args, "message": args["message"][:80] + "..."}
+        return f"{value['name']}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def corruption_examples(rows: list[dict], per_kind: int = 2) -> pd.DataFrame:
     """A few before -> after changes per kind, as short strings."""
     picked = []
@@ -119,8 +129,8 @@ def corruption_examples(rows: list[dict], per_kind: int = 2) -> pd.DataFrame:
                     "kind": kind,
                     "dialogue_id": r["dialogue_id"],
                     "turn": r["turn"],
-                    "before": json.dumps(r["before"])[:120],
-                    "after": json.dumps(r["after"])[:120],
+                    "before": _short(r["before"]),
+                    "after": _short(r["after"]),
                 }
             )
     return pd.DataFrame(picked)

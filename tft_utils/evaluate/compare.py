@@ -12,6 +12,7 @@ this sample could detect.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -25,9 +26,10 @@ from tft_utils.core.locks import exclusive
 from tft_utils.core.params import seed_of
 from tft_utils.core.paths import carried_without_weights, model_dir
 from tft_utils.data.figures import conversation_text
+from tft_utils.domain.tools import RESPOND, SERVICE_TOOLS
 from tft_utils.evaluate.results import ArmMetric, Interval, Paired, ScenarioResults
 from tft_utils.evaluate.score import JUDGE, SCORES, score_file, service_calls, summarize
-from tft_utils.evaluate.stats import ONE_SEED, SEEDS_TOO, bootstrap_seeds, paired_seeds
+from tft_utils.evaluate.stats import ONE_SEED, SEEDS_TOO, bootstrap_seeds, confusion_matrix, paired_seeds
 
 ARMS = ("base", "direct", "tft", "teacher")
 
@@ -95,9 +97,7 @@ def predict_arms(arms: list[dict], pairs_path: Path, params: dict, log=print) ->
             log(predict_endpoint(make_client(params, "teacher"), pairs_path, a["predictions"], tools))
             continue
         if a["arm"] != "base" and not Path(a["model"]).exists():
-            raise FileNotFoundError(
-                f"{a['arm']} seed {a['seed']}: no model at {a['model']} (run notebook 05)"
-            )
+            raise FileNotFoundError(f"{model_name(a)}: no model at {a['model']} (run notebook 05)")
         models.append(a)
     jobs = params["run"]["jobs"]
     if jobs > 1:  # no worker started for predictions that are current (a rerun of 06)
@@ -111,12 +111,15 @@ def _current(a: dict, pairs_path: Path, tools_path: Path, params: dict, log) -> 
     """True (and said) when the arm's predictions are up to date; a stale one is said where it is predicted."""
     fp = predictions_fingerprint(a["model"], pairs_path, tools_path, params)
     said: list[str] = []
-    if fresh.reuse(
-        a["predictions"], fp, fresh.forced(params), said.append, f"{a['arm']} seed {a['seed']} predictions"
-    ):
+    if fresh.reuse(a["predictions"], fp, fresh.forced(params), said.append, f"{model_name(a)} predictions"):
         log(said[0])
         return True
     return False
+
+
+def model_name(a: dict) -> str:
+    """ "direct seed 0", or the arm alone for a model without a training seed (the base, a teacher)."""
+    return a["arm"] if a.get("seed") is None else f"{a['arm']} seed {a['seed']}"
 
 
 def predict_model(a: dict, pairs_path: Path, tools_path: Path, params: dict, log=print) -> None:
@@ -136,16 +139,16 @@ def predict_arm(
     from tft_utils.evaluate.predict import predict_file
 
     fp = predictions_fingerprint(a["model"], pairs_path, tools_path, params)
-    if fresh.reuse(pred, fp, fresh.forced(params), log, f"{a['arm']} seed {a['seed']} predictions"):
+    if fresh.reuse(pred, fp, fresh.forced(params), log, f"{model_name(a)} predictions"):
         return
     if carried_without_weights(model):
         raise DataError(
-            f"{a['arm']} seed {a['seed']}: {model} was carried without its weights (tft carry) and its "
+            f"{model_name(a)}: {model} was carried without its weights (tft carry) and its "
             f"predictions are missing or stale, so it must be trained again: delete {model} and rerun"
         )
     partial = Path(str(pred) + ".partial")
     fresh.begin(pred, fp, leftovers=[partial, pred])  # resume only this model's own partial file
-    log(f"{a['arm']} seed {a['seed']}: predicting {pairs_path.name} with {model}")
+    log(f"{model_name(a)}: predicting {pairs_path.name} with {model}")
     done = predict_file(model, pairs_path, pred, params, tools_path=tools_path)
     # the record of what it took, beside the fingerprint's digest (not part of it)
     fresh.stamp(pred, {**fp, "predicted": prediction_record(done, params)})
@@ -208,6 +211,15 @@ def seed_mean_rows(runs: list[list[dict]]) -> list[dict]:
     for rows in zip(*runs, strict=True):
         out.append({**rows[0], **{m: float(np.mean([r[m] for r in rows])) for m in SCORES}})
     return out
+
+
+def seeds_confusion(runs: list[list[dict]]) -> dict:
+    """Gold function x predicted function, summed over the seeds' predictions ({gold: {predicted: n}})."""
+    tables = [confusion_matrix(rows) for rows in runs]
+    total = tables[0]
+    for t in tables[1:]:
+        total = total.add(t, fill_value=0)
+    return total.fillna(0).astype(int).to_dict(orient="index")
 
 
 def arm_seeds(arm: str, runs: list, params: dict) -> list | None:
@@ -296,22 +308,33 @@ def scenario_results(scored: dict, params: dict, scenario: str) -> ScenarioResul
         metrics=metrics,
         paired=paired,
         per_function={arm: s["per_function"] for arm, s in full.items()},
-        confusion={arm: s["confusion"] for arm, s in full.items()},
-        error_types={arm: s["error_types"] for arm, s in full.items()},
+        # counted over every seed's predictions (the seed-mean rows keep the first seed's prediction)
+        confusion={arm: seeds_confusion(runs) for arm, runs in scored.items()},
+        error_types={
+            arm: dict(sum((Counter(r["error_type"] or "ok" for r in rows) for rows in runs), Counter()))
+            for arm, runs in scored.items()
+        },
         service_calls={arm: [service_calls(rows) for rows in runs] for arm, runs in scored.items()},
     )
 
 
 def seed_table(results: ScenarioResults) -> pd.DataFrame:
-    """Each trained arm's per-seed means (rows: arm x metric, columns: seeds)."""
-    return pd.DataFrame(
-        {
-            (arm, m): dict(zip(v.seeds or range(len(v.per_seed)), v.per_seed, strict=False))
-            for arm, ms in results.metrics.items()
-            if arm in ("tft", "direct")
-            for m, v in ms.items()
-        }
-    ).T
+    """Each trained arm's per-seed means (rows: arm x metric, columns: "seed N"), rounded to 3 places."""
+    return (
+        pd.DataFrame(
+            {
+                (arm, m): {
+                    f"seed {s}": x
+                    for s, x in zip(v.seeds or range(len(v.per_seed)), v.per_seed, strict=False)
+                }
+                for arm, ms in results.metrics.items()
+                if arm in ("tft", "direct")
+                for m, v in ms.items()
+            }
+        )
+        .T.astype(float)
+        .round(3)
+    )
 
 
 def service_calls_frame(results: ScenarioResults) -> pd.DataFrame:
@@ -326,8 +349,11 @@ def service_calls_frame(results: ScenarioResults) -> pd.DataFrame:
 
 
 def confusion_frame(results: ScenarioResults) -> pd.DataFrame:
-    """Gold function x predicted function counts, one block per arm (pooled over seeds)."""
-    return pd.concat({arm: pd.DataFrame(c).T.fillna(0).astype(int) for arm, c in results.confusion.items()})
+    """Gold function (rows) x predicted function (columns) counts, one block per arm, summed over its seeds;
+    the columns in one order: the service functions, the reply, then unparseable outputs."""
+    frame = pd.concat({arm: pd.DataFrame(c).T for arm, c in results.confusion.items()}).fillna(0).astype(int)
+    first = [c for c in (*sorted(SERVICE_TOOLS), RESPOND) if c in frame.columns]
+    return frame[first + sorted(c for c in frame.columns if c not in first)]
 
 
 def per_function_frame(results: ScenarioResults) -> pd.DataFrame:
@@ -362,7 +388,17 @@ def paired_frame(results: ScenarioResults) -> pd.DataFrame:
         "conversations",
     ]
     frame = pd.DataFrame({m: asdict(p) for m, p in results.paired.items()}).T
-    return frame[[c for c in cols if c in frame]]
+    frame = frame[[c for c in cols if c in frame]]
+    numbers = [c for c in frame if c not in ("verdict", "t_verdict", "pairs", "conversations")]
+    frame[numbers] = frame[numbers].apply(pd.to_numeric).round(3)
+    # one test set for every metric: its size goes in the header, not in two constant columns
+    n = frame[["pairs", "conversations"]].iloc[0] if {"pairs", "conversations"} <= set(frame) else None
+    frame = frame.drop(columns=["pairs", "conversations"], errors="ignore")
+    if n is not None:
+        frame.columns.name = (
+            f"TFT - Direct on {int(n['pairs'])} pairs of {int(n['conversations'])} conversations"
+        )
+    return frame
 
 
 def worst_turns(scored_rows: list[dict], k: int = 3, metric: str = JUDGE) -> str:

@@ -414,7 +414,7 @@ def test_the_base_predictions_are_made_once_when_two_scenarios_ask_at_once(smoke
     held.release()
     waiter.join(timeout=120)
     assert not waiter.is_alive() and sum("predicting" in x for x in first) == 1
-    assert logs[1:] == ["base seed None predictions: up to date"]  # reused, not decoded again
+    assert logs[1:] == ["base predictions: up to date"]  # reused, not decoded again
     assert len(read_jsonl(pred)) == len(hand_pairs) and not pred.with_name(pred.name + ".partial").exists()
 
 
@@ -448,7 +448,7 @@ def test_models_predicted_side_by_side_write_what_they_write_in_turn(smoke_model
     assert written[1] == written[2]
     again: list[str] = []  # a rerun of 06: nothing predicted, no worker started
     predict_arms(arms, pairs_path, params, again.append)
-    assert again == ["base seed None predictions: up to date", "direct seed 0 predictions: up to date"]
+    assert again == ["base predictions: up to date", "direct seed 0 predictions: up to date"]
 
 
 # --------------------------------------------------------------------------- `tft predict` on a user's files

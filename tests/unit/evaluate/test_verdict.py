@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tft_utils.core.params import load_params, seed_of
-from tft_utils.evaluate.compare import scenario_results
+from tft_utils.evaluate.compare import confusion_frame, scenario_results
 from tft_utils.evaluate.score import SCORES, score_rows
 from tft_utils.evaluate.stats import min_detectable_difference, summary_table, verdict
 from tft_utils.report.tables import interval_text, study_table, write_report
@@ -169,3 +169,14 @@ def test_results_round_trip_through_the_schema_and_name_a_bad_field(tmp_path):
     write_json(tmp_path / "old.json", older)
     with pytest.raises(DataError, match=r"old.json: no schema_version .*rerun stage 06"):
         ScenarioResults.read(tmp_path / "old.json")
+
+
+def test_the_confusion_matrix_and_failure_kinds_count_every_seeds_predictions():
+    # the per-pair seed means keep the first seed's prediction: counting them showed seed 0's calls only
+    seeds = [scored_run(0.9, 0), scored_run(0.2, 1)]
+    res = scenario_results({"direct": seeds, "tft": seeds}, params_with([0, 1]), "s2")
+    table = confusion_frame(res).loc["direct"]
+    assert table.to_numpy().sum() == 80  # 40 pairs x 2 seeds
+    wrong = sum(json.loads(r["prediction"])["name"] == "ReserveRestaurant" for rows in seeds for r in rows)
+    assert table["ReserveRestaurant"].sum() == wrong and sum(res.error_types["direct"].values()) == 80
+    assert list(table.columns[:2]) == ["FindRestaurants", "ReserveRestaurant"]
