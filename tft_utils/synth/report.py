@@ -5,6 +5,7 @@ coverage (flows, turns per topic, tool calls) of synthetic against real conversa
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -145,9 +146,17 @@ def judge_calibration(pool: list[dict], min_judge: int) -> dict:
 
 
 def candidate_rows(out: str | Path) -> list[dict]:
-    """What the teacher wrote, before validation: the parsed conversations of OUT/candidates.jsonl."""
+    """What the teacher wrote, before validation: the parsed conversations of OUT/candidates.jsonl that
+    validation examined (the teacher writes whole batches: S1 wrote 512, validation stopped at the 501st, the
+    500th that passed; synth_stats.json's `candidates`)."""
     path = Path(out) / "candidates.jsonl"
-    return [rec["row"] for rec in iter_jsonl(path) if rec.get("row")] if path.exists() else []
+    if not path.exists():
+        return []
+    records = list(iter_jsonl(path))
+    stats = Path(out) / "synth_stats.json"
+    if stats.exists():
+        records = records[: json.loads(stats.read_text(encoding="utf-8"))["candidates"]]
+    return [rec["row"] for rec in records if rec.get("row")]
 
 
 def grounding_table(named: dict[str, list[dict]]) -> pd.DataFrame:

@@ -113,6 +113,9 @@ def test_candidates_and_leakage_are_read_from_a_synthesis_run(tmp_path, syntheti
         ],
     )
     assert candidate_rows(tmp_path) == rows[:2] and candidate_rows(tmp_path / "none") == []
+    # the teacher writes whole batches; validation may stop before the last: only what it examined counts
+    (tmp_path / "synth_stats.json").write_text('{"candidates": 2}')
+    assert candidate_rows(tmp_path) == rows[:1]
     stats = {
         "leakage": {"test_near_duplicates_dropped": 3, "threshold": 0.4, "dropped": []},
         "max_jaccard": {"test": 0.21},
