@@ -27,7 +27,7 @@ from IPython.display import display
 
 from tft_utils.core.io import read_json, read_jsonl, write_json
 from tft_utils.core.params import load_params
-from tft_utils.core.paths import run_paths
+from tft_utils.core.paths import run_paths, shown
 from tft_utils.core.provenance import provenance
 from tft_utils.data.figures import call_counts, conversation_text, plot_calls, plot_lengths
 from tft_utils.data.sgd import resolve_sgd_dir
@@ -46,7 +46,7 @@ params["data"]
 
 # %%
 sgd_dir = resolve_sgd_dir(SGD_DIR or params["data"]["sgd_dir"], params["data"]["sgd_url"])
-print(sgd_dir)
+print(shown(sgd_dir))
 
 # %% [markdown]
 # ## 3. Convert and split

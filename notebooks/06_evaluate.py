@@ -28,12 +28,12 @@ SCENARIO = "s1"  # s1 | s2 | s3 | s4 | s5
 WORST_K = 3  # worst turns shown per trained arm (an integer >= 0)
 
 # %%
-import pandas as pd
 
 from tft_utils.core.params import load_params
 from tft_utils.core.paths import run_paths
 from tft_utils.core.provenance import provenance
 from tft_utils.evaluate.compare import (
+    arms_frame,
     confusion_frame,
     paired_frame,
     per_function_frame,
@@ -59,7 +59,7 @@ params = load_params(PROFILE, SCENARIO, OVERRIDES, run_dir=RUN_DIR)
 paths = run_paths(RUN_DIR, SCENARIO)
 pairs_path = paths["data"] / "test_pairs.jsonl"
 arms = plan_arms(paths, params, PIPELINES)
-pd.DataFrame(arms)
+arms_frame(arms)
 
 # %% [markdown]
 # ## 2. Predict (greedy; skipped where predictions are newer than the model)

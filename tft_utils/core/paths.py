@@ -14,6 +14,18 @@ PACKAGE = Path(__file__).resolve().parents[1]  # tft_utils/ (the only module tha
 REPO = PACKAGE.parent  # the checkout
 
 
+def shown(path: str | Path) -> str:
+    """A path as a reader of an executed notebook should see it: relative to the checkout when inside it,
+    from ~ when under the home folder, else as it is (no machine's /work/... in what is shared)."""
+    p = Path(path).expanduser()
+    for root, prefix in ((REPO, ""), (Path.home(), "~/")):
+        try:
+            return prefix + str(p.resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return str(path)
+
+
 def run_paths(run_dir: str | Path, scenario: str | None = None) -> dict:
     """Every path a notebook reads or writes, from the run folder (relative to the repo root)."""
     run_dir = Path(run_dir)

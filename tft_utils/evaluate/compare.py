@@ -24,7 +24,7 @@ from tft_utils.core import fresh
 from tft_utils.core.io import DataError, read_json, read_jsonl
 from tft_utils.core.locks import exclusive
 from tft_utils.core.params import seed_of
-from tft_utils.core.paths import carried_without_weights, model_dir
+from tft_utils.core.paths import carried_without_weights, model_dir, shown
 from tft_utils.data.figures import conversation_text
 from tft_utils.domain.tools import RESPOND, SERVICE_TOOLS
 from tft_utils.evaluate.results import ArmMetric, Interval, Paired, ScenarioResults
@@ -117,6 +117,13 @@ def _current(a: dict, pairs_path: Path, tools_path: Path, params: dict, log) -> 
     return False
 
 
+def arms_frame(arms: list[dict]) -> pd.DataFrame:
+    """`plan_arms` for a reader: one row per model, its paths shown from the checkout or ~ (`paths.shown`)."""
+    return pd.DataFrame(
+        [{k: shown(v) if k in ("model", "predictions") else v for k, v in a.items()} for a in arms]
+    )
+
+
 def model_name(a: dict) -> str:
     """ "direct seed 0", or the arm alone for a model without a training seed (the base, a teacher)."""
     return a["arm"] if a.get("seed") is None else f"{a['arm']} seed {a['seed']}"
@@ -148,7 +155,7 @@ def predict_arm(
         )
     partial = Path(str(pred) + ".partial")
     fresh.begin(pred, fp, leftovers=[partial, pred])  # resume only this model's own partial file
-    log(f"{model_name(a)}: predicting {pairs_path.name} with {model}")
+    log(f"{model_name(a)}: predicting {pairs_path.name} with {shown(model)}")
     done = predict_file(model, pairs_path, pred, params, tools_path=tools_path)
     # the record of what it took, beside the fingerprint's digest (not part of it)
     fresh.stamp(pred, {**fp, "predicted": prediction_record(done, params)})

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from tft_utils.core.io import iter_jsonl
+from tft_utils.core.paths import shown
 from tft_utils.domain.tools import TOOLS
 from tft_utils.synth.coverage import FLOWS, flows, tool_counts
 from tft_utils.synth.grounding import ERROR_TYPES, check_grounding
@@ -210,7 +211,7 @@ def leakage_summary(stats: dict) -> dict:
         "test_near_duplicates_dropped": leak.get("test_near_duplicates_dropped", 0),
         "threshold (jaccard)": leak.get("threshold"),
         "closest validated conversation to the test set (jaccard)": stats.get("max_jaccard", {}).get("test"),
-        "checked against": stats.get("leakage_check"),
+        "checked against": stats.get("leakage_check") and shown(stats["leakage_check"]),
     }
 
 

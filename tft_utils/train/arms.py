@@ -12,15 +12,21 @@ code) is unchanged is not retrained, a killed one resumes from its checkpoint (`
 from __future__ import annotations
 
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from tft_utils.core.io import read_json, write_json
-from tft_utils.core.paths import model_dir
+from tft_utils.core.paths import model_dir, shown
 from tft_utils.train.loop import NOT_IN_WEIGHTS, read_conversations, train
 from tft_utils.train.render import load_tools
+
+# peft's get_peft_model reads transformers' deprecated `is_gradient_checkpointing` (peft_model.py): a FutureWarning
+# per student, in the kernel and in every worker (this module is what a worker imports), that 05's reader can
+# do nothing about
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 TFT_DATA = ("synthetic+seeds", "synthetic", "seeds")
 
@@ -179,7 +185,7 @@ def train_queue(students: list[tuple], paths: dict, params: dict, tools: list[di
     done = {}
     for arm, seed, fp, convs in students:
         out = model_dir(paths, arm, seed)
-        log(f"{arm} seed {seed}: training on {len(convs)} conversations -> {out}")
+        log(f"{arm} seed {seed}: training on {len(convs)} conversations -> {shown(out)}")
         fresh.begin(out, fp, leftovers=[out])  # a checkpoint of other params is not resumed
         p = {**params, "train": {**params["train"], "seed": seed}}
         t0 = time.time()
