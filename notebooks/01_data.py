@@ -10,9 +10,11 @@
 # # 01 · Data: SGD dialogues → tool-calling traces
 #
 # Converts the Restaurants_1 dialogues of the Schema-Guided Dialogue dataset into OpenAI-format traces
-# (STUDY §2), splits them into the training pool (327 conversations) and the published test set
-# (34 conversations, expanded into one evaluation pair per assistant turn), and writes the tool schemas.
-# Every scenario of the study starts from these files.
+# (STUDY §2), splits them into the training pool (327 conversations) and the test set (the published benchmark's
+# 34 conversations, expanded into one evaluation pair per assistant turn), and writes the tool schemas. Every
+# scenario of the study starts from these files. Each assistant turn is a tool call: a service call
+# (`FindRestaurants`, `ReserveRestaurant`) or `respond_to_user(message)`, the reply to the user as a call, so
+# "what does the assistant do next" is always one call to predict.
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # cpu | teach | paper | smoke
@@ -51,7 +53,8 @@ print(shown(sgd_dir))
 # %% [markdown]
 # ## 3. Convert and split
 #
-# 327 training traces, 34 test conversations → 360 pairs (`sgd`) or 359 (`published`).
+# 327 training traces, 34 test conversations → 360 pairs (`sgd`) or 359 (`published`); `excluded`: the
+# dialogues the benchmark's publishers left out of both (`tft_utils/resources/excluded_dialogue_ids.txt`).
 
 # %%
 d = params["data"]
@@ -70,12 +73,16 @@ print(conversation_text(test[0]))
 
 # %% [markdown]
 # ## 5. Conversation lengths: training pool vs test set
+#
+# Messages per conversation (user turns, assistant calls and tool results) and assistant turns per conversation.
 
 # %%
 fig = plot_lengths({"train pool": pool, "test": test})
 
 # %% [markdown]
 # ## 6. Which tools the assistant calls
+#
+# Counts of assistant turns by the function they call, replies (`respond_to_user`) included.
 
 # %%
 display(call_counts({"train pool": pool, "test": test}))

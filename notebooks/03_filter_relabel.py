@@ -86,7 +86,9 @@ display(dist.groupby("group")[["relevance", "coherence", "kept"]].mean().round(3
 fig = plot_scores(dist)
 
 # %% [markdown]
-# Why traces were dropped (the first reasons):
+# Why traces were dropped (the first reasons). A coherence reason counts problems per assistant turn (`rate`:
+# ordering problems count 1, ungrounded values and result mismatches 0.5 each, so it can pass 1); each cut of
+# `filter.coherence_cuts` it passes costs a point of the 5.
 
 # %%
 display([(d["dialogue_id"], d["drop_reason"]) for d in read_jsonl(out / "dropped.jsonl")[:8]])
@@ -99,6 +101,10 @@ mapping_table(read_jsonl(out / "align.jsonl"))
 
 # %% [markdown]
 # ## 5. The committee: decisions and agreement between members
+#
+# `mean_stage_agreement`: over the assistant turns, the mean share of members agreeing on the function's name,
+# then on its argument keys, then on their values; `member_agreement`, for each pair of members: how often they
+# propose the same function (`name`) and the same whole call (`call`), over the turns both voted on (`both_voted`).
 
 # %%
 {k: stats[k] for k in ("members", "decisions", "mean_stage_agreement", "member_agreement")}
@@ -127,6 +133,9 @@ targets(df)
 
 # %% [markdown]
 # ## 8. One relabelled turn, read in its conversation
+#
+# The first turn the committee relabelled; where it relabelled none (S1, S4, S5), the first it masked instead (`masked`:
+# kept as context, not trained on). `>>` marks the turn.
 
 # %%
 changed = next((r for r in turns if r["decision"] == "relabelled"), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections import Counter
 
 import matplotlib.pyplot as plt
@@ -13,7 +14,8 @@ from tft_utils.domain.tools import RESPOND
 
 
 def conversation_text(trace_or_messages, width: int = 110, mark: int | None = None) -> str:
-    """A conversation as readable lines: `USER:`, `CALL name(args)`, `RESULTS n`, `ASSISTANT:`."""
+    """A conversation as readable lines: `USER:`, `CALL name(args)`, `RESULTS n`, `ASSISTANT:`. Text longer than
+    `width` wraps onto indented lines (a call's arguments are what a reader compares: never cut)."""
     messages = trace_or_messages.get("messages") if isinstance(trace_or_messages, dict) else trace_or_messages
     lines = []
     for i, m in enumerate(messages):
@@ -32,7 +34,9 @@ def conversation_text(trace_or_messages, width: int = 110, mark: int | None = No
                 text = f"USER: {m['content']}"
         else:
             text = f"USER: {m.get('content')}"
-        lines.append(f"{prefix}{i:>2} {text}"[:width])
+        lines.append(
+            textwrap.fill(f"{prefix}{i:>2} {text}", width, subsequent_indent=" " * 6, break_long_words=False)
+        )
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from tft_utils.core.io import DataError, write_text
 from tft_utils.evaluate.results import ScenarioResults
+from tft_utils.report.model_card import base_model_id
 from tft_utils.resources import resource
 
 SCENARIO_NAMES = {
@@ -406,7 +407,10 @@ def setup_text(results: dict) -> str:
     """Which profile, models, judge and test set produced the table."""
     first = next(iter(results.values()))
     keys = ("profile", "student", "judge", "test_set", "seeds", "roles")
-    return "\n".join(f"- **{k}**: {json.dumps(getattr(first, k))}" for k in keys)
+    lines = [f"- **{k}**: {json.dumps(getattr(first, k))}" for k in keys]
+    model = base_model_id(first.student)  # the profile's alias, named: "cpu" is SmolLM2-135M-Instruct
+    lines[1] += f" ({model})" if model and model != first.student else ""
+    return "\n".join(lines)
 
 
 def write_report(
