@@ -31,6 +31,7 @@ from IPython.display import display
 from tft_utils.clean.pipeline import run_clean
 from tft_utils.clean.report import (
     confusion,
+    example_turn,
     kind_record,
     mapping_table,
     per_kind,
@@ -45,7 +46,6 @@ from tft_utils.core.io import read_jsonl, write_json
 from tft_utils.core.params import load_params
 from tft_utils.core.paths import run_paths
 from tft_utils.core.provenance import provenance
-from tft_utils.data.figures import conversation_text
 from tft_utils.data.traces import load_traces
 from tft_utils.llm.backends import LEDGER
 
@@ -138,12 +138,7 @@ targets(df)
 # kept as context, not trained on). `>>` marks the turn.
 
 # %%
-changed = next((r for r in turns if r["decision"] == "relabelled"), None)
-changed = changed or next((r for r in turns if r["masked"]), None)
-if changed:
-    kept = {t["dialogue_id"]: t for t in read_jsonl(out / "kept.jsonl")}
-    print({k: changed[k] for k in ("dialogue_id", "turn", "original", "proposals", "final", "masked")})
-    print(conversation_text(kept[changed["dialogue_id"]], mark=changed["turn"]))
+print(example_turn(turns, read_jsonl(out / "kept.jsonl")))
 
 # %% [markdown]
 # ## 9. The call ledger

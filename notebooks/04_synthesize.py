@@ -34,7 +34,6 @@ from tft_utils.core.io import read_jsonl, write_json
 from tft_utils.core.params import load_params
 from tft_utils.core.paths import run_paths
 from tft_utils.core.provenance import provenance
-from tft_utils.data.figures import conversation_text
 from tft_utils.data.traces import load_traces
 from tft_utils.llm.backends import LEDGER
 from tft_utils.synth.pipeline import seed_rows, synthesize
@@ -54,6 +53,7 @@ from tft_utils.synth.report import (
     rejection_table,
     similarity_frame,
     tool_call_table,
+    topic_examples,
     topic_turn_table,
     uncovered_flows,
     with_data_paths,
@@ -200,11 +200,7 @@ calibration
 # ## 11. One synthetic conversation per topic
 
 # %%
-for topic in sorted(params["synth"]["topics"]):
-    first = next((m["dialogue_id"] for m in meta if m["topic"] == topic), None)
-    if first:
-        print(f"--- {topic}: {first}")
-        print(conversation_text(next(r for r in synthetic if r["dialogue_id"] == first)))
+print(topic_examples(synthetic, meta, params["synth"]["topics"]))
 
 # %% [markdown]
 # ## 12. The call ledger

@@ -45,7 +45,7 @@ from tft_utils.evaluate.compare import (
     score_arms,
     seed_table,
     service_calls_frame,
-    worst_turns,
+    worst_turns_by_arm,
 )
 from tft_utils.evaluate.score import score_baselines
 from tft_utils.llm.backends import LEDGER
@@ -141,9 +141,7 @@ score_baselines(pairs_path, params).round(3)
 # ## 10. The worst turns, read as conversations (each arm's first training seed)
 
 # %%
-for arm in [a for a in ("direct", "tft") if a in scored]:
-    print(f"===== {arm} =====")
-    print(worst_turns(scored[arm][0], WORST_K))
+print(worst_turns_by_arm(scored, WORST_K))
 
 # %% [markdown]
 # ## 11. The call ledger

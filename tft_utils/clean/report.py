@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 import pandas as pd
 
 from tft_utils.clean.relabel import canon
+from tft_utils.data.figures import conversation_text
 from tft_utils.domain.calls import read_call
 from tft_utils.domain.tools import RESPOND, SERVICE
 from tft_utils.domain.values import PRICE_SYNONYMS
@@ -174,6 +175,18 @@ def kind_record(table: pd.DataFrame) -> dict:
             **{f"{c}_share": round(int(r[c]) / n, 4) for c in ("dropped", "masked", "restored", "wrong")},
         }
     return out
+
+
+def example_turn(turns: list[dict], kept: list[dict]) -> str:
+    """The first turn the committee relabelled (else the first it masked), its record and its conversation with
+    the turn marked `>>`; a line saying so when there is neither."""
+    changed = next((r for r in turns if r["decision"] == "relabelled"), None)
+    changed = changed or next((r for r in turns if r["masked"]), None)
+    if changed is None:
+        return "the committee relabelled and masked no turn"
+    trace = next(t for t in kept if t["dialogue_id"] == changed["dialogue_id"])
+    record = {k: changed[k] for k in ("dialogue_id", "turn", "original", "proposals", "final", "masked")}
+    return f"{record}\n{conversation_text(trace, mark=changed['turn'])}"
 
 
 def mapping_table(align_rows: list[dict]) -> pd.DataFrame:

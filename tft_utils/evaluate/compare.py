@@ -427,6 +427,15 @@ def worst_turns(scored_rows: list[dict], k: int = 3, metric: str = JUDGE) -> str
     return "\n\n".join(blocks)
 
 
+def worst_turns_by_arm(scored: dict, k: int = 3) -> str:
+    """`worst_turns` of each trained arm's first seed, under a header naming the arm and the seed."""
+    return "\n\n".join(
+        f"===== {arm} (its first training seed) =====\n{worst_turns(scored[arm][0], k)}"
+        for arm in ("direct", "tft")
+        if arm in scored
+    )
+
+
 def stage_summary(paths: dict) -> dict:
     """What 03/04 recorded about the cleaning stages (for the report), when they ran."""
     out = {}

@@ -14,6 +14,7 @@ import pandas as pd
 
 from tft_utils.core.io import iter_jsonl
 from tft_utils.core.paths import shown
+from tft_utils.data.figures import conversation_text
 from tft_utils.domain.tools import TOOLS
 from tft_utils.synth.coverage import FLOWS, flows, tool_counts
 from tft_utils.synth.grounding import ERROR_TYPES, check_grounding
@@ -202,6 +203,19 @@ def grounding_failures(rows: list[dict], k: int = 5) -> pd.DataFrame:
         if len(out) >= k:
             break
     return pd.DataFrame(out, columns=["dialogue_id", "error_type", "turn", "problem", "text", "problems"])
+
+
+def topic_examples(synthetic: list[dict], meta: list[dict], topics) -> str:
+    """The first validated conversation of each mutation topic, as readable text (`data.figures.conversation_text`)."""
+    by_id = {r["dialogue_id"]: r for r in synthetic}
+    blocks = []
+    for topic in sorted(topics):
+        first = next(
+            (m["dialogue_id"] for m in meta if m["topic"] == topic and m["dialogue_id"] in by_id), None
+        )
+        if first:
+            blocks.append(f"--- {topic}: {first}\n{conversation_text(by_id[first])}")
+    return "\n".join(blocks)
 
 
 def leakage_summary(stats: dict) -> dict:
