@@ -26,9 +26,9 @@ from pathlib import Path
 from tft_utils.clean.align import align
 from tft_utils.clean.filter import score_traces
 from tft_utils.clean.relabel import relabel_traces
-from tft_utils.core.io import DataError, numbered_jsonl, read_json, write_json, write_jsonl
+from tft_utils.core.io import DataError, read_json, write_json, write_jsonl
 from tft_utils.domain.calls import read_call, write_call
-from tft_utils.domain.messages import checked_messages, unique_ids
+from tft_utils.domain.trace_files import read_traces
 
 OUTPUTS = ("scores.jsonl", "align.jsonl", "kept.jsonl", "dropped.jsonl", "turns.jsonl", "stats.json")
 
@@ -36,14 +36,7 @@ OUTPUTS = ("scores.jsonl", "align.jsonl", "kept.jsonl", "dropped.jsonl", "turns.
 def load_input(path) -> list[dict]:
     """The traces of a JSONL file, each with its own dialogue_id (turns are matched by id and turn) and
     messages of the shape every stage reads (`domain.messages`); DataError naming the line otherwise."""
-    numbered = list(numbered_jsonl(path, required=("dialogue_id", "messages")))
-    if not numbered:
-        raise DataError(f"{path}: no traces (an empty file)")
-    unique_ids(numbered, path)
-    return [
-        {**t, "messages": checked_messages(t["messages"], f"{path}:{line} (dialogue {t['dialogue_id']})")}
-        for line, t in numbered
-    ]
+    return [t for _, t in read_traces(path)]
 
 
 def clean_traces(traces: list[dict], params: dict, members=None, filter_client=None, teacher=None) -> dict:

@@ -136,9 +136,8 @@ def targets(df: pd.DataFrame) -> dict:
     kept = df.groupby("dialogue_id").trace_kept.first()
     for svc_name in sorted(services.unique(), key=str):
         out[f"kept_share_{svc_name}"] = round(kept[services == svc_name].mean(), 4)
-    return {
-        k: v if v is None or isinstance(v, int) else float(v) for k, v in out.items()
-    }  # not np.float64(...)
+    # plain floats, not np.float64(...) in the notebook's output
+    return {k: v if v is None or isinstance(v, int) else float(v) for k, v in out.items()}
 
 
 def confusion(df: pd.DataFrame) -> pd.DataFrame:
@@ -236,9 +235,8 @@ def plot_confusion(conf: pd.DataFrame):
     import seaborn as sns
 
     size = (1.2 + 1.3 * max(1, conf.shape[1]), 0.8 + 0.45 * max(1, conf.shape[0]))
-    fig, ax = plt.subplots(
-        figsize=size, layout="constrained"
-    )  # long names: tight_layout gave up with a warning
+    # constrained: with long function names tight_layout gave up with a warning
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
     sns.heatmap(conf, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set_title("committee relabel: logged -> final")
     return fig

@@ -28,24 +28,18 @@ def add_cli(subparsers) -> None:
 
 def traces_to_pairs(path) -> list[dict]:
     """The pairs of every trace of a JSONL file, in file order; DataError naming the line of a bad trace."""
-    from tft_utils.core.io import DataError, numbered_jsonl
+    from tft_utils.core.io import DataError
     from tft_utils.data.traces import trace_to_pairs
-    from tft_utils.domain.messages import checked_messages, unique_ids
+    from tft_utils.domain.trace_files import read_traces, trace_where
 
-    numbered = list(numbered_jsonl(path, required=("dialogue_id", "messages")))
-    if not numbered:
-        raise DataError(f"{path}: no traces (an empty file)")
-    unique_ids(numbered, path)  # predict and score match pairs by (dialogue_id, turn)
     pairs = []
-    for line, t in numbered:
-        where = f"{path}:{line} (dialogue {t['dialogue_id']})"
-        messages = checked_messages(t["messages"], where)
+    for line, t in read_traces(path):  # unique ids: predict and score match pairs by (dialogue_id, turn)
         try:
-            found = trace_to_pairs({"dialogue_id": str(t["dialogue_id"]), "messages": messages})
+            found = trace_to_pairs({"dialogue_id": str(t["dialogue_id"]), "messages": t["messages"]})
         except DataError as e:  # an assistant turn with neither a readable call nor text
-            raise DataError(f"{where}: {e}") from e
+            raise DataError(f"{trace_where(path, line, t)}: {e}") from e
         if not found:
-            raise DataError(f"{where}: no assistant turn, so nothing to predict")
+            raise DataError(f"{trace_where(path, line, t)}: no assistant turn, so nothing to predict")
         pairs += found
     return pairs
 

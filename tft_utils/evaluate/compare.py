@@ -12,7 +12,6 @@ this sample could detect.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -28,7 +27,7 @@ from tft_utils.core.paths import carried_without_weights, model_dir, shown
 from tft_utils.data.figures import conversation_text
 from tft_utils.domain.tools import RESPOND, SERVICE_TOOLS
 from tft_utils.evaluate.results import ArmMetric, Interval, Paired, ScenarioResults
-from tft_utils.evaluate.score import JUDGE, SCORES, score_file, service_calls, summarize
+from tft_utils.evaluate.score import JUDGE, SCORES, error_types, score_file, service_calls, summarize
 from tft_utils.evaluate.stats import ONE_SEED, SEEDS_TOO, bootstrap_seeds, confusion_matrix, paired_seeds
 
 ARMS = ("base", "direct", "tft", "teacher")
@@ -220,13 +219,9 @@ def seed_mean_rows(runs: list[list[dict]]) -> list[dict]:
     return out
 
 
-def seeds_confusion(runs: list[list[dict]]) -> dict:
-    """Gold function x predicted function, summed over the seeds' predictions ({gold: {predicted: n}})."""
-    tables = [confusion_matrix(rows) for rows in runs]
-    total = tables[0]
-    for t in tables[1:]:
-        total = total.add(t, fill_value=0)
-    return total.fillna(0).astype(int).to_dict(orient="index")
+def every_row(runs: list[list[dict]]) -> list[dict]:
+    """Every seed's scored rows in one list (counts over it are summed over the seeds)."""
+    return [r for rows in runs for r in rows]
 
 
 def arm_seeds(arm: str, runs: list, params: dict) -> list | None:
@@ -316,11 +311,10 @@ def scenario_results(scored: dict, params: dict, scenario: str) -> ScenarioResul
         paired=paired,
         per_function={arm: s["per_function"] for arm, s in full.items()},
         # counted over every seed's predictions (the seed-mean rows keep the first seed's prediction)
-        confusion={arm: seeds_confusion(runs) for arm, runs in scored.items()},
-        error_types={
-            arm: dict(sum((Counter(r["error_type"] or "ok" for r in rows) for rows in runs), Counter()))
-            for arm, runs in scored.items()
+        confusion={
+            arm: confusion_matrix(every_row(runs)).to_dict(orient="index") for arm, runs in scored.items()
         },
+        error_types={arm: error_types(every_row(runs)) for arm, runs in scored.items()},
         service_calls={arm: [service_calls(rows) for rows in runs] for arm, runs in scored.items()},
     )
 

@@ -143,7 +143,7 @@ def summarize(scored: list[dict], params: dict) -> dict:
         "metrics": table.to_dict(orient="index"),
         "per_function": per_function(scored, SCORES).to_dict(orient="index"),
         "confusion": confusion_matrix(scored).to_dict(orient="index"),
-        "error_types": dict(Counter(r["error_type"] or "ok" for r in scored)),
+        "error_types": error_types(scored),
         "judge_verdicts": {k: verdicts.get(k, 0) for k in ("good", "bad", "unparseable")},
         "judge_vs_metrics": judge_metric_agreement(scored).to_dict(orient="index"),
     }
@@ -151,6 +151,11 @@ def summarize(scored: list[dict], params: dict) -> dict:
         llm = [None if r["judge_verdict"] == "unparseable" else r[JUDGE] >= 0.5 for r in scored]
         out["rubric_vs_llm"] = agreement([r["rubric_as_a_judge"] >= 0.5 for r in scored], llm)
     return out
+
+
+def error_types(scored: list[dict]) -> dict[str, int]:
+    """How many pairs failed each way (`turn:wrong_tool`, ...; "ok" for none)."""
+    return dict(Counter(r["error_type"] or "ok" for r in scored))
 
 
 def service_calls(scored: list[dict]) -> dict:

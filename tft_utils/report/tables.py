@@ -406,11 +406,10 @@ def stage_effects(results: dict) -> pd.DataFrame:
 def setup_text(results: dict) -> str:
     """Which profile, models, judge and test set produced the table."""
     first = next(iter(results.values()))
-    keys = ("profile", "student", "judge", "test_set", "seeds", "roles")
-    lines = [f"- **{k}**: {json.dumps(getattr(first, k))}" for k in keys]
     model = base_model_id(first.student)  # the profile's alias, named: "cpu" is SmolLM2-135M-Instruct
-    lines[1] += f" ({model})" if model and model != first.student else ""
-    return "\n".join(lines)
+    named = {"student": f" ({model})" if model and model != first.student else ""}
+    keys = ("profile", "student", "judge", "test_set", "seeds", "roles")
+    return "\n".join(f"- **{k}**: {json.dumps(getattr(first, k))}{named.get(k, '')}" for k in keys)
 
 
 def write_report(

@@ -5,14 +5,13 @@ coverage (flows, turns per topic, tool calls) of synthetic against real conversa
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from tft_utils.core.io import iter_jsonl
+from tft_utils.core.io import iter_jsonl, read_json
 from tft_utils.core.paths import shown
 from tft_utils.data.figures import conversation_text
 from tft_utils.domain.tools import TOOLS
@@ -157,7 +156,7 @@ def candidate_rows(out: str | Path) -> list[dict]:
     records = list(iter_jsonl(path))
     stats = Path(out) / "synth_stats.json"
     if stats.exists():
-        records = records[: json.loads(stats.read_text(encoding="utf-8"))["candidates"]]
+        records = records[: read_json(stats)["candidates"]]
     return [rec["row"] for rec in records if rec.get("row")]
 
 

@@ -123,9 +123,8 @@ def _backend_kept():
         if matplotlib.get_backend() != backend:
             shell = _ipython()
             if shell is not None and "inline" in backend:
-                shell.run_line_magic(
-                    "matplotlib", "inline"
-                )  # matplotlib.use alone leaves the kernel's hook off
+                # matplotlib.use alone leaves the kernel's hook that draws a cell's figures off
+                shell.run_line_magic("matplotlib", "inline")
             else:
                 matplotlib.use(backend)
 
