@@ -38,9 +38,13 @@ TIME_RES = [
     re.compile(rf"\b(?:this )?(?:morning|afternoon|evening|night) {NUM}(?::\d{{2}})?\b", re.I),  # "evening 7"
 ]
 DATE_RES = [
+    re.compile(
+        rf"\b(?:the )?\d{{1,2}}(?:st|nd|rd|th)? of (?:{_MONTHS}|(?:this|the) month)\b", re.I
+    ),  # "11th of March"
     re.compile(rf"\b(?:{_MONTHS}) \d{{1,2}}(?:st|nd|rd|th)?\b", re.I),
     re.compile(r"\bthe \d{1,2}(?:st|nd|rd|th)\b(?: of (?:this|the) month)?", re.I),
     re.compile(r"\b(?:the )?day after tomorrow\b", re.I),
+    re.compile(rf"\b(?:(?:next|this) )?(?:{_WEEKDAYS}) (?:next|this) week\b", re.I),  # "Monday next week"
     re.compile(rf"\b(?:next|this) (?:{_WEEKDAYS})\b", re.I),
     re.compile(r"\btomorrow\b", re.I),
 ]

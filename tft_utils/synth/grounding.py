@@ -3,8 +3,9 @@ said or returned before it? One check for every teacher (rules or an endpoint), 
 
 A conversation is grounded when
 - every argument of a service call comes from the user's earlier words, an earlier tool result or an
-  earlier (itself grounded) call, or is the tool's default (SGD books today, for 2), after the
-  domain's normalisation (`domain.values`: dates, times, numbers, cuisine and price synonyms, cities);
+  earlier (itself grounded) call, or is the tool's default (SGD books today, for 2; today only when the
+  user named no other day), after the domain's normalisation (`domain.values`: dates, times, numbers,
+  cuisine and price synonyms, cities);
 - every restaurant name, address, phone number, rating or price a reply states appears in an earlier
   tool result (a name may also be the user's own), and its yes/no facts (live music, alcohol) agree
   with it (`domain.replies`, the judge's reply rules: the same notion of "contradicts the tool results");
@@ -150,20 +151,35 @@ def user_gave(slot: str, value: str, text: str, today: dt.date = TODAY) -> bool:
     return norm_text(value) in norm_text(text)
 
 
-def call_value_problem(name: str, slot: str, value, said: _Said, ctx: Context) -> str | None:
-    """Why this argument is not grounded (None when it is)."""
-    value = str(value)
+def call_value_problem(name: str, args: dict, slot: str, said: _Said, ctx: Context) -> str | None:
+    """Why the call's argument `slot` is not grounded (None when it is)."""
+    value = str(args[slot])
     if norm_text(value) in ("dontcare", "any") and slot in OPTIONAL.get(name, {}):
         return None
-    default = OPTIONAL.get(name, {}).get(slot)
-    if default is not None and same_value(slot, default if default != "today" else TODAY_ISO, value, ctx):
-        return None  # the tool's default (SGD books today, for 2)
     for item in [*said.results, *(args for _, args in said.calls)]:
         if slot in item and same_value(slot, item[slot], value, ctx):
             return None
     if user_gave(slot, value, said.text, TODAY):
         return None
+    default = OPTIONAL.get(name, {}).get(slot)
+    if default is not None and same_value(slot, default if default != "today" else TODAY_ISO, value, ctx):
+        # the tool's default (SGD books today, for 2), unless the user named another day: "a table on
+        # 11th of March" booked for today is a wrong booking, not an unsaid date
+        days = dates_said(_without_names(said, args), TODAY)
+        if slot == "date" and days:
+            return f"{name}.date={value!r} is the tool's default (today), but the user asked for {min(days)}"
+        return None
     return f"{name}.{slot}={value!r} was never said by the user nor returned by a tool"
+
+
+def _without_names(said: _Said, call: dict) -> str:
+    """The user's words without the restaurant names known so far, this call's included ("the 3rd
+    Cousin" is no date)."""
+    text = said.text
+    for item in [*said.results, *(args for _, args in said.calls), call]:
+        if item.get("restaurant_name"):
+            text = re.sub(rf"(?i)(?<!\w){re.escape(item['restaurant_name'])}(?!\w)", "the restaurant", text)
+    return text
 
 
 # ---------------------------------------------------------------- replies
@@ -277,8 +293,8 @@ def check_grounding(row: dict) -> Grounding:
                 problems.append(Problem(kind, k, why))
             continue
         ctx = build_context(messages[:k])
-        for slot, value in sorted(args.items()):
-            why = call_value_problem(name, slot, value, said, ctx)
+        for slot in sorted(args):
+            why = call_value_problem(name, args, slot, said, ctx)
             if why:
                 problems.append(Problem(CALL_VALUE, k, why))
         said.calls.append((name, args))

@@ -23,6 +23,7 @@ POOL_FAILURES = {
     "1_00086": REPLY_FACT,  # "Dumpling Era in San Bruno serves alcohol"; the result says False
     "1_00116": REPLY_FACT,  # "Yes, live music included"; the result says False
     "3_00041": UNCONFIRMED_BOOKING,  # "your reservation is done" before any ReserveRestaurant
+    "43_00098": CALL_VALUE,  # "brunch tomorrow morning", booked (and confirmed) for today
 }
 TEST_FAILURES = {
     "2_00030": REPLY_FACT,  # "successful having live music and alcohol"; live music False (the publishers fixed it)
@@ -56,10 +57,10 @@ def first(rows, pred):
     return next(r for r in rows if pred(r))
 
 
-def test_real_training_traces_pass_but_four_human_errors(pool):
+def test_real_training_traces_pass_but_five_human_errors(pool):
     failed = {r["dialogue_id"]: check_grounding(r) for r in pool if not check_grounding(r).valid}
     assert {d: g.error_type for d, g in failed.items()} == POOL_FAILURES
-    assert (len(pool) - len(failed)) / len(pool) >= 0.985  # 323 of 327
+    assert (len(pool) - len(failed)) / len(pool) >= 0.98  # 322 of 327
     g = failed["1_00086"]
     assert "Dumpling Era" in g.message and call_of(pool_row(pool, "1_00086")["messages"][g.turn])[0] == (
         "respond_to_user"
@@ -131,6 +132,30 @@ def test_invented_call_values_are_caught_where_they_are_made(pool):
     r = indices(quiet, "ReserveRestaurant")[0]
     kinds = {(p.error_type, p.turn) for p in check_grounding(set_args(quiet, r, party_size="5")).problems}
     assert (CALL_VALUE, r) in kinds
+
+
+def test_a_booking_for_today_when_the_user_named_another_day_is_caught(pool):
+    # today is the tool's default only when the user named no day ("a table on 14th of March" booked
+    # for today is what the rules teacher wrote while its templates kept "14th of March" as words)
+    today = [
+        (row, r)
+        for row in pool
+        if row["dialogue_id"] not in POOL_FAILURES
+        for r in indices(row, "ReserveRestaurant")[:1]
+        if call_of(row["messages"][r])[1].get("date") == "2019-03-01"
+    ]
+    row, r = today[0]
+    assert check_grounding(row).valid
+    row = copy.deepcopy(row)
+    asked = max(k for k in range(r) if row["messages"][k]["role"] == "user")
+    row["messages"][asked]["content"] += " Make it on 14th of March."
+    g = check_grounding(row)
+    assert (CALL_VALUE, r) in {(p.error_type, p.turn) for p in g.problems}
+    assert any("default (today)" in p.message and "2019-03-14" in p.message for p in g.problems)
+    kinds = {(p.error_type, p.turn) for p in check_grounding(set_args(row, r, date="2019-03-14")).problems}
+    assert (CALL_VALUE, r) not in kinds  # the day the user named
+    # a restaurant whose name reads like a date is no day named ("the 3rd Cousin")
+    assert "3_00057" not in POOL_FAILURES and check_grounding(pool_row(pool, "3_00057")).valid
 
 
 def reply_after(row: dict, k: int) -> int:

@@ -53,6 +53,8 @@ def test_delexicalise_replaces_values_and_fill_renders_sgd_forms():
         delexicalise("I want a reservation on March 13th at 12:30.", {}, True)
         == "I want a reservation on {date} at {time}."
     )
+    for day in ("11th of March", "the 3rd of this month", "Monday next week"):  # DATE_PHRASE's forms too
+        assert delexicalise(f"Book it on {day}, at 5 pm.", {}, True) == "Book it on {date}, at {time}."
     assert (
         delexicalise("Make a reservation for two people.", {}, True)
         == "Make a reservation for {party_size_w} people."
