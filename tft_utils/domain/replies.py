@@ -275,10 +275,12 @@ def _mentions(text: str, name: str) -> bool:
     return n > 0 and any(toks[i : i + n] == name_t for i in range(len(toks) - n + 1))
 
 
-def without_names(message: str, ctx: Context) -> str:
-    """The message with every restaurant name the tools returned blanked out (a name's words,
-    "Wine Bar", "3rd Cousin", are not claims about alcohol or dates)."""
-    names = sorted({r["restaurant_name"] for r in ctx.restaurants if len(r["restaurant_name"]) > 2}, key=len)
+def without_names(message: str, ctx: Context, also: tuple[str, ...] = ()) -> str:
+    """The message with every restaurant name the tools returned (and those in `also`: names a user
+    gave a call) blanked out (a name's words, "Wine Bar", "3rd Cousin", are not claims about alcohol or
+    dates)."""
+    known = {r["restaurant_name"] for r in ctx.restaurants} | {n for n in also if n}
+    names = sorted({n for n in known if len(n) > 2}, key=len)
     for n in reversed(names):
         message = re.sub(rf"(?i)(?<!\w){re.escape(n)}(?!\w)", "the restaurant", message)
     return message

@@ -165,21 +165,14 @@ def call_value_problem(name: str, args: dict, slot: str, said: _Said, ctx: Conte
     if default is not None and same_value(slot, default if default != "today" else TODAY_ISO, value, ctx):
         # the tool's default (SGD books today, for 2), unless the user named another day: "a table on
         # 11th of March" booked for today is a wrong booking, not an unsaid date
-        days = dates_said(_without_names(said, args), TODAY)
-        if slot == "date" and days:
-            return f"{name}.date={value!r} is the tool's default (today), but the user asked for {min(days)}"
-        return None
+        if slot != "date":
+            return None
+        names = tuple(str(a.get("restaurant_name") or "") for a in [args, *(a for _, a in said.calls)])
+        days = dates_said(without_names(said.text, ctx, names), TODAY)
+        if not days:
+            return None
+        return f"{name}.date={value!r} is the tool's default (today), but the user asked for {min(days)}"
     return f"{name}.{slot}={value!r} was never said by the user nor returned by a tool"
-
-
-def _without_names(said: _Said, call: dict) -> str:
-    """The user's words without the restaurant names known so far, this call's included ("the 3rd
-    Cousin" is no date)."""
-    text = said.text
-    for item in [*said.results, *(args for _, args in said.calls), call]:
-        if item.get("restaurant_name"):
-            text = re.sub(rf"(?i)(?<!\w){re.escape(item['restaurant_name'])}(?!\w)", "the restaurant", text)
-    return text
 
 
 # ---------------------------------------------------------------- replies
@@ -199,10 +192,8 @@ def _stated_details(text: str, today: dt.date) -> dict[str, set]:
 def _details_problem(text: str, bookings: list[dict], ctx: Context, what: str) -> str | None:
     """Time, date, party size or restaurant the reply states that none of `bookings` (the call, and
     its result: SGD's result may carry the nearest free slot instead) has."""
-    plain = without_names(text, ctx)
-    for b in bookings:  # a restaurant the user named, not returned by a tool ("the 3rd Cousin")
-        if b.get("restaurant_name"):
-            plain = re.sub(rf"(?i)(?<!\w){re.escape(b['restaurant_name'])}(?!\w)", "the restaurant", plain)
+    # a restaurant the user named, not returned by a tool ("the 3rd Cousin"), is blanked out too
+    plain = without_names(text, ctx, tuple(str(b.get("restaurant_name") or "") for b in bookings))
     stated = _stated_details(plain, ctx.today)
     for slot, values in stated.items():
         wanted: set = set()
