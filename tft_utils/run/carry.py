@@ -45,13 +45,17 @@ def _predictions(folder: Path) -> list[Path]:
     return out
 
 
-def carried_files(run_dir: Path, log=print) -> list[Path]:
+def carried_files(run_dir: Path, log=print, scenarios: tuple[str, ...] = ()) -> list[Path]:
     """What `save` takes from a run: per scenario each finished student's fingerprint and training
     record and every finished predictions file; the base's predictions once. A student is carried
     only with its finished predictions: without weights it could never make them elsewhere, and a
-    restored run would stop on it instead of training it."""
+    restored run would stop on it instead of training it. `scenarios`: only these (s1..s5; all when empty)."""
     files = _predictions(run_dir / "base")
-    for scenario in sorted(p for p in run_dir.iterdir() if p.is_dir()):  # a missing models/ globs nothing
+    folders = sorted(p for p in run_dir.iterdir() if p.is_dir() and p.name != "base")
+    missing = sorted(set(scenarios) - {p.name for p in folders})
+    if missing:
+        raise DataError(f"{run_dir}: no scenario folder {', '.join(missing)} to carry")
+    for scenario in (p for p in folders if not scenarios or p.name in scenarios):  # no models/: globs nothing
         predictions = _predictions(scenario / "predictions")
         for model in sorted((scenario / "models").glob("*")):
             if fresh.read(model) is None or not (model / "train_stats.json").exists():
@@ -64,13 +68,14 @@ def carried_files(run_dir: Path, log=print) -> list[Path]:
     return files
 
 
-def save(run_dir: str | Path, dest: str | Path, log=print) -> Path:
+def save(run_dir: str | Path, dest: str | Path, log=print, scenarios: tuple[str, ...] = ()) -> Path:
     """Copy the run's students (without weights) and predictions into `dest`, merging with what is
-    there (a file of the run replaces its older copy); writes `dest/carried.json` listing them."""
+    there (a file of the run replaces its older copy); writes `dest/carried.json` listing them.
+    `scenarios`: carry only these (a run whose other scenarios are older work)."""
     run_dir, dest = Path(run_dir), Path(dest)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run folder")
-    files = carried_files(run_dir, log)
+    files = carried_files(run_dir, log, scenarios)
     if not files:
         raise DataError(f"{run_dir}: no trained student or predictions to carry (run stages 05 and 06 first)")
     for f in files:
@@ -134,6 +139,7 @@ def add_cli(subparsers) -> None:
         "--run", default=None, help="run name: <run.outputs>/<run>/ (default: run.name), as tft run"
     )
     p.add_argument("--folder", default=None, help="where they are carried (default: docs/runs/<run>)")
+    p.add_argument("--scenario", default="", help="save: only these scenarios, e.g. s1,s5 (default: all)")
     add_params_args(p)
     p.set_defaults(func=_cmd_carry)
 
@@ -145,7 +151,7 @@ def _cmd_carry(args) -> int:
     run_dir = run_paths(Path(params["run"]["outputs"]) / args.run)["run"]
     folder = Path(args.folder) if args.folder else REPO / "docs" / "runs" / args.run
     if args.action == "save":
-        save(run_dir, folder)
+        save(run_dir, folder, scenarios=tuple(s.strip() for s in args.scenario.split(",") if s.strip()))
     else:
         restore(folder, run_dir)
     return 0

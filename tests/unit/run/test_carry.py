@@ -60,6 +60,18 @@ def test_save_takes_records_not_weights(run, tmp_path):
     assert (tmp_path / "carried" / "s2" / "predictions" / "direct-seed0.jsonl.gz").read_bytes() == first
 
 
+def test_save_takes_only_the_scenarios_named(run, tmp_path):
+    _output(run / "s5" / "models" / "tft-seed0", "student")
+    _output(run / "s5" / "predictions" / "tft-seed0.jsonl", "predictions", '{"id": 3}\n')
+    quiet = {"log": lambda *_: None}
+    every = {str(f.relative_to(run)).split("/")[0] for f in carried_files(run, **quiet)}
+    assert every == {"base", "s2", "s5"}
+    only = {str(f.relative_to(run)).split("/")[0] for f in carried_files(run, scenarios=("s5",), **quiet)}
+    assert only == {"base", "s5"}
+    with pytest.raises(DataError, match="no scenario folder s4"):
+        save(run, tmp_path / "carried", scenarios=("s4",), **quiet)
+
+
 def test_student_without_predictions_stays(run, tmp_path):
     # trained but not yet predicted: carried, it would have no weights to predict with elsewhere
     _output(run / "s2" / "models" / "direct-seed1", "student")
