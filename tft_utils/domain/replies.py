@@ -280,7 +280,8 @@ def without_names(message: str, ctx: Context, also: tuple[str, ...] = ()) -> str
     gave a call) blanked out (a name's words, "Wine Bar", "3rd Cousin", are not claims about alcohol or
     dates)."""
     known = {r["restaurant_name"] for r in ctx.restaurants} | {n for n in also if n}
-    names = sorted({n for n in known if len(n) > 2}, key=len)
+    # longest last (replaced first); ties by name, not in set order (that follows the string hash)
+    names = sorted({n for n in known if len(n) > 2}, key=lambda n: (len(n), n))
     for n in reversed(names):
         message = re.sub(rf"(?i)(?<!\w){re.escape(n)}(?!\w)", "the restaurant", message)
     return message

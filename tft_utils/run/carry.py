@@ -150,8 +150,11 @@ def _cmd_carry(args) -> int:
     args.run = args.run or params["run"]["name"]
     run_dir = run_paths(Path(params["run"]["outputs"]) / args.run)["run"]
     folder = Path(args.folder) if args.folder else REPO / "docs" / "runs" / args.run
+    scenarios = tuple(s.strip() for s in args.scenario.split(",") if s.strip())
+    if scenarios and args.action == "restore":  # restore puts back everything carried: say so, not ignore it
+        raise DataError("tft carry restore: --scenario is for save; restore puts back every carried file")
     if args.action == "save":
-        save(run_dir, folder, scenarios=tuple(s.strip() for s in args.scenario.split(",") if s.strip()))
+        save(run_dir, folder, scenarios=scenarios)
     else:
         restore(folder, run_dir)
     return 0

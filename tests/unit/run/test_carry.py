@@ -119,3 +119,10 @@ def test_restore_names_what_is_missing(run, tmp_path):
         restore(tmp_path, tmp_path / "x", log=lambda *_: None)
     with pytest.raises(DataError, match="no trained student"):
         save(tmp_path / "carried" / "s2" / "models", tmp_path / "y", log=lambda *_: None)
+
+
+def test_restore_refuses_a_scenario_choice(tmp_path, capsys):
+    from tft_utils.cli import main
+
+    code = main(["carry", "restore", "--scenario", "s1", "--folder", str(tmp_path), "--run", "x"])
+    assert code == 2 and "--scenario is for save" in capsys.readouterr().err
