@@ -47,23 +47,34 @@ KNOB_NAMES = (
     "negates",
     "affirm_asks",
     "offer_intent",
-    "failure",
     "asks_after",
     "req_more",
     "open_full",
 )
 KNOBS = {  # short: an early search; medium: search and reservation; long: the full flow
-    "short": (0.0, (0, 0), (0, 0), (0, 0), 0.3, 0.4, 0.0, (0, 0), 0.3, 0.7),
-    "short_medium": (0.4, (0, 1), (0, 1), (0, 1), 0.4, 0.5, 0.1, (0, 1), 0.5, 0.4),
-    "medium": (0.0, (0, 1), (0, 1), (0, 1), 0.5, 0.5, 0.15, (0, 1), 0.6, 0.3),
-    "long": (0.1, (1, 2), (0, 2), (1, 2), 0.5, 0.5, 0.3, (0, 2), 1.0, 0.0),
+    "short": (0.0, (0, 0), (0, 0), (0, 0), 0.3, 0.4, (0, 0), 0.3, 0.7),
+    "short_medium": (0.4, (0, 1), (0, 1), (0, 1), 0.4, 0.5, (0, 1), 0.5, 0.4),
+    "medium": (0.0, (0, 1), (0, 1), (0, 1), 0.5, 0.5, (0, 1), 0.6, 0.3),
+    "long": (0.1, (1, 2), (0, 2), (1, 2), 0.5, 0.5, (0, 2), 1.0, 0.0),
 }
+# Whether the booking fails, and whether the failure offers another time, is drawn once per
+# conversation at the seeds' rates (`Bank.booking_shares`), whatever the topic; the walks tried for
+# the length window share it (drawn per walk, the window kept the shorter walks without failure:
+# 11% of S1's synthetic conversations retried a booking, against 21% of the real pool's).
 
 
 def knobs(topic: str, rng: random.Random) -> dict:
     """How eventful a conversation of this topic is; the length window then accepts or rejects it."""
     draw = {float: lambda p: rng.random() < p, tuple: lambda lo_hi: rng.randint(*lo_hi)}
     return {name: draw[type(spec)](spec) for name, spec in zip(KNOB_NAMES, KNOBS[topic], strict=True)}
+
+
+def booking_outcome(bank: Bank, rng: random.Random) -> str:
+    """'success', 'failure' (then the user asks again) or 'failure_offer', at the seeds' rates."""
+    fail, offer = bank.booking_shares()
+    if rng.random() >= fail:
+        return "success"
+    return "failure_offer" if rng.random() < offer else "failure"
 
 
 class Walk:
@@ -77,9 +88,11 @@ class Walk:
         dialogue_id: str,
         cuisines: list[str],
         mint: float = 0.0,
+        booking: str = "success",
     ):
         self.bank, self.rng, self.topic, self.did, self.mint = bank, rng, topic, dialogue_id, mint
         self.k = knobs(topic, rng)
+        self.booking = booking
         self.messages: list[dict] = []
         self.said: set[str] = set()  # templates used so far
         self.meta = {"topic": topic, "seed_templates": 0, "builtin_templates": 0, "seeds": set()}
@@ -322,7 +335,10 @@ class Walk:
         asks = self.ask(affirm=True) if self.k["affirm_asks"] else set()
         if not self.k["affirm_asks"]:
             self.user("affirm", allow=set(), ok=lambda t: not t["asks"])
-        if self.k["failure"]:
+        if self.booking == "failure_offer":
+            self.fail_and_offer()
+            asks = set()
+        elif self.booking == "failure":
             self.tool(RESERVE, self._booking(), [])
             self.system("failure", allow=set())
             self.v["time"] = self._other_time()
@@ -333,6 +349,17 @@ class Walk:
         booking = self._booking()
         self.tool(RESERVE, booking, [{**self.focus, **booking}])
         self.say(self.facts_text(asks, lead="success"))
+
+    def fail_and_offer(self) -> None:
+        """SGD's other failure: the result holds the time the restaurant can do, the reply offers it
+        ("Sorry, they are fully booked. Shall I try 5 pm?"), the user agrees and the booking follows
+        with no new confirmation. 43 of the real pool's 114 failures go this way."""
+        asked = self._booking()
+        while self.v["time"] == asked["time"]:
+            self.v["time"] = self._other_time()
+        self.tool(RESERVE, asked, [{**self.focus, **self._booking()}])
+        self.system("failure", need={"time"}, allow=RESERVE_SLOTS | set(self.focus))
+        self.user("affirm", allow=set(), ok=lambda t: not t["asks"])
 
     def negate(self) -> None:
         t = self.user("negate", allow=RESERVE_SLOTS, ok=lambda t: bool(t["slots"] & RESERVE_SLOTS))
@@ -413,9 +440,10 @@ def simulate(
 ) -> tuple[list[dict], dict]:
     """One conversation of `topic` whose length falls in `window` (closest of `tries` walks otherwise)."""
     rng = random.Random(seed)
+    booking = booking_outcome(bank, rng)
     best = None
     for attempt in range(tries):
-        walk = Walk(bank, rng, topic, dialogue_id, cuisines, mint)
+        walk = Walk(bank, rng, topic, dialogue_id, cuisines, mint, booking)
         try:
             msgs = walk.run()
         except Budget:

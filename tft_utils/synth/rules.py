@@ -51,6 +51,9 @@ LITERAL = re.compile(r"(?<=[a-z,}] )[A-Z][A-Za-z]+")  # a value left in the text
 DAYPART_RE = re.compile(
     r"\b(morning|afternoon|evening|night|tonight|noon|dinner|lunch|breakfast|brunch)\b", re.I
 )
+# the shipped train pool's 327 real traces: 114 of 399 reservation attempts fail, 43 of those 114
+# offer another time (rounded: 0.3, 0.4); the prior of Bank.booking_shares
+FAIL_PRIOR, OFFER_PRIOR = 0.3, 0.4
 FAILURE = re.compile(
     r"\b(sorry|unable|couldn't|could not|can't|cannot|not able|unavailable|unsuccessful|failed|"
     r"no (reservations?|tables?) (is |are )?(available|left))\b|apolog",
@@ -111,7 +114,10 @@ BUILTIN = {
     "offer_intent": ["Would you like to make a reservation there?"],
     "confirm": ["Please confirm: a table for {party_size} at {restaurant_name} in {city} {date} at {time}."],
     "success": ["Your reservation has been made."],
-    "failure": ["Sorry, I couldn't make that reservation. Is there anything else I can help with?"],
+    "failure": [
+        "Sorry, I couldn't make that reservation. Is there anything else I can help with?",
+        "Sorry, that time is fully booked. Shall I try a table for {party_size} at {restaurant_name} at {time}?",
+    ],
     "no_results": ["Sorry, I couldn't find any restaurant matching that."],
     "req_more": ["Is there anything else I can help you with?"],
     "goodbye": ["Have a nice day."],
@@ -157,6 +163,9 @@ class Bank:
         self.cities: set[str] = set()
         self.cuisines: set[str] = set()
         self.result_sizes: list[int] = []
+        # each seed reservation's outcome: "success", "failure" (nothing offered) or "failure_offer"
+        # (SGD's result holds another time and the reply offers it: "fully booked; shall I try 5 pm?")
+        self.bookings: list[str] = []
         self.seed_ids: list[str] = []
         self.literals: set[str] = set()  # every restaurant name and city the seeds' calls and results carry
 
@@ -199,6 +208,17 @@ class Bank:
             }
             for t in BUILTIN.get(act, [])
         ]
+
+    def booking_shares(self, prior: int = 10) -> tuple[float, float]:
+        """(share of the seeds' reservation attempts that failed, share of those failures that
+        offered another time): the rules teacher fails and offers as often as its seeds do. A few
+        seeds say little (S4's five show no failure), so each share starts from `prior` pseudo-
+        attempts at the real pool's rates (FAIL_PRIOR, OFFER_PRIOR): S1's seeds, 32 of 110 attempts
+        failed -> (32 + 10 x 0.3) / (110 + 10) = 0.29; S4's five, none -> 3 / 15 = 0.2."""
+        failed = [b for b in self.bookings if b != "success"]
+        fail = (len(failed) + prior * FAIL_PRIOR) / (len(self.bookings) + prior)
+        offer = (failed.count("failure_offer") + prior * OFFER_PRIOR) / (len(failed) + prior)
+        return fail, offer
 
     def summary(self) -> dict:
         return {
@@ -340,6 +360,9 @@ def add_seed(bank: Bank, row: dict) -> None:
             ]
             focus = name_hit[0] if name_hit else focus
             _add_system(bank, act, text, seed, focus)
+            if i and evs[i - 1].get("reserve") and act in ("success", "failure"):
+                offer = act == "failure" and evs[i - 1]["results"] and "{time}" in text
+                bank.bookings.append("failure_offer" if offer else act)
             prev_sys = act
             continue
         nxt = next((j for j in talk if j > i and evs[j]["kind"] == "say"), None)
