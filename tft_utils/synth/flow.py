@@ -30,7 +30,7 @@ from tft_utils.domain.tools import (
     TODAY_ISO,
 )
 from tft_utils.synth.lexicon import fill
-from tft_utils.synth.rules import Bank
+from tft_utils.synth.rules import Bank, offers_time
 
 RESERVE_SLOTS = set(BOOKING_DETAILS)
 
@@ -165,8 +165,8 @@ class Walk:
     def say(self, text: str) -> None:
         self._call(RESPOND, {"message": text})
 
-    def system(self, act: str, need: set = frozenset(), allow: set | None = None) -> None:
-        t = self._pick(act, need, allow)
+    def system(self, act: str, need: set = frozenset(), allow: set | None = None, ok=None) -> None:
+        t = self._pick(act, need, allow, ok)
         self.say(fill(t["text"], self._values(), self.rng, "assistant"))
 
     def tool(self, name: str, args: dict, results: list[dict]) -> None:
@@ -358,7 +358,12 @@ class Walk:
         while self.v["time"] == asked["time"]:
             self.v["time"] = self._other_time()
         self.tool(RESERVE, asked, [{**self.focus, **self._booking()}])
-        self.system("failure", need={"time"}, allow=RESERVE_SLOTS | set(self.focus))
+        self.system(
+            "failure",
+            need={"time"},
+            allow=RESERVE_SLOTS | set(self.focus),
+            ok=lambda t: offers_time(t["text"]),
+        )
         self.user("affirm", allow=set(), ok=lambda t: not t["asks"])
 
     def negate(self) -> None:

@@ -54,6 +54,20 @@ DAYPART_RE = re.compile(
 # the shipped train pool's 327 real traces: 114 of 399 reservation attempts fail, 43 of those 114
 # offer another time (rounded: 0.3, 0.4); the prior of Bank.booking_shares
 FAIL_PRIOR, OFFER_PRIOR = 0.3, 0.4
+# a failure reply that offers another time: one {time}, and words that offer it ("Shall I try {time}?");
+# not "no availability for {time}. Anything else?" nor "unable at {time}. Would you like {time}?" (two
+# times, which re-filled with the one offered would call it unavailable)
+OFFER = re.compile(
+    r"\b(shall|should|would you like|would that work|would you be|how about|do you want|instead|"
+    r"if you (?:like|want)|i can make|give them a shot)\b|\bokay\?",
+    re.I,
+)
+
+
+def offers_time(text: str) -> bool:
+    return text.count("{time}") == 1 and bool(OFFER.search(text))
+
+
 FAILURE = re.compile(
     r"\b(sorry|unable|couldn't|could not|can't|cannot|not able|unavailable|unsuccessful|failed|"
     r"no (reservations?|tables?) (is |are )?(available|left))\b|apolog",
@@ -361,7 +375,7 @@ def add_seed(bank: Bank, row: dict) -> None:
             focus = name_hit[0] if name_hit else focus
             _add_system(bank, act, text, seed, focus)
             if i and evs[i - 1].get("reserve") and act in ("success", "failure"):
-                offer = act == "failure" and evs[i - 1]["results"] and "{time}" in text
+                offer = act == "failure" and evs[i - 1]["results"] and offers_time(text)
                 bank.bookings.append("failure_offer" if offer else act)
             prev_sys = act
             continue

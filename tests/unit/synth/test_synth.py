@@ -501,8 +501,51 @@ def test_rules_teacher_fails_and_offers_bookings_as_often_as_its_seeds(dataset_d
             k = next(i for i, m in enumerate(row["messages"]) if m["content"] == json.dumps(res))
             reply = json.loads(row["messages"][k + 1]["tool_calls"][0]["function"]["arguments"])["message"]
             h, mm = map(int, booked["time"].split(":"))
-            assert res[0]["time"] == booked["time"] and h * 60 + mm in times_said(reply)
+            assert res[0]["time"] == booked["time"] and times_said(reply) & {h * 60 + mm, h * 60 + mm - 720}
+            assert len(re.findall(r"\d{1,2}(?::\d\d)? ?[ap]m|\d\d:\d\d", reply)) == 1, reply
             assert row["messages"][k + 3]["tool_calls"][0]["function"]["name"] == "ReserveRestaurant"
     failed = [k for k in kinds if k != "success"]
     assert abs(len(failed) / len(rows) - fail) < 0.07, (len(failed), fail)
     assert abs(failed.count("failure_offer") / len(failed) - offer) < 0.15
+
+
+def test_only_a_reply_that_offers_one_time_is_an_offer(dataset_dir):
+    """Real failure replies of the pool, de-lexicalised: an offer names one time and offers it; "no
+    availability for {time}. Anything else?" or two times (the failed one and the offer) are not, since
+    re-filled with the offered time they would call it unavailable."""
+    from tft_utils.synth.rules import offers_time
+
+    assert offers_time("Sorry, they are fully booked. Shall i try {party_size} people {date} at {time}?")
+    assert offers_time("Sorry, reservation failed. If you want I can make one for {party_size} at {time}.")
+    assert offers_time("I was unable to make that reservation. Is {date} at {time} for {party_size} okay?")
+    assert not offers_time(
+        "Sorry but there is no availability for {time} at {restaurant_name}. Anything else?"
+    )
+    assert not offers_time("I was unable to book {date} at {time}. Would you like me to try {time}?")
+    assert not offers_time("Please confirm you want to make the reservation at {time} on {date}.")
+    # the whole pool's bank holds such templates; the teacher never offers with them
+    pool = Bank.from_seeds(read_jsonl(dataset_dir / "train_pool.jsonl"))
+    texts = [t["text"] for t in pool.templates["failure"] if "{time}" in t["text"]]
+    assert any(not offers_time(t) for t in texts) and sum(map(offers_time, texts)) >= 20
+    import random
+
+    from tft_utils.synth.flow import Budget, Walk
+
+    from tft_utils.synth.rules import OFFER
+
+    offered = 0
+    for k in range(120):
+        walk = Walk(
+            pool, random.Random(k), "medium", "synth/x", sorted(pool.cuisines), booking="failure_offer"
+        )
+        try:
+            msgs = walk.run()
+        except Budget:
+            continue
+        (_, res), (booked, _) = _bookings(msgs)[:2]
+        k = next(i for i, m in enumerate(msgs) if m["content"] == json.dumps(res))
+        reply = json.loads(msgs[k + 1]["tool_calls"][0]["function"]["arguments"])["message"]
+        offered += 1
+        assert len(re.findall(r"\d{1,2}(?::\d\d)? ?[ap]m|\d\d:\d\d", reply)) == 1, reply
+        assert OFFER.search(reply), reply
+    assert offered >= 90
