@@ -513,7 +513,10 @@ def test_only_a_reply_that_offers_one_time_is_an_offer(dataset_dir):
     """Real failure replies of the pool, de-lexicalised: an offer names one time and offers it; "no
     availability for {time}. Anything else?" or two times (the failed one and the offer) are not, since
     re-filled with the offered time they would call it unavailable."""
-    from tft_utils.synth.rules import offers_time
+    import random
+
+    from tft_utils.synth.flow import Budget, Walk
+    from tft_utils.synth.rules import OFFER, offers_time
 
     assert offers_time("Sorry, they are fully booked. Shall i try {party_size} people {date} at {time}?")
     assert offers_time("Sorry, reservation failed. If you want I can make one for {party_size} at {time}.")
@@ -527,12 +530,6 @@ def test_only_a_reply_that_offers_one_time_is_an_offer(dataset_dir):
     pool = Bank.from_seeds(read_jsonl(dataset_dir / "train_pool.jsonl"))
     texts = [t["text"] for t in pool.templates["failure"] if "{time}" in t["text"]]
     assert any(not offers_time(t) for t in texts) and sum(map(offers_time, texts)) >= 20
-    import random
-
-    from tft_utils.synth.flow import Budget, Walk
-
-    from tft_utils.synth.rules import OFFER
-
     offered = 0
     for k in range(120):
         walk = Walk(
