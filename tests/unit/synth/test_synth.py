@@ -546,3 +546,27 @@ def test_only_a_reply_that_offers_one_time_is_an_offer(dataset_dir):
         assert len(re.findall(r"\d{1,2}(?::\d\d)? ?[ap]m|\d\d:\d\d", reply)) == 1, reply
         assert OFFER.search(reply), reply
     assert offered >= 90
+
+
+def test_a_call_the_corruption_put_in_place_of_a_reply_is_no_failed_booking(dataset_dir, sgd_dir):
+    """S2 replaces replies by service calls; a ReserveRestaurant put there has an empty result and the next
+    reply says nothing of a failure ("Anything else?"). The seeds' failure rate counts only replies that say
+    a booking failed (S2's 90 cleaned seeds: 55 of 117 attempts counted before, 0.46; these left out, 0.27)."""
+    from tft_utils.data.scenarios import make_scenario
+    from tft_utils.domain.replies import _reply_claims
+    from tft_utils.synth.rules import FAILURE
+
+    traces, _ = make_scenario("s2", dataset_dir, sgd_dir, params_for(dataset_dir))
+    bank = Bank.from_seeds(traces)
+    said = silent = 0
+    for row in traces:
+        evs = events(row)
+        for i, ev in enumerate(evs[:-2]):
+            if ev.get("name") == "ReserveRestaurant" and evs[i + 2]["kind"] == "say":
+                text = evs[i + 2]["text"]
+                words = _reply_claims(text) == "failed" or bool(FAILURE.search(text))
+                said += words
+                silent += not words and not evs[i + 1]["results"]
+    failed = [b for b in bank.bookings if b != "success"]
+    # the raw S2 traces: 185 silent empty results, 52 replies saying a booking failed, 50 counted
+    assert silent > 100 and said - 5 <= len(failed) <= said, (silent, said, len(failed))
