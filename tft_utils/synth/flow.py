@@ -59,8 +59,8 @@ KNOBS = {  # short: an early search; medium: search and reservation; long: the f
 }
 # Whether the booking fails, and whether the failure offers another time, is drawn once per
 # conversation at the seeds' rates (`Bank.booking_shares`), whatever the topic; the walks tried for
-# the length window share it (drawn per walk, the window kept the shorter walks without failure:
-# 11% of S1's synthetic conversations retried a booking, against 21% of the real pool's).
+# the length window share it (drawn per walk at the same rates, the window kept the shorter walks
+# without failure: 11% of S1's synthetic conversations retried a booking, against 21% of the real pool's).
 
 
 def knobs(topic: str, rng: random.Random) -> dict:

@@ -377,10 +377,10 @@ def add_seed(bank: Bank, row: dict) -> None:
             _add_system(bank, act, text, seed, focus)
             # a booking's outcome, where the reply says it: an empty result under words that say
             # nothing of a failure ("Anything else?") is a call S2's corruption put there, no booking
-            said_failed = _reply_claims(text) == "failed" or FAILURE.search(text)
-            if i and evs[i - 1].get("reserve") and (act == "success" or act == "failure" and said_failed):
-                offer = act == "failure" and evs[i - 1]["results"] and offers_time(text)
-                bank.bookings.append("failure_offer" if offer else act)
+            if i and evs[i - 1].get("reserve") and act in ("success", "failure"):
+                if act == "success" or _reply_claims(text) == "failed" or FAILURE.search(text):
+                    offer = act == "failure" and evs[i - 1]["results"] and offers_time(text)
+                    bank.bookings.append("failure_offer" if offer else act)
             prev_sys = act
             continue
         nxt = next((j for j in talk if j > i and evs[j]["kind"] == "say"), None)

@@ -8,6 +8,7 @@ from tft_utils import cli
 from tft_utils.core import fresh
 from tft_utils.core.io import DataError, read_jsonl, write_jsonl
 from tft_utils.core.params import load_params
+from tft_utils.domain.mentions import CLOCK
 from tft_utils.resources import resource
 from tft_utils.synth.flow import simulate, utterances
 from tft_utils.synth.lexicon import delexicalise, events, fill
@@ -442,6 +443,12 @@ def test_synth_names_what_is_wrong_with_a_users_files(dataset_dir, s4_seeds, tmp
         assert rc == 2 and err.startswith("tft synth: error: ") and error in err and "Traceback" not in err
 
 
+def _offer_reply(messages: list[dict], result: list) -> str:
+    """The reply right after the failed booking whose result is `result` (it offers another time)."""
+    k = next(i for i, m in enumerate(messages) if m["content"] == json.dumps(result))
+    return json.loads(messages[k + 1]["tool_calls"][0]["function"]["arguments"])["message"]
+
+
 def _bookings(messages: list[dict]) -> list[tuple[dict, list]]:
     """Each ReserveRestaurant call of a conversation with the result that answered it."""
     evs = events({"messages": messages})
@@ -498,11 +505,11 @@ def test_rules_teacher_fails_and_offers_bookings_as_often_as_its_seeds(dataset_d
         kinds.append("failure_offer" if res else "failure")
         assert asked["time"] != booked["time"] and check_grounding(row).valid
         if res:  # the result holds the time offered, the reply says it, the user's next words agree
+            reply = _offer_reply(row["messages"], res)
             k = next(i for i, m in enumerate(row["messages"]) if m["content"] == json.dumps(res))
-            reply = json.loads(row["messages"][k + 1]["tool_calls"][0]["function"]["arguments"])["message"]
             h, mm = map(int, booked["time"].split(":"))
             assert res[0]["time"] == booked["time"] and times_said(reply) & {h * 60 + mm, h * 60 + mm - 720}
-            assert len(re.findall(r"\d{1,2}(?::\d\d)? ?[ap]m|\d\d:\d\d", reply)) == 1, reply
+            assert len(re.findall(CLOCK, reply, re.I)) == 1, reply
             assert row["messages"][k + 3]["tool_calls"][0]["function"]["name"] == "ReserveRestaurant"
     failed = [k for k in kinds if k != "success"]
     assert abs(len(failed) / len(rows) - fail) < 0.07, (len(failed), fail)
@@ -540,10 +547,9 @@ def test_only_a_reply_that_offers_one_time_is_an_offer(dataset_dir):
         except Budget:
             continue
         (_, res), (booked, _) = _bookings(msgs)[:2]
-        k = next(i for i, m in enumerate(msgs) if m["content"] == json.dumps(res))
-        reply = json.loads(msgs[k + 1]["tool_calls"][0]["function"]["arguments"])["message"]
+        reply = _offer_reply(msgs, res)
         offered += 1
-        assert len(re.findall(r"\d{1,2}(?::\d\d)? ?[ap]m|\d\d:\d\d", reply)) == 1, reply
+        assert len(re.findall(CLOCK, reply, re.I)) == 1, reply
         assert OFFER.search(reply), reply
     assert offered >= 90
 
